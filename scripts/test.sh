@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The project's whole check: Python 3.7 syntax check (vermin), the test
+# suite on the current stack, and the compat suite on the oldest stack the
+# DeepLens lambda vendors (Python 3.7 when available, sqlite-utils 3.36,
+# paho-mqtt 2.1.0).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export PATH="$PWD/.venv/bin:$PATH:/usr/sbin"
+
+echo "== vermin: engine path and lambda must run on Python 3.7"
+.venv/bin/vermin --no-tips --violations --eval-annotations -t=3.7- \
+    sortcore/__init__.py sortcore/errors.py sortcore/frames.py sortcore/engine.py \
+    sortcore/store.py sortcore/pipeline.py sortcore/results.py \
+    $(ls -d greengrass_lambda 2>/dev/null)
+
+run_pytest() {
+    # pytest exits 5 when it collected nothing: that is our failure, not a pass.
+    set +e
+    "$@"
+    rc=$?
+    set -e
+    if [ "$rc" -eq 5 ]; then echo "test.sh: pytest collected no tests" >&2; exit 1; fi
+    [ "$rc" -eq 0 ] || exit "$rc"
+}
+
+echo "== pytest (current stack)"
+run_pytest .venv/bin/python -m pytest "$@"
+
+echo "== pytest -m compat (oldest stack)"
+bash scripts/compat-env.sh
+run_pytest .venv-compat/bin/python -m pytest -m compat -p no:cacheprovider -q

@@ -1,0 +1,34 @@
+"""The few exceptions sortcore raises, each carrying the useful detail."""
+
+
+class SortcoreError(Exception):
+    """Base class of every sortcore error."""
+
+
+class BadFrame(SortcoreError):
+    """A payload is not a valid frame; ``reason`` says why."""
+
+    def __init__(self, reason):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class ConfigError(SortcoreError, ValueError):
+    """An engine, store or service option is out of range."""
+
+
+class StoreError(SortcoreError):
+    """The SQLite store is unusable (wrong schema version, locked, corrupt)."""
+
+
+class ModelError(SortcoreError):
+    """A model cannot be loaded, or an image cannot be classified."""
+
+
+class MqttError(SortcoreError):
+    """The broker cannot be reached or refused us; ``reason`` is paho's text."""
+
+    def __init__(self, reason, code=None):
+        super().__init__(reason)
+        self.reason = reason
+        self.code = code

@@ -1,0 +1,253 @@
+"""Frames: decoding ``sockfound`` payloads and reading recorded frame logs.
+
+A frame is one classifier output. Anything that is not a valid frame becomes a
+:class:`DeadLetter` with a reason; nothing here raises on bad input.
+
+Log formats (detected per file, see ``../shared/frame-logs/README.md``):
+
+- ``stamped``: ``mosquitto_sub -F '%U %p'`` -- unix seconds, a space, the payload;
+- ``json``: ``mosquitto_sub -F '%J'`` -- one JSON object a line with ``tst``
+  (ISO 8601 receive time) and ``payload`` (a JSON value or a string);
+- ``plain``: bare payloads; times come from a frame rate (``fps``).
+"""
+
+import datetime
+import io
+import json
+import math
+import re
+import sys
+from typing import Iterator, List, NamedTuple, Optional, Tuple, Union
+
+from .errors import BadFrame
+
+MAX_IMAGE_LEN = 64
+MAX_CAMERA_LEN = 64
+MAX_LINE = 64 * 1024  # bytes; a longer line is a dead letter, not a memory spike
+MAX_RAW_KEPT = 1024  # bytes of a bad payload kept in its dead letter
+FORMATS = ("stamped", "json", "plain")
+
+_STAMPED = re.compile(rb"^(\d{1,12}(?:\.\d*)?) (.*)$", re.S)
+
+
+class Frame(NamedTuple):
+    """One classifier output: design label, probability in percent, event time."""
+
+    image: str
+    probability: float
+    ts: Optional[float] = None
+    camera: str = ""
+    frame: Optional[int] = None
+
+
+class DeadLetter(NamedTuple):
+    """Input that is not a frame: where it came from, why, and the raw bytes."""
+
+    source: str
+    line: Optional[int]
+    reason: str
+    raw: str
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def frame_from_obj(obj, default_camera: str = "") -> Frame:
+    """Validate a decoded JSON value as a frame; raise :class:`BadFrame` if not."""
+    if not isinstance(obj, dict):
+        raise BadFrame("payload is not a JSON object but %s" % type(obj).__name__)
+    image = obj.get("image")
+    if not isinstance(image, str) or not image.strip():
+        raise BadFrame("'image' must be a non-empty string")
+    if len(image) > MAX_IMAGE_LEN:
+        raise BadFrame("'image' is longer than %d characters" % MAX_IMAGE_LEN)
+    prob = obj.get("probability")
+    if not _is_number(prob) or not math.isfinite(prob):
+        raise BadFrame("'probability' must be a finite number")
+    if not 0 <= prob <= 100:
+        raise BadFrame("'probability' %r is outside [0, 100]" % prob)
+    ts = obj.get("ts")
+    if ts is not None and (not _is_number(ts) or not math.isfinite(ts)):
+        raise BadFrame("'ts' must be a finite number of unix seconds")
+    camera = obj.get("camera", default_camera)
+    if camera is None:
+        camera = default_camera
+    if not isinstance(camera, str) or len(camera) > MAX_CAMERA_LEN:
+        raise BadFrame("'camera' must be a string of at most %d characters" % MAX_CAMERA_LEN)
+    seq = obj.get("frame")
+    if seq is not None and (not isinstance(seq, int) or isinstance(seq, bool) or seq < 0):
+        raise BadFrame("'frame' must be a non-negative integer")
+    return Frame(image.strip(), float(prob), None if ts is None else float(ts), camera, seq)
+
+
+def _strict_json(data):
+    """json.loads that rejects NaN and Infinity (Python accepts them by default)."""
+
+    def no_constants(name):
+        raise ValueError("%s is not valid JSON" % name)
+
+    return json.loads(data, parse_constant=no_constants)
+
+
+def decode_payload(payload: Union[bytes, str], default_camera: str = "") -> Frame:
+    """Decode one ``sockfound`` message; raise :class:`BadFrame` with a reason."""
+    if isinstance(payload, (bytes, bytearray)):
+        if len(payload) > MAX_LINE:
+            raise BadFrame("payload is larger than %d bytes" % MAX_LINE)
+        try:
+            payload = bytes(payload).decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadFrame("payload is not UTF-8 text")
+    elif len(payload) > MAX_LINE:
+        raise BadFrame("payload is larger than %d bytes" % MAX_LINE)
+    try:
+        obj = _strict_json(payload)
+    except (ValueError, RecursionError) as exc:
+        raise BadFrame("payload is not JSON: %s" % str(exc)[:80])
+    return frame_from_obj(obj, default_camera)
+
+
+def raw_text(raw: Union[bytes, str]) -> str:
+    """A printable, bounded copy of bad input for its dead letter."""
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8", "replace")
+    cut = raw[:MAX_RAW_KEPT]
+    text = cut.decode("utf-8", "backslashreplace")
+    if len(raw) > MAX_RAW_KEPT:
+        text += "... (%d bytes)" % len(raw)
+    return text
+
+
+# --- log files -------------------------------------------------------------
+
+_TST_FORMATS = ("%Y-%m-%dT%H:%M:%S.%f%z", "%Y-%m-%dT%H:%M:%S%z")
+
+
+def parse_tst(text: str) -> float:
+    """mosquitto's ``%J`` time, e.g. ``2020-06-13T08:10:48.265763Z+0000``."""
+    if text.endswith("Z+0000"):
+        text = text[:-6] + "+0000"
+    elif text.endswith("Z"):
+        text = text[:-1] + "+0000"
+    for fmt in _TST_FORMATS:
+        try:
+            return datetime.datetime.strptime(text, fmt).timestamp()
+        except ValueError:
+            continue
+    raise BadFrame("'tst' %r is not an ISO 8601 time" % text[:40])
+
+
+def _line_format(line: bytes) -> Optional[str]:
+    """Which format one line looks like, or None if it says nothing."""
+    line = line.strip()
+    if not line:
+        return None
+    if _STAMPED.match(line):
+        return "stamped"
+    if line.startswith(b"{"):
+        try:
+            obj = json.loads(line.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            return None
+        if isinstance(obj, dict) and "tst" in obj and "payload" in obj:
+            return "json"
+        if isinstance(obj, dict) and "image" in obj:
+            return "plain"
+    return None
+
+
+def detect_format(lines: List[bytes]) -> str:
+    """The format most of the sample lines have (``plain`` if none says)."""
+    votes = {name: 0 for name in FORMATS}
+    for line in lines:
+        kind = _line_format(line)
+        if kind:
+            votes[kind] += 1
+    best = max(FORMATS, key=lambda name: votes[name])
+    return best if votes[best] else "plain"
+
+
+def _decode_line(line: bytes, fmt: str, index: int, fps: float, start: float) -> Frame:
+    if fmt == "stamped":
+        match = _STAMPED.match(line)
+        if not match:
+            raise BadFrame("line is not '<unix seconds> <payload>'")
+        frame = decode_payload(match.group(2))
+        ts = float(match.group(1))
+        return frame if frame.ts is not None else frame._replace(ts=ts)
+    if fmt == "json":
+        try:
+            record = _strict_json(line.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            raise BadFrame("line is not a JSON record: %s" % str(exc)[:80])
+        if not isinstance(record, dict) or "payload" not in record:
+            raise BadFrame("JSON record has no 'payload'")
+        tst = record.get("tst")
+        if not isinstance(tst, str):
+            raise BadFrame("JSON record has no 'tst' time")
+        ts = parse_tst(tst)
+        payload = record["payload"]
+        frame = decode_payload(payload) if isinstance(payload, str) else frame_from_obj(payload)
+        return frame if frame.ts is not None else frame._replace(ts=ts)
+    frame = decode_payload(line)
+    return frame if frame.ts is not None else frame._replace(ts=start + index / fps)
+
+
+def _bounded_lines(stream) -> Iterator[Tuple[bytes, bool]]:
+    """Lines of a binary stream, each at most MAX_LINE bytes; flag the cut ones."""
+    while True:
+        line = stream.readline(MAX_LINE + 1)
+        if not line:
+            return
+        if len(line) > MAX_LINE and not line.endswith(b"\n"):
+            head = line
+            while line and not line.endswith(b"\n"):  # drop the rest of the line
+                line = stream.readline(MAX_LINE)
+            yield head, True
+        else:
+            yield line, False
+
+
+def read_frames(
+    stream, source: str = "-", fps: Optional[float] = None, start: float = 0.0, skip: int = 0
+) -> Iterator[Tuple[int, Union[Frame, DeadLetter]]]:
+    """Yield ``(line_number, Frame or DeadLetter)`` for each non-blank line.
+
+    ``stream`` is a binary file. The format is detected from the first lines.
+    ``plain`` logs need ``fps``; line ``n`` (0-based) gets time ``start + n/fps``.
+    Lines up to ``skip`` are read but not yielded (to resume a replay).
+    """
+    lines = _bounded_lines(stream)
+    head = []
+    for item in lines:
+        head.append(item)
+        if len(head) >= 50:
+            break
+    fmt = detect_format([line for line, cut in head if not cut])
+    if fmt == "plain" and not fps:
+        raise BadFrame("%s has bare payloads with no times: give a frame rate (--fps)" % source)
+
+    def all_lines():
+        for item in head:
+            yield item
+        for item in lines:
+            yield item
+
+    for number, (line, cut) in enumerate(all_lines(), 1):
+        if number <= skip or not line.strip():
+            continue
+        if cut:
+            yield number, DeadLetter(source, number, "line longer than %d bytes" % MAX_LINE, raw_text(line))
+            continue
+        try:
+            yield number, _decode_line(line.strip(), fmt, number - 1, fps or 1.0, start)
+        except BadFrame as exc:
+            yield number, DeadLetter(source, number, exc.reason, raw_text(line.rstrip(b"\r\n")))
+
+
+def open_log(path: str):
+    """A binary stream for a log path, ``-`` meaning standard input."""
+    if path == "-":
+        return getattr(sys.stdin, "buffer", None) or io.BytesIO(sys.stdin.read().encode())
+    return open(path, "rb")
