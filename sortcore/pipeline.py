@@ -1,0 +1,115 @@
+"""Engine + store for one sorting session: the step replay, the service and the
+lambda share. Frames go in; confirmed socks come out, stored with their outbox
+rows; :meth:`Pipeline.commit` writes a batch atomically with the engine state.
+"""
+
+import logging
+import time
+from typing import List, Optional
+
+from .engine import Engine, EngineConfig, SightingClosed, SockConfirmed
+from .results import TOPIC_PAIRS, dumps, sock_message
+
+log = logging.getLogger(__name__)
+
+
+class Pipeline:
+    """One open sorting session in a store, fed frame by frame.
+
+    ``publish``: queue a ``sockpairs`` outbox row for each confirmed sock.
+    """
+
+    def __init__(self, store, config: EngineConfig = EngineConfig(), source: str = "live",
+                 clock=time.time, resume: bool = True, publish: bool = True):
+        self.store = store
+        self.publish = publish
+        self.config = config
+        self.source = source
+        self.clock = clock
+        self.position = None
+        self._pending = {"confirmed": [], "closed": [], "dead_letters": [], "outbox": []}
+        row = store.open_session(source) if resume else None
+        if row and row["config"] == config.to_dict() and row["engine_state"]:
+            self.session = row["id"]
+            self.engine = Engine(config, row["engine_state"])
+            self.position = row["position"]
+            log.info("resuming session %d of %s", self.session, source)
+        else:
+            self._start()
+
+    def _start(self):
+        next_id = self.store.next_sighting_id()
+        if getattr(self, "engine", None) is not None:
+            next_id = max(next_id, self.engine.next_sighting)
+        self.session = self.store.new_session(self.config.mode, self.config.to_dict(), self.source)
+        self.engine = Engine(self.config)
+        self.engine.next_sighting = next_id
+        self.position = None
+        self.store.commit(self.session, engine_state=self.engine.snapshot())
+
+    # --- feeding -----------------------------------------------------------
+
+    def feed(self, frame) -> list:
+        """Process one frame; a frame without ``ts`` gets the clock's time."""
+        if frame.ts is None:
+            frame = frame._replace(ts=self.clock())
+        events = self.engine.feed(frame)
+        if events:
+            self._collect(events)
+        return events
+
+    def reject(self, dead_letter):
+        """Keep input that was not a frame as a dead letter (written at commit)."""
+        self._pending["dead_letters"].append(dead_letter)
+
+    def tick(self, now: Optional[float] = None) -> list:
+        """Move the engine clock (default: the injected clock) to close idle runs."""
+        events = self.engine.tick(self.clock() if now is None else now)
+        self._collect(events)
+        return events
+
+    def _collect(self, events):
+        pending = self._pending
+        for event in events:
+            if isinstance(event, SockConfirmed):
+                pending["confirmed"].append(event)
+                if self.publish:
+                    pending["outbox"].append(
+                        (event.sighting, TOPIC_PAIRS, dumps(sock_message(self.session, event)))
+                    )
+            elif isinstance(event, SightingClosed):
+                pending["closed"].append(event)
+
+    @property
+    def dirty(self) -> bool:
+        return any(self._pending.values())
+
+    def commit(self, position=None):
+        """Write what was fed since the last commit, with the engine state."""
+        if position is not None:
+            self.position = position
+        self.store.commit(
+            self.session, engine_state=self.engine.snapshot(), position=self.position,
+            frames=self.engine.frames, **self._pending
+        )
+        self._pending = {key: [] for key in self._pending}
+
+    # --- session -----------------------------------------------------------
+
+    def finish(self) -> list:
+        """Close every open run, commit, and end the session (end of a log)."""
+        events = self.engine.close_all()
+        self._collect(events)
+        self.commit()
+        self.store.end_session(self.session)
+        return events
+
+    def reset(self) -> int:
+        """Commit, end this session and start a new one; return its id."""
+        self.commit()
+        self._start()
+        log.info("new sorting session %d", self.session)
+        return self.session
+
+    def table(self) -> List:
+        return self.engine.table()
