@@ -10,8 +10,7 @@ export PATH="$PWD/.venv/bin:$PATH:/usr/sbin"
 
 echo "== vermin: engine path and lambda must run on Python 3.7"
 .venv/bin/vermin --no-tips --violations --eval-annotations -t=3.7- \
-    sortcore/__init__.py sortcore/errors.py sortcore/frames.py sortcore/engine.py \
-    sortcore/store.py sortcore/pipeline.py sortcore/results.py \
+    sortcore \
     $(ls -d greengrass_lambda 2>/dev/null)
 
 run_pytest() {
