@@ -1,0 +1,90 @@
+"""AWS DeepLens adapter: camera frames from ``awscam`` and the optimized model.
+
+The only module that imports ``awscam`` and ``mo`` (the DeepLens device
+library and model optimizer), always lazily inside functions, so the rest of
+sortcore imports and tests anywhere. Off the device every entry point raises
+:class:`sortcore.sources.SourceError` (frames) or :class:`ModelError` (model)
+saying so. Must stay Python 3.7 compatible.
+"""
+
+import logging
+
+import numpy as np
+
+from .errors import ModelError
+from .model import Classifier, input_size, model_files, read_labels
+from .sources import FrameSource, SourceError
+
+log = logging.getLogger(__name__)
+
+OFF_DEVICE = ("%s is only available on an AWS DeepLens (the %r module cannot be imported: %s); "
+              "use folder:, video: or webcam: sources and the MXNet model elsewhere")
+
+
+def _import(module, what, error):
+    try:
+        return __import__(module)
+    except ImportError as exc:
+        raise error(OFF_DEVICE % (what, module, exc))
+
+
+class DeepLensSource(FrameSource):
+    """Frames from ``awscam.getLastFrame()``; ``max_failures`` bad reads in a row raise."""
+
+    name = "deeplens"
+
+    def __init__(self, max_failures=50):
+        self._awscam = _import("awscam", "the deeplens frame source", SourceError)
+        self.max_failures = max_failures
+        self._closed = False
+
+    def __iter__(self):
+        failures = 0
+        while not self._closed:
+            ok, frame = self._awscam.getLastFrame()
+            if not ok or frame is None:
+                failures += 1
+                if failures >= self.max_failures:
+                    raise SourceError("awscam.getLastFrame() failed %d times in a row" % failures)
+                continue
+            failures = 0
+            yield frame
+
+    def close(self):
+        self._closed = True
+
+
+def load_optimized_model(dirpath, name=None, loading_config=None):
+    """Optimize the MXNet files with ``mo.optimize`` and load them with ``awscam.Model``.
+
+    ``dirpath`` must be the DeepLens artifacts folder the model was deployed to
+    (``/opt/awscam/artifacts``). Returns a :class:`Classifier` with the same
+    ``classify()``/``classify_topk()`` as :func:`sortcore.model.load_model`.
+    Not yet verified on a device: check its predictions against the MXNet model.
+    """
+    import os
+    mo = _import("mo", "the DeepLens model optimizer", ModelError)
+    awscam = _import("awscam", "the DeepLens optimized model", ModelError)
+    symbol_path, _, labels_path = model_files(dirpath, name)
+    name = os.path.basename(symbol_path)[: -len("-symbol.json")]
+    labels = read_labels(labels_path)
+    size = input_size(symbol_path)
+    error, model_path = mo.optimize(name, size, size, "MXNet",
+                                    {"--epoch": 0, "--models-dir": str(dirpath)})
+    if error:
+        raise ModelError("mo.optimize(%r) failed with error code %s" % (name, error))
+    model = awscam.Model(model_path, loading_config or {"GPU": 1})
+
+    def predict(batch):
+        rows = []
+        for chw in batch:
+            # doInference takes an HxWxC image; ours is already preprocessed.
+            output = model.doInference(np.ascontiguousarray(chw.transpose(1, 2, 0)))
+            if not output:
+                raise ModelError("awscam doInference returned no output")
+            rows.append(np.asarray(list(output.values())[0], dtype=np.float32).ravel())
+        return np.stack(rows)
+
+    return Classifier(labels, size, predict)
+
+
