@@ -29,21 +29,29 @@ class Pipeline:
         self.position = None
         self._pending = {"confirmed": [], "closed": [], "dead_letters": [], "outbox": []}
         row = store.open_session(source) if resume else None
-        if row and row["config"] == config.to_dict() and row["engine_state"]:
+        self.engine = None
+        if row and row["config"] == config.to_dict():
             self.session = row["id"]
-            self.engine = Engine(config, row["engine_state"])
             self.position = row["position"]
+            if row["engine_state"]:
+                self.engine = Engine(config, row["engine_state"])
+            else:  # started by 'sortcore reset', not fed yet
+                self.engine = self._new_engine()
             log.info("resuming session %d of %s", self.session, source)
         else:
             self._start()
 
+    def _new_engine(self) -> Engine:
+        """A fresh engine whose sighting ids continue after every stored one."""
+        engine = Engine(self.config)
+        engine.next_sighting = self.store.next_sighting_id()
+        if self.engine is not None:
+            engine.next_sighting = max(engine.next_sighting, self.engine.next_sighting)
+        return engine
+
     def _start(self):
-        next_id = self.store.next_sighting_id()
-        if getattr(self, "engine", None) is not None:
-            next_id = max(next_id, self.engine.next_sighting)
         self.session = self.store.new_session(self.config.mode, self.config.to_dict(), self.source)
-        self.engine = Engine(self.config)
-        self.engine.next_sighting = next_id
+        self.engine = self._new_engine()
         self.position = None
         self.store.commit(self.session, engine_state=self.engine.snapshot())
 

@@ -48,6 +48,11 @@ def replay(store, paths: Sequence[str], config: EngineConfig = EngineConfig(), f
            start: float = 0.0, commit_every: int = 5000,
            progress: Optional[Callable[[int], None]] = None) -> ReplayResult:
     """Replay ``paths`` (``-`` is stdin) into a new or resumed session of ``store``."""
+    for path in paths:  # fail before a session is started, not half-way
+        if path != "-" and not fps:
+            with open_log(path) as stream:
+                for _ in read_frames(stream, path):
+                    break
     ident = source_id(paths)
     pipe = Pipeline(store, config, source=ident or "replay:-", resume=ident is not None,
                     publish=False)

@@ -1,0 +1,160 @@
+"""Commands over recorded logs and the store: replay, pairs, reset, sessions,
+simulate, timeline."""
+
+import json
+import sys
+
+import click
+
+from ..errors import SortcoreError
+from ..frames import Frame, open_log, read_frames
+from ..replay import replay as run_replay
+from ..results import odd_of, rows_as_dicts
+from .common import db_option, engine_options, open_store
+
+FPS_HELP = "Frame rate for logs of bare payloads (no times), e.g. 3.5."
+
+
+def print_table(rows, title: str):
+    """The pairs table with rich (plain text when not a terminal)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    for column in ("image", "number_socks_seen", "pair_seen", "pairs"):
+        table.add_column(column, justify="right" if column in ("number_socks_seen", "pairs") else "left")
+    socks = rows_as_dicts(rows)
+    for row in socks:
+        table.add_row(row["image"], str(row["number_socks_seen"]), row["pair_seen"], str(row["pairs"]))
+    console = Console()
+    console.print(table)
+    odd = odd_of(socks)
+    console.print("odd socks: %s" % (", ".join(odd) if odd else "none"))
+
+
+@click.command()
+@click.argument("logs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@engine_options
+@click.option("--fps", type=float, help=FPS_HELP)
+@db_option
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+@click.option("--strict", is_flag=True, help="Exit 1 when any line was a dead letter.")
+def replay(logs, config, fps, db_path, as_json, strict):
+    """Replay recorded frame LOGS (- for stdin) in event time into a new session.
+
+    Formats are detected per file: '%U %p' lines, mosquitto_sub -F '%J'
+    records, or bare payloads (with --fps). Bad lines become dead letters with
+    their line number and reason. A replay that was killed resumes when the
+    same command runs again.
+    """
+    if fps is not None and fps <= 0:
+        raise click.BadParameter("must be positive", param_hint="--fps")
+    store = open_store(db_path)
+    from tqdm import tqdm
+
+    bar = tqdm(unit=" lines", disable=not sys.stderr.isatty(), file=sys.stderr, mininterval=0.5)
+    try:
+        result = run_replay(store, list(logs), config, fps=fps, progress=bar.update)
+    except SortcoreError as exc:
+        raise click.ClickException(str(exc))
+    finally:
+        bar.close()
+    if as_json:
+        click.echo(json.dumps(result.as_json()))
+    else:
+        print_table(result.rows, "session %d: %s, %d frames" % (result.session, result.mode, result.frames))
+    if result.dead_letters:
+        click.echo("%d dead letter(s): see 'sqlite-utils rows %s dead_letters'" % (result.dead_letters, db_path),
+                   err=True)
+        if strict:
+            sys.exit(1)
+
+
+@click.command()
+@db_option
+@click.option("--session", type=int, help="Session id (default: the latest).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def pairs(db_path, session, as_json):
+    """Show the pairs table of the current (or a given) session."""
+    store = open_store(db_path)
+    row = store.session(session)
+    if row is None:
+        raise click.ClickException("no such session" if session else "no session yet: replay or serve first")
+    rows = store.pairs(row["id"])
+    if as_json:
+        click.echo(json.dumps({"session": row["id"], "mode": row["mode"], "socks": rows, "odd": odd_of(rows)}))
+    else:
+        print_table(rows, "session %d (%s, %s)" % (row["id"], row["mode"], row["status"]))
+
+
+@click.command()
+@db_option
+@engine_options
+def reset(db_path, config):
+    """End the current session and start a new, empty one."""
+    store = open_store(db_path)
+    session = store.new_session(config.mode, config.to_dict(), "live")
+    click.echo("started session %d" % session)
+
+
+@click.command()
+@db_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def sessions(db_path, as_json):
+    """List sorting sessions with their socks and dead letters."""
+    rows = open_store(db_path).sessions()
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    for row in rows:
+        click.echo("%(id)5d  %(mode)-9s %(status)-5s frames=%(frames)-7d socks=%(socks)-5d "
+                   "dead_letters=%(dead_letters)d" % row)
+
+
+@click.command()
+@click.option("-o", "--out", type=click.Path(dir_okay=False), required=True, help="Log file to write.")
+@click.option("--truth", type=click.Path(dir_okay=False), help="Truth JSON (default: OUT with .truth.json).")
+@click.option("--designs", help="Comma-separated designs (default: the seven sock labels).")
+@click.option("--socks", type=click.IntRange(0), default=20, show_default=True)
+@click.option("--fps", type=click.FloatRange(0.1, 1000), default=3.5, show_default=True)
+@click.option("--ghost-rate", type=click.FloatRange(0, 0.5), default=0.06, show_default=True,
+              help="Share of frames that are ghosts of another design.")
+@click.option("--wall", type=(float, float), default=(1.8, 4.0), show_default=True,
+              help="Min and max seconds of wall between socks.")
+@click.option("--seed", type=int, help="Random seed for a reproducible log.")
+@click.option("--start", type=float, help="Unix time of the first frame (default: now).")
+def simulate(out, truth, designs, socks, fps, ghost_rate, wall, seed, start):
+    """Write a realistic simulated frame log ('%U %p' lines) and its truth."""
+    from ..simulate import simulate as run_simulate
+
+    if wall[0] > wall[1] or wall[0] < 0:
+        raise click.BadParameter("needs 0 <= MIN <= MAX", param_hint="--wall")
+    names = [d.strip() for d in designs.split(",") if d.strip()] if designs else None
+    lines, facts = run_simulate(names, socks, fps, ghost_rate, wall=wall, seed=seed, start=start)
+    with open(out, "w") as f:
+        f.write("\n".join(lines) + ("\n" if lines else ""))
+    truth = truth or (out[:-4] if out.endswith(".log") else out) + ".truth.json"
+    with open(truth, "w") as f:
+        json.dump(facts, f, indent=1)
+    click.echo("wrote %d frames of %d socks to %s, truth to %s" % (len(lines), socks, out, truth))
+
+
+@click.command()
+@click.argument("log", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@click.option("-o", "--out", type=click.Path(dir_okay=False), default="timeline.png", show_default=True)
+@engine_options
+@click.option("--fps", type=float, help=FPS_HELP)
+def timeline(log, out, config, fps):
+    """Draw LOG's frames per design over time, ghosts and confirmed socks."""
+    from ..timeline import plot_timeline
+
+    try:
+        with open_log(log) as stream:
+            frames = [item for _, item in read_frames(stream, log, fps=fps) if isinstance(item, Frame)]
+        socks = plot_timeline(frames, out, config, title=log)
+    except (SortcoreError, ValueError) as exc:
+        raise click.ClickException(str(exc))
+    click.echo("wrote %s (%d frames, %d socks)" % (out, len(frames), socks))
+
+
+commands = [replay, pairs, reset, sessions, simulate, timeline]
