@@ -36,21 +36,29 @@ def _cv2():
     return cv2
 
 
+def resize(image_bgr, size):
+    """Step 1 of :func:`preprocess`: a checked ``size`` x ``size`` BGR uint8 image.
+
+    The DeepLens adapter stops here: its model optimizer applies step 2.
+    """
+    cv2 = _cv2()
+    image = _check_image(image_bgr)
+    return cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
+
+
 def preprocess(images_bgr, size):
     """Turn BGR uint8 images of any size into a float32 NCHW batch.
 
-    Resize to ``size`` x ``size`` (area interpolation), BGR -> RGB, scale to
-    [0, 1] and normalise with :data:`MEAN`/:data:`STD`. ``images_bgr`` is one
-    HxWx3 array or a list of them; the result has shape (N, 3, size, size).
+    Step 1 :func:`resize` to ``size`` x ``size`` (area interpolation); step 2
+    BGR -> RGB, scale to [0, 1], normalise with :data:`MEAN`/:data:`STD`.
+    ``images_bgr`` is one HxWx3 array or a list of them; the result has shape
+    (N, 3, size, size). Training and inference both use this function.
     """
-    cv2 = _cv2()
     if isinstance(images_bgr, np.ndarray) and images_bgr.ndim != 4:
         images_bgr = [images_bgr]
     batch = np.empty((len(images_bgr), 3, size, size), dtype=np.float32)
     for i, image in enumerate(images_bgr):
-        image = _check_image(image)
-        resized = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
-        rgb = resized[:, :, ::-1].astype(np.float32) / 255.0
+        rgb = resize(image, size)[:, :, ::-1].astype(np.float32) / 255.0
         batch[i] = ((rgb - MEAN) / STD).transpose(2, 0, 1)
     return batch
 

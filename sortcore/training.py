@@ -141,9 +141,10 @@ def fit(labels, photos, options):
     net.initialize(mx.init.Xavier(magnitude=2.0), ctx=mx.cpu())
     net.hybridize(static_alloc=True)
     steps_per_epoch = max(1, (len(photos) * options.views_per_photo) // options.batch_size)
+    max_update = options.epochs * steps_per_epoch
     schedule = mx.lr_scheduler.CosineScheduler(
-        max_update=options.epochs * steps_per_epoch, base_lr=options.learning_rate,
-        final_lr=options.learning_rate / 100, warmup_steps=steps_per_epoch)
+        max_update=max_update, base_lr=options.learning_rate,
+        final_lr=options.learning_rate / 100, warmup_steps=min(steps_per_epoch, max_update // 2))
     trainer = gluon.Trainer(net.collect_params(), "sgd", {
         "learning_rate": options.learning_rate, "momentum": 0.9,
         "wd": options.weight_decay, "lr_scheduler": schedule})

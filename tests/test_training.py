@@ -1,0 +1,93 @@
+"""Training: a short run on the shared photos exports loadable files, reproducibly."""
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("mxnet")
+pytest.importorskip("cv2")
+
+from sortcore import augment, training  # noqa: E402
+from sortcore.errors import ConfigError, ModelError  # noqa: E402
+from sortcore.model import load_model, read_image  # noqa: E402
+from sortcore.modelcard import build_model  # noqa: E402
+
+PHOTOS = Path(__file__).resolve().parents[1].parent / "shared" / "sock-photos"
+needs_photos = pytest.mark.skipif(not any(PHOTOS.glob("*/*.jpg")),
+                                  reason="shared photos not found at %s" % PHOTOS)
+
+QUICK = training.TrainOptions(epochs=2, views_per_photo=8, size=32, width=8, progress=False)
+
+
+def _files(out):
+    return sorted(p.name for p in out.iterdir())
+
+
+@needs_photos
+def test_short_training_writes_a_loadable_model_and_card(tmp_path):
+    figures = build_model(PHOTOS, tmp_path, QUICK, cv=False, views=2, time_it=False)
+    assert _files(tmp_path) == ["README.md", "labels.txt", "sockclf-0000.params",
+                                "sockclf-symbol.json"]
+    labels = (tmp_path / "labels.txt").read_text().split()
+    assert labels == sorted(p.name for p in PHOTOS.iterdir() if p.is_dir()) + ["Blank"] or \
+        labels == sorted([p.name for p in PHOTOS.iterdir() if p.is_dir()] + ["Blank"])
+    clf = load_model(tmp_path)
+    assert clf.size == 32 and clf.labels == labels
+    prediction = clf.classify(read_image(next(PHOTOS.glob("*/*.jpg"))))
+    assert prediction.image in labels
+    card = (tmp_path / "README.md").read_text()
+    assert "--epochs 2 --size 32 --seed 0" in card and "Limitations" in card
+    assert set(figures["per_class"]) == set(labels)
+
+
+@needs_photos
+def test_same_seed_same_weights(tmp_path):
+    runs = []
+    for name in ("a", "b"):
+        training.train(PHOTOS, tmp_path / name, dataclasses.replace(QUICK, epochs=1))
+        runs.append((tmp_path / name / "sockclf-0000.params").read_bytes())
+    assert runs[0] == runs[1]
+
+
+@needs_photos
+def test_cross_validation_holds_out_each_photo(tmp_path):
+    result = training.cross_validate(PHOTOS, views=2, seed=0, progress=False,
+                                     options=dataclasses.replace(QUICK, epochs=1))
+    paths = sorted(str(p) for p in PHOTOS.glob("*/*.jpg"))
+    assert sorted(f.path for f in result.folds) == paths
+    assert all(f.views == 2 and 0 <= f.correct <= 2 for f in result.folds)
+    assert 0 <= result.view_accuracy <= 1
+
+
+def test_own_blank_folder_replaces_synthetic_blanks(tmp_path):
+    for label, value in (("Red", (0, 0, 255)), ("Blank", (128, 128, 128))):
+        (tmp_path / label).mkdir()
+        import cv2
+        cv2.imwrite(str(tmp_path / label / "a.png"), np.full((40, 40, 3), value, np.uint8))
+    labels, photos = training.load_photos(tmp_path)
+    assert labels == ["Blank", "Red"] and len(photos) == 2
+    training.train(tmp_path, tmp_path / "out", dataclasses.replace(QUICK, epochs=1))
+    assert load_model(tmp_path / "out").labels == ["Blank", "Red"]
+
+
+def test_bad_data_and_options(tmp_path):
+    with pytest.raises(ModelError, match="does not exist"):
+        training.load_photos(tmp_path / "nope")
+    with pytest.raises(ModelError, match="no photos"):
+        training.load_photos(tmp_path)
+    with pytest.raises(ConfigError, match="size"):
+        training.TrainOptions(size=8)
+    with pytest.raises(ConfigError, match="epochs"):
+        training.TrainOptions(epochs=0)
+
+
+def test_augmentation_and_blanks_are_seeded_uint8_images():
+    image = np.random.RandomState(0).randint(0, 256, (224, 224, 3)).astype(np.uint8)
+    a = augment.augment(image, np.random.RandomState(3), 64)
+    b = augment.augment(image, np.random.RandomState(3), 64)
+    assert a.shape == (64, 64, 3) and a.dtype == np.uint8 and np.array_equal(a, b)
+    blanks = [augment.blank(np.random.RandomState(s), 48) for s in range(20)]
+    assert all(x.shape == (48, 48, 3) and x.dtype == np.uint8 for x in blanks)
+    assert len({x.tobytes() for x in blanks}) == 20
