@@ -105,11 +105,14 @@ class Link(object):
     After a failure the publisher is closed and no attempt is made until its
     backoff delay has passed on ``clock``; :meth:`publish` raises
     :class:`MqttError` meanwhile (cheaply, without touching the network).
+    ``topics`` renames topics on the way out, e.g. ``{"sockpairs": "site1/sockpairs"}``.
     """
 
-    def __init__(self, name: str, connect: Callable, clock=time.time, backoff: Optional[Backoff] = None):
+    def __init__(self, name: str, connect: Callable, clock=time.time, backoff: Optional[Backoff] = None,
+                 topics: Optional[dict] = None):
         self.name = name
         self._connect = connect
+        self.topics = dict(topics or {})
         self.clock = clock
         self.backoff = backoff or Backoff()
         self.publisher = None
@@ -128,7 +131,7 @@ class Link(object):
         try:
             if self.publisher is None:
                 self.publisher = self._connect()
-            self.publisher.publish(topic, payload, qos=qos, retain=retain)
+            self.publisher.publish(self.topics.get(topic, topic), payload, qos=qos, retain=retain)
         except Exception as exc:
             self._failed(exc)
             if isinstance(exc, MqttError):
@@ -232,6 +235,7 @@ class DeviceLoop(object):
         self._due = None  # type: Optional[float]
         self._next_status = None  # type: Optional[float]
         self._reset = threading.Event()
+        self._status_now = threading.Event()
         self.frames = 0  # frames read since start
         self.sent = 0  # outbox rows published
         self.errors = 0
@@ -243,6 +247,10 @@ class DeviceLoop(object):
     def request_reset(self):
         """Start a new sorting session at the next iteration (thread-safe)."""
         self._reset.set()
+
+    def request_status(self):
+        """Publish a ``sockpairs/status`` message at the next iteration (thread-safe)."""
+        self._status_now.set()
 
     def status(self) -> dict:
         """The ``sockpairs/status`` payload."""
@@ -372,7 +380,9 @@ class DeviceLoop(object):
     def _heartbeat(self):
         every = self.options.status_every
         now = self.clock()
-        if every and (self._next_status is None or now >= self._next_status):
+        due = every and (self._next_status is None or now >= self._next_status)
+        if due or self._status_now.is_set():
+            self._status_now.clear()
             self._next_status = now + every
             self.out.best_effort(TOPIC_STATUS, dumps(self.status()), qos=0)
 
