@@ -13,6 +13,13 @@ from .results import TOPIC_PAIRS, dumps, sock_message
 log = logging.getLogger(__name__)
 
 
+def _same_config(stored: dict, config: EngineConfig) -> bool:
+    try:
+        return EngineConfig.from_dict(stored) == config
+    except (TypeError, ValueError):  # written by another version
+        return False
+
+
 class Pipeline:
     """One open sorting session in a store, fed frame by frame.
 
@@ -30,7 +37,7 @@ class Pipeline:
         self._pending = {"confirmed": [], "closed": [], "dead_letters": [], "outbox": []}
         row = store.open_session(source) if resume else None
         self.engine = None
-        if row and row["config"] == config.to_dict():
+        if row and _same_config(row["config"], config):
             self.session = row["id"]
             self.position = row["position"]
             if row["engine_state"]:

@@ -33,7 +33,7 @@ def simulate(designs: Optional[Sequence[str]] = None, socks: int = 20, fps: floa
     rng = random.Random(seed)
     designs = list(designs or DESIGNS)
     t = time.time() if start is None else start
-    lines, shown = [], []
+    lines = []
 
     def emit(image, low, high):
         payload = {"image": image, "probability": round(rng.uniform(low, high), 6)}
@@ -41,25 +41,27 @@ def simulate(designs: Optional[Sequence[str]] = None, socks: int = 20, fps: floa
             payload["camera"] = camera
         lines.append("%.6f %s" % (t, json.dumps(payload)))
 
-    def frames_for(seconds, image):
+    def frames_for(seconds, image, near=()):
+        """Frames of ``image`` for ``seconds``; ghosts are never of ``near`` designs."""
         nonlocal t
+        others = [d for d in designs if d != image and d not in near] or designs
         end = t + seconds
         while t < end:
             if rng.random() < ghost_rate:
-                ghost = rng.choice([d for d in designs if d != image] or designs)
-                emit(ghost, 30.0, 70.0)
+                emit(rng.choice(others), 30.0, 70.0)
             elif image == "Blank":
                 emit("Blank", 30.0, 75.0)
             else:
                 emit(image, 55.0, 99.5)
             t += rng.uniform(0.85, 1.15) / fps
 
-    frames_for(rng.uniform(*wall), "Blank")
-    for _ in range(socks):
-        design = rng.choice(designs)
-        shown.append(design)
+    shown = [rng.choice(designs) for _ in range(socks)]
+    # A ghost of a neighbouring sock's design in the wall between two socks would
+    # be indistinguishable from that sock, and could join two socks of one design.
+    for i, design in enumerate(shown):
+        frames_for(rng.uniform(*wall), "Blank", near=shown[max(0, i - 1):i + 1])
         frames_for(rng.uniform(*hold), design)
-        frames_for(rng.uniform(*wall), "Blank")
+    frames_for(rng.uniform(*wall), "Blank", near=shown[-1:])
     truth = {
         "frames": len(lines),
         "shown": shown,

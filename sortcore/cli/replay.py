@@ -39,7 +39,9 @@ def print_table(rows, title: str):
 @db_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 @click.option("--strict", is_flag=True, help="Exit 1 when any line was a dead letter.")
-def replay(logs, config, fps, db_path, as_json, strict):
+@click.option("--commit-every", type=click.IntRange(1), default=5000, show_default=True,
+              help="Lines per transaction (a killed replay resumes from the last one).")
+def replay(logs, config, fps, db_path, as_json, strict, commit_every):
     """Replay recorded frame LOGS (- for stdin) in event time into a new session.
 
     Formats are detected per file: '%U %p' lines, mosquitto_sub -F '%J'
@@ -54,7 +56,8 @@ def replay(logs, config, fps, db_path, as_json, strict):
 
     bar = tqdm(unit=" lines", disable=not sys.stderr.isatty(), file=sys.stderr, mininterval=0.5)
     try:
-        result = run_replay(store, list(logs), config, fps=fps, progress=bar.update)
+        result = run_replay(store, list(logs), config, fps=fps, commit_every=commit_every,
+                            progress=bar.update)
     except SortcoreError as exc:
         raise click.ClickException(str(exc))
     finally:

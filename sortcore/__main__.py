@@ -1,0 +1,5 @@
+"""``python -m sortcore``."""
+
+from .cli import main
+
+main()

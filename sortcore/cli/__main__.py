@@ -1,0 +1,5 @@
+"""``python -m sortcore.cli``."""
+
+from . import main
+
+main()

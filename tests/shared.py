@@ -1,0 +1,19 @@
+"""Where the shared material lives: ../shared beside the repository (never copied in)."""
+
+from pathlib import Path
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+FRAME_LOGS = SHARED / "frame-logs"
+PHOTOS = SHARED / "sock-photos"
+
+
+def truth_cases():
+    """(log path, truth path, fps) for every log with a truth file, all formats."""
+    cases = []
+    for truth in sorted(FRAME_LOGS.glob("*.truth.json")):
+        stem = truth.name[: -len(".truth.json")]
+        for suffix, fps in ((".log", None), (".json.log", None), (".plain.log", 3.5)):
+            log = FRAME_LOGS / (stem + suffix)
+            if log.exists():
+                cases.append((log, truth, fps))
+    return cases

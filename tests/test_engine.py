@@ -1,0 +1,175 @@
+"""The engine: both modes against every truth file, de-ghosting properties, state."""
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sortcore.engine import Engine, EngineConfig, SightingClosed, SockConfirmed
+from sortcore.errors import ConfigError
+from sortcore.frames import Frame, read_frames
+
+from .shared import truth_cases
+
+pytestmark = pytest.mark.compat
+
+
+def run(frames, config=EngineConfig()):
+    engine = Engine(config)
+    events = []
+    for frame in frames:
+        events.extend(engine.feed(frame))
+    return engine, events
+
+
+def frames_at(image, times, camera=""):
+    return [Frame(image, 90.0, t, camera) for t in times]
+
+
+@pytest.mark.parametrize("log, truth, fps", truth_cases(), ids=lambda v: getattr(v, "name", str(v)))
+@pytest.mark.parametrize("mode", ["sighting", "tumbling"])
+def test_counts_match_every_truth_file(log, truth, fps, mode):
+    expected = json.loads(truth.read_text())
+    with open(str(log), "rb") as f:
+        frames = [item for _, item in read_frames(f, log.name, fps=fps)]
+    assert all(isinstance(f, Frame) for f in frames)
+    engine, _ = run(frames, EngineConfig(mode=mode))
+    assert engine.counts == expected[mode]
+    assert engine.frames == expected["frames"]
+
+
+def test_sock_is_confirmed_at_its_min_frames_th_frame_not_at_window_close():
+    engine, events = run(frames_at("Google", [10.0, 10.3, 10.6, 10.9, 11.2]))
+    confirmed = [e for e in events if isinstance(e, SockConfirmed)]
+    assert len(confirmed) == 1
+    sock = confirmed[0]
+    assert (sock.confirmed_at, sock.first_seen, sock.frames) == (10.9, 10.0, 4)
+    assert sock.row == ("Google", 1, "Un-matched", 0)
+
+
+def test_a_sock_across_a_window_edge_counts_once_in_sighting_and_twice_in_tumbling():
+    times = [3.0 + 0.3 * i for i in range(14)]  # 3.0 .. 6.9, across the edge at 5
+    assert run(frames_at("Google", times))[0].counts == {"Google": 1}
+    assert run(frames_at("Google", times), EngineConfig(mode="tumbling"))[0].counts == {"Google": 2}
+
+
+def test_ghosts_of_other_designs_do_not_break_a_run():
+    frames = []
+    for i in range(12):
+        frames.append(Frame("Google", 90.0, i * 0.3))
+        if i % 4 == 0:  # three stray Mongo frames: fewer than min_frames
+            frames.append(Frame("Mongo", 40.0, i * 0.3 + 0.1))
+    engine, events = run(frames)
+    assert engine.counts == {"Google": 1}
+    events += engine.close_all()
+    ghosts = [e for e in events if isinstance(e, SightingClosed) and e.sighting is None]
+    assert ghosts and all(g.image == "Mongo" for g in ghosts)
+
+
+def test_a_gap_splits_two_socks_of_one_design():
+    engine, events = run(frames_at("Google", [0, 0.3, 0.6, 0.9, 3.0, 3.3, 3.6, 3.9]))
+    assert engine.counts == {"Google": 2}
+    assert engine.table()[0].pair_seen == "Pair"
+    closed = [e for e in events if isinstance(e, SightingClosed)]
+    assert [(c.sighting, c.reason, c.frames) for c in closed] == [(1, "gap", 4)]
+
+
+def test_slow_frames_spread_over_more_than_window_do_not_confirm():
+    # 4 frames 1.4 s apart: one run (gap 1.5), but never 4 within 5 s... 4.2 s does confirm;
+    # 1.45 s apart with window 4: 4 frames span 4.35 s > 4, so no sock until a 5th closer one.
+    engine, _ = run(frames_at("Google", [0, 1.45, 2.9, 4.35]), EngineConfig(window=4.0))
+    assert engine.counts == {}
+    engine.feed(Frame("Google", 90.0, 5.0))
+    assert engine.counts == {"Google": 1}
+
+
+def test_blank_and_low_probability_frames_are_not_counted():
+    config = EngineConfig(min_probability=50)
+    frames = frames_at("blank", [0, 0.3, 0.6, 0.9]) + [Frame("Google", 40.0, 1 + i * 0.3) for i in range(5)]
+    assert run(frames, config)[0].counts == {}
+
+
+def test_tick_closes_idle_runs_and_time_never_goes_backwards():
+    engine, _ = run(frames_at("Google", [0, 0.3, 0.6, 0.9]))
+    assert engine.tick(1.0) == []
+    closed = engine.tick(5.0)
+    assert [(c.sighting, c.reason) for c in closed] == [(1, "idle")]
+    assert engine.tick(2.0) == [] and engine.now == 5.0
+    engine.feed(Frame("Google", 90.0, 3.0))  # late frame: counted, clock stays
+    assert engine.now == 5.0
+
+
+def test_cameras_are_separate_runs():
+    frames = []
+    for i in range(4):
+        frames += [Frame("Google", 90.0, i * 0.3, "left"), Frame("Google", 90.0, i * 0.3, "right")]
+    assert run(frames)[0].counts == {"Google": 2}
+
+
+@pytest.mark.parametrize("kwargs", [{"mode": "hopping"}, {"window": 0}, {"gap": -1}, {"min_frames": 0},
+                                    {"min_probability": 101}, {"window": float("nan")}])
+def test_bad_config_is_refused(kwargs):
+    with pytest.raises(ConfigError):
+        EngineConfig(**kwargs)
+
+
+def test_feeding_a_frame_without_time_is_a_caller_error():
+    with pytest.raises(ValueError):
+        Engine().feed(Frame("Google", 90.0))
+
+
+# --- properties ------------------------------------------------------------
+
+DESIGNS = ["Google", "Mongo", "Github", "Blank"]
+
+
+@st.composite
+def streams(draw):
+    """A frame stream with increasing times and random designs (ghost-heavy)."""
+    steps = draw(st.lists(st.tuples(st.sampled_from(DESIGNS), st.floats(0.0, 2.5),
+                                    st.floats(0, 100)), max_size=120))
+    t, frames = 1000.0, []
+    for image, dt, prob in steps:
+        t += dt
+        frames.append(Frame(image, prob, round(t, 3)))
+    return frames
+
+
+@settings(max_examples=150, deadline=None)
+@given(frames=streams(), cut=st.integers(0, 120), mode=st.sampled_from(["sighting", "tumbling"]))
+def test_chunked_replay_with_snapshot_restore_equals_one_pass(frames, cut, mode):
+    config = EngineConfig(mode=mode)
+    whole, whole_events = run(frames, config)
+    first, events = run(frames[:cut], config)
+    state = json.loads(json.dumps(first.snapshot()))  # it must survive JSON, as in the store
+    second = Engine(config, state)
+    for frame in frames[cut:]:
+        events.extend(second.feed(frame))
+    assert second.snapshot() == whole.snapshot()
+    assert events == whole_events
+
+
+@settings(max_examples=150, deadline=None)
+@given(base=streams(), burst=st.integers(1, 3), at=st.floats(0, 200), spacing=st.floats(0.01, 0.5),
+       mode=st.sampled_from(["sighting", "tumbling"]))
+def test_a_ghost_burst_shorter_than_min_frames_never_creates_a_sock(base, burst, at, spacing, mode):
+    """A burst of < min_frames frames of a design nobody shows adds no sock."""
+    config = EngineConfig(mode=mode)
+    ghosts = [Frame("Phantom", 80.0, round(1000.0 + at + i * spacing, 3)) for i in range(burst)]
+    frames = sorted(base + ghosts, key=lambda f: f.ts)
+    engine, _ = run(frames, config)
+    assert "Phantom" not in engine.counts
+    assert engine.counts == run(base, config)[0].counts
+
+
+@settings(max_examples=100, deadline=None)
+@given(frames=streams())
+def test_every_fed_frame_lands_in_exactly_one_closed_run(frames):
+    engine, events = run(frames)
+    events += engine.close_all()
+    counted = [f for f in frames if f.image != "Blank"]
+    assert sum(e.frames for e in events if isinstance(e, SightingClosed)) == len(counted)
+    ids = [e.sighting for e in events if isinstance(e, SockConfirmed)]
+    assert ids == list(range(1, len(ids) + 1))
+    assert sum(engine.counts.values()) == len(ids)

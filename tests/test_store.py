@@ -1,0 +1,128 @@
+"""The SQLite store: schema, atomic batches, outbox order, views readable by sqlite-utils."""
+
+import json
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+
+from sortcore.engine import Engine, EngineConfig
+from sortcore.errors import StoreError
+from sortcore.frames import DeadLetter, Frame
+from sortcore.pipeline import Pipeline
+from sortcore.store import SCHEMA_VERSION, Store
+
+pytestmark = pytest.mark.compat
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = Store(str(tmp_path / "socks.db"), clock=lambda: 1000.0)
+    yield s
+    s.close()
+
+
+def feed_socks(pipe, *designs, start=0.0):
+    t = start
+    for design in designs:
+        for _ in range(5):
+            pipe.feed(Frame(design, 90.0, t))
+            t += 0.3
+        t += 3.0
+    return t
+
+
+def test_new_store_has_schema_version_wal_and_views(store):
+    assert store.conn.execute("pragma journal_mode").fetchone()[0] == "wal"
+    assert store.conn.execute("select value from meta where key='schema_version'").fetchone()[0] == str(SCHEMA_VERSION)
+    assert {"pairs", "current_pairs"} <= set(store.db.view_names())
+
+
+def test_a_newer_schema_is_refused(tmp_path):
+    path = str(tmp_path / "new.db")
+    Store(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute("update meta set value = '99' where key = 'schema_version'")
+    conn.commit()
+    conn.close()
+    with pytest.raises(StoreError, match="schema version 99"):
+        Store(path)
+
+
+def test_not_a_database_is_a_store_error(tmp_path):
+    path = tmp_path / "junk.db"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreError):
+        Store(str(path))
+
+
+def test_pipeline_writes_socks_outbox_and_pairs(store):
+    pipe = Pipeline(store, EngineConfig(), clock=lambda: 5.0)
+    feed_socks(pipe, "Google", "Mongo", "Google")
+    pipe.reject(DeadLetter("sockfound", None, "payload is not JSON", "oops"))
+    pipe.commit()
+    assert store.pairs(pipe.session) == [
+        {"image": "Google", "number_socks_seen": 2, "pair_seen": "Pair", "pairs": 1},
+        {"image": "Mongo", "number_socks_seen": 1, "pair_seen": "Un-matched", "pairs": 0},
+    ]
+    pending = store.pending()
+    assert [json.loads(r["payload"])["sighting"] for r in pending] == [1, 2, 3]
+    assert [json.loads(r["payload"])["number_socks_seen"] for r in pending] == [1, 1, 2]
+    store.mark_sent([pending[0]["id"]])
+    assert [r["id"] for r in store.pending()] == [pending[1]["id"], pending[2]["id"]]
+    assert store.dead_letters(pipe.session)[0]["reason"] == "payload is not JSON"
+
+
+def test_a_failed_batch_writes_nothing(store):
+    pipe = Pipeline(store, EngineConfig())
+    feed_socks(pipe, "Google")
+    pipe.reject("not a dead letter")  # breaks the batch half-way
+    with pytest.raises(AttributeError):
+        pipe.commit()
+    assert store.sightings(pipe.session) == [] and store.pending() == []
+    assert store.session(pipe.session)["frames"] == 0
+
+
+def test_restart_resumes_the_open_session_and_ids_continue(store):
+    pipe = Pipeline(store, EngineConfig())
+    t = feed_socks(pipe, "Google", "Mongo")
+    pipe.commit()
+    again = Pipeline(store, EngineConfig())  # as after a crash or restart
+    assert again.session == pipe.session
+    feed_socks(again, "Google", start=t)
+    again.commit()
+    assert [s["id"] for s in store.sightings(pipe.session)] == [1, 2, 3]
+    new = again.reset()
+    assert new != pipe.session
+    feed_socks(again, "Github", start=t + 100)
+    again.commit()
+    assert [s["id"] for s in store.sightings(new)] == [4]
+    assert store.session(pipe.session)["status"] == "done"
+
+
+def test_a_different_config_starts_a_new_session(store):
+    first = Pipeline(store, EngineConfig()).session
+    assert Pipeline(store, EngineConfig(mode="tumbling")).session != first
+
+
+def test_views_read_with_the_sqlite_utils_cli(store):
+    pipe = Pipeline(store, EngineConfig())
+    feed_socks(pipe, "Google", "Google")
+    pipe.commit()
+    out = subprocess.run(
+        [sys.executable, "-m", "sqlite_utils", "rows", store.path, "current_pairs"],
+        check=True, stdout=subprocess.PIPE, universal_newlines=True,
+    ).stdout
+    assert json.loads(out) == [{"image": "Google", "number_socks_seen": 2, "pair_seen": "Pair", "pairs": 1}]
+
+
+def test_engine_state_round_trips_through_the_store(store):
+    pipe = Pipeline(store, EngineConfig())
+    for i in range(3):  # an open run, not yet a sock
+        pipe.feed(Frame("Google", 90.0, i * 0.3))
+    pipe.commit()
+    again = Pipeline(store, EngineConfig())
+    again.feed(Frame("Google", 90.0, 0.9))
+    assert again.engine.counts == {"Google": 1}
+    assert again.engine.snapshot()["runs"] == Engine(EngineConfig(), again.engine.snapshot()).snapshot()["runs"]
