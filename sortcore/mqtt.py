@@ -226,7 +226,9 @@ class Connection:
     def _on_disconnect(self, client, userdata, flags, reason_code, properties):
         if self._connected.is_set():
             self._connected.clear()
-            self.events.put(Disconnected("connection lost: %s" % connack_text(reason_code)))
+            text = "connection to %s lost: %s" % (self.url, connack_text(reason_code))
+            log.warning("%s", text)
+            self.events.put(Disconnected(text))
 
     def _on_message(self, client, userdata, msg):
         self.events.put(Message(msg.topic, msg.payload, msg.qos, msg.mid, bool(msg.retain), bool(msg.dup)))
@@ -266,7 +268,9 @@ class Connection:
                     break
                 if rc != paho.MQTT_ERR_CONN_REFUSED and self._connected.is_set():
                     self._connected.clear()
-                    self.events.put(Disconnected("connection lost: %s" % paho.error_string(rc)))
+                    text = "connection to %s lost: %s" % (self.url, paho.error_string(rc))
+                    log.warning("%s", text)
+                    self.events.put(Disconnected(text))
                 self._connected.clear()
             if self._stop.wait(delay):
                 break

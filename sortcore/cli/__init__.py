@@ -5,8 +5,9 @@ import logging
 import click
 
 from . import replay as _replay
+from . import service as _service
 
-COMMAND_MODULES = [_replay]
+COMMAND_MODULES = [_replay, _service]
 
 
 @click.group(context_settings={"auto_envvar_prefix": "SORTCORE", "help_option_names": ["-h", "--help"]})
