@@ -48,7 +48,7 @@ class BrokerUrl(NamedTuple):
         return "%s://%s%s:%d" % ("mqtts" if self.tls else "mqtt", user, self.host, self.port)
 
     def __repr__(self):
-        return "BrokerUrl(%s)" % self
+        return "BrokerUrl(%s)" % (str(self),)
 
 
 def parse_url(url: str) -> BrokerUrl:

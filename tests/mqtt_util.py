@@ -62,6 +62,8 @@ class Broker:
             "log_type notice",
             "log_type information",
         ]
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            lines.append("user root")  # else mosquitto drops to 'mosquitto' and cannot read tmp_path
         lines += list(extra)
         if not any(line.startswith(("password_file", "allow_anonymous")) for line in extra):
             lines.append("allow_anonymous true")
@@ -115,14 +117,16 @@ class Collector:
     """
 
     def __init__(self, target, topics=("sockpairs",), qos=1, username=None, password=None,
-                 tls_ca=None, timeout=10.0):
+                 tls_ca=None, timeout=10.0, client_id=None, clean_session=True):
         host, port = (target.host, target.port) if hasattr(target, "host") else target
         self.messages = []  # (topic, payload bytes, retain)
         self._cond = threading.Condition()
         self._subscribed = threading.Event()
         self._refused = None
         self.client = paho.Client(callback_api_version=CallbackAPIVersion.VERSION2,
-                                  client_id="collector-" + uuid.uuid4().hex[:8])
+                                  client_id=client_id or "collector-" + uuid.uuid4().hex[:8],
+                                  clean_session=clean_session)
+        self.client.reconnect_delay_set(0.1, 1)
         if username is not None:
             self.client.username_pw_set(username, password)
         if tls_ca:
@@ -196,6 +200,15 @@ class Collector:
                 if remaining <= 0:
                     raise AssertionError("no matching message on %s within %.1f s" % (topic, timeout))
                 self._cond.wait(remaining)
+
+    def first_by(self, key, topic="sockpairs"):
+        """JSON messages on ``topic`` without repeats of ``key`` (at-least-once delivery)."""
+        seen, out = set(), []
+        for obj in self.json(topic):
+            if obj[key] not in seen:
+                seen.add(obj[key])
+                out.append(obj)
+        return out
 
     def close(self):
         self.client.loop_stop()
