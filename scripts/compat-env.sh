@@ -4,7 +4,10 @@
 # (pyenv or PATH); otherwise the default python3 with the old library pins.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-py37=$(command -v python3.7 || ls -d "$(pyenv root 2>/dev/null)"/versions/3.7*/bin/python3.7 2>/dev/null | tail -n 1 || true)
+py37=""
+for candidate in "$(pyenv root 2>/dev/null)"/versions/3.7*/bin/python3.7 python3.7; do
+    if "$candidate" --version >/dev/null 2>&1; then py37=$candidate; break; fi  # a pyenv shim may not run
+done
 PY=${py37:-python3}
 if [ ! -x .venv-compat/bin/python ]; then
     "$PY" -m venv .venv-compat

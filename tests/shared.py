@@ -17,3 +17,13 @@ def truth_cases():
             if log.exists():
                 cases.append((log, truth, fps))
     return cases
+
+
+def cli_runner():
+    """A CliRunner with stdout and stderr apart on click 8.1 (the lambda's) and 8.2+."""
+    from click.testing import CliRunner
+
+    try:
+        return CliRunner(mix_stderr=False)
+    except TypeError:  # click >= 8.2 always keeps them apart
+        return CliRunner()

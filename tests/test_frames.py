@@ -40,10 +40,10 @@ def test_decode_minimal_payload_and_integer_probability():
         (b'{"image": "Google", "probability": 100.5}', "outside [0, 100]"),
         (b'{"image": "Google", "probability": -1}', "outside [0, 100]"),
         (b'{"image": "Google", "probability": 50, "ts": "now"}', "'ts'"),
-        (b'{"image": "Google", "probability": 50, "ts": 1e999}', "'ts'"),
+        (b'{"image": "Google", "probability": 50, "ts": 1e999}', ("'ts'", "not JSON")),  # orjson: overflow
         (b'{"image": "Google", "probability": 50, "frame": -1}', "'frame'"),
         (b'{"image": "Google", "probability": 50, "camera": 5}', "'camera'"),
-        (b"\xff\xfe\x00binary", "not UTF-8"),
+        (b"\xff\xfe\x00binary", "UTF-8"),
         (b"x" * (MAX_LINE + 1), "larger than"),
         (b"[" * 50000, "not JSON"),
     ],
@@ -51,7 +51,8 @@ def test_decode_minimal_payload_and_integer_probability():
 def test_bad_payloads_raise_badframe_with_reason(payload, reason):
     with pytest.raises(BadFrame) as info:
         decode_payload(payload)
-    assert reason in info.value.reason
+    reasons = reason if isinstance(reason, tuple) else (reason,)
+    assert any(r in info.value.reason for r in reasons), info.value.reason
 
 
 def test_parse_tst_as_mosquitto_prints_it():

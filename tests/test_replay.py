@@ -10,13 +10,12 @@ import sys
 import time
 
 import pytest
-from click.testing import CliRunner
 
 from sortcore.cli import main
 from sortcore.engine import EngineConfig
 from sortcore.simulate import count, simulate
 
-from .shared import FRAME_LOGS, truth_cases
+from .shared import FRAME_LOGS, cli_runner, truth_cases
 
 pytestmark = pytest.mark.compat
 
@@ -35,7 +34,7 @@ BAD_LINES = [
 
 
 def replay_json(db, *args, stdin=None):
-    result = CliRunner().invoke(main, ["replay", "--db", str(db), "--json"] + [str(a) for a in args], input=stdin)
+    result = cli_runner().invoke(main, ["replay", "--db", str(db), "--json"] + [str(a) for a in args], input=stdin)
     return result, (json.loads(result.stdout.strip().splitlines()[-1]) if result.exit_code == 0 else None)
 
 
@@ -71,7 +70,7 @@ def test_bad_lines_become_dead_letters_and_the_counts_stay(tmp_path):
     rows = sqlite3.connect(str(db)).execute("select line, reason from dead_letters order by line").fetchall()
     assert [line for line, _ in rows] == sorted(i + 1 for i, line in enumerate(mixed) if line in BAD_LINES)
     assert all(reason for _, reason in rows)
-    strict = CliRunner().invoke(main, ["replay", "--db", str(db), "--strict", "--json", str(log)])
+    strict = cli_runner().invoke(main, ["replay", "--db", str(db), "--strict", "--json", str(log)])
     assert strict.exit_code == 1 and "dead letter" in strict.stderr
 
 
@@ -82,26 +81,26 @@ def test_replay_reads_stdin(tmp_path):
 
 
 def test_plain_log_needs_fps_and_says_so(tmp_path):
-    result = CliRunner().invoke(main, ["replay", "--db", str(tmp_path / "s.db"), str(FRAME_LOGS / "blog-screenshot.plain.log")])
-    assert result.exit_code == 1 and "--fps" in result.output
-    sessions = CliRunner().invoke(main, ["sessions", "--db", str(tmp_path / "s.db"), "--json"])
+    result = cli_runner().invoke(main, ["replay", "--db", str(tmp_path / "s.db"), str(FRAME_LOGS / "blog-screenshot.plain.log")])
+    assert result.exit_code == 1 and "--fps" in result.stderr
+    sessions = cli_runner().invoke(main, ["sessions", "--db", str(tmp_path / "s.db"), "--json"])
     assert json.loads(sessions.stdout) == []
 
 
 def test_pairs_sessions_and_reset(tmp_path):
     db = str(tmp_path / "s.db")
     replay_json(db, FRAME_LOGS / "window-edges.log")
-    pairs = json.loads(CliRunner().invoke(main, ["pairs", "--db", db, "--json"]).stdout)
+    pairs = json.loads(cli_runner().invoke(main, ["pairs", "--db", db, "--json"]).stdout)
     assert pairs["odd"] == ["Mongo"] and counts(pairs) == {"Google": 2, "Mongo": 1}
-    assert "started session 2" in CliRunner().invoke(main, ["reset", "--db", db]).output
-    assert json.loads(CliRunner().invoke(main, ["pairs", "--db", db, "--json"]).stdout)["socks"] == []
-    listed = json.loads(CliRunner().invoke(main, ["sessions", "--db", db, "--json"]).stdout)
+    assert "started session 2" in cli_runner().invoke(main, ["reset", "--db", db]).output
+    assert json.loads(cli_runner().invoke(main, ["pairs", "--db", db, "--json"]).stdout)["socks"] == []
+    listed = json.loads(cli_runner().invoke(main, ["sessions", "--db", db, "--json"]).stdout)
     assert [(s["id"], s["socks"]) for s in listed] == [(1, 3), (2, 0)]
 
 
 def test_simulate_writes_a_log_that_replays_to_its_truth(tmp_path):
     log = tmp_path / "sim.log"
-    result = CliRunner().invoke(main, ["simulate", "-o", str(log), "--seed", "3", "--socks", "30"])
+    result = cli_runner().invoke(main, ["simulate", "-o", str(log), "--seed", "3", "--socks", "30"])
     assert result.exit_code == 0, result.output
     truth = json.loads((tmp_path / "sim.truth.json").read_text())
     assert len(truth["shown"]) == 30
