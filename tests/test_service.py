@@ -1,0 +1,331 @@
+"""The serve loop on a real mosquitto: results, outages, kills, hostile input, ACL."""
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from contextlib import contextmanager
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sortcore.engine import EngineConfig
+from sortcore.errors import BadFrame
+from sortcore.frames import decode_payload
+from sortcore.mqtt import connect_publisher
+from sortcore.service import ServeOptions, Service
+from sortcore.store import Store
+from tests.mqtt_util import Collector
+from tests.test_mqtt import USERS, secure_broker
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+T0 = time.time() - 3600  # event times an hour ago: never ahead of the receive time
+
+
+def sock(image, index, camera=None, frames=4, base=T0):
+    """Payloads of one sock shown as sock number ``index`` (3 s of event time apart)."""
+    out = []
+    for k in range(frames):
+        obj = {"image": image, "probability": 90.0, "ts": base + 3.0 * index + 0.25 * k}
+        if camera:
+            obj["camera"] = camera
+        out.append(json.dumps(obj))
+    return out
+
+
+DESIGNS = ["Google", "Mongo", "Github", "Confluent"]
+
+
+def session_frames(n, start=0):
+    frames = []
+    for i in range(start, start + n):
+        frames += sock(DESIGNS[i % len(DESIGNS)], i)
+    return frames
+
+
+@contextmanager
+def running(broker, tmp_path, db="serve.db", **opts):
+    store = Store(str(tmp_path / db))
+    options = dict(broker=broker.url, status_interval=0.1, reconnect_max=0.5)
+    options.update(opts)
+    service = Service(store, EngineConfig(), ServeOptions(**options))
+    thread = threading.Thread(target=service.run, daemon=True)
+    thread.start()
+    try:
+        yield service
+    finally:
+        service.stop()
+        thread.join(10)
+        assert not thread.is_alive()
+        store.close()
+
+
+def online(collector, timeout=10):
+    return collector.wait_for(lambda s: isinstance(s, dict) and s.get("status") == "online",
+                              "sockpairs/status", timeout)
+
+
+@pytest.mark.compat
+def test_frames_in_results_and_state_out(mosquitto, tmp_path):
+    with Collector(mosquitto, ["sockpairs/#"]) as seen, running(mosquitto, tmp_path) as service:
+        online(seen)
+        cam = connect_publisher(mosquitto.url)
+        try:
+            for payload in session_frames(5):
+                cam.publish("sockfound", payload)
+            for payload in sock("Google", 6, frames=4):  # camera named by the topic
+                cam.publish("sockfound/left", payload)
+        finally:
+            cam.close()
+        results = seen.wait_json(6, "sockpairs")
+        assert [r["image"] for r in results] == ["Google", "Mongo", "Github", "Confluent", "Google", "Google"]
+        assert [r["number_socks_seen"] for r in results] == [1, 1, 1, 1, 2, 3]
+        assert results[4]["pair_seen"] == "Pair" and results[4]["pairs"] == 1
+        assert results[5]["camera"] == "left"
+        assert len({r["sighting"] for r in results}) == 6
+        state = seen.wait_for(lambda s: sum(r["number_socks_seen"] for r in s["socks"]) == 6, "sockpairs/state")
+        assert state["odd"] == ["Confluent", "Github", "Google", "Mongo"]
+    # a late subscriber gets the retained state and the offline status
+    with Collector(mosquitto, ["sockpairs/state", "sockpairs/status"]) as late:
+        state = late.wait_json(1, "sockpairs/state")[0]
+        assert {r["image"]: r["number_socks_seen"] for r in state["socks"]}["Google"] == 3
+        assert late.wait_json(1, "sockpairs/status")[0]["status"] == "offline"
+
+
+@pytest.mark.compat
+def test_reset_starts_a_new_session(mosquitto, tmp_path):
+    with Collector(mosquitto, ["sockpairs/#"]) as seen, running(mosquitto, tmp_path) as service:
+        first = online(seen)["session"]
+        cam = connect_publisher(mosquitto.url)
+        try:
+            for payload in session_frames(2):
+                cam.publish("sockfound", payload)
+            seen.wait(2, "sockpairs")
+            cam.publish("sockpairs/control", json.dumps({"cmd": "reset"}))
+            state = seen.wait_for(lambda s: s["session"] != first, "sockpairs/state")
+            assert state["socks"] == [] and state["odd"] == []
+            for payload in sock("Mongo", 10):
+                cam.publish("sockfound", payload)
+            after = seen.wait_json(3, "sockpairs")[2]
+            assert after["session"] == state["session"] and after["number_socks_seen"] == 1
+            assert after["sighting"] > seen.json("sockpairs")[1]["sighting"]
+        finally:
+            cam.close()
+
+
+@pytest.mark.compat
+def test_broker_restart_mid_stream_loses_no_result(mosquitto, tmp_path):
+    total = 24
+    reader = Collector(mosquitto, ["sockpairs"], client_id="reader-1", clean_session=False)
+    try:
+        with Collector(mosquitto, ["sockpairs/status"]) as status, running(mosquitto, tmp_path):
+            online(status)
+            cam = connect_publisher(mosquitto.url, reconnect_max=0.5)
+            try:
+                for payload in session_frames(total // 2):
+                    cam.publish("sockfound", payload)
+                reader.wait(2, "sockpairs")
+                mosquitto.stop()  # mid-stream: the service is still working through the frames
+                mosquitto.start()
+                assert cam.wait_connected(10)
+                for payload in session_frames(total // 2, start=total // 2):
+                    cam.publish("sockfound", payload)
+            finally:
+                cam.close()
+            deadline = time.monotonic() + 30
+            while len(reader.first_by("sighting")) < total and time.monotonic() < deadline:
+                reader.wait(len(reader.payloads("sockpairs")) + 1, "sockpairs", timeout=deadline - time.monotonic())
+        results = reader.first_by("sighting")
+        assert [r["sighting"] for r in results] == sorted(r["sighting"] for r in results)
+        assert [r["image"] for r in results] == [DESIGNS[i % 4] for i in range(total)]
+    finally:
+        reader.close()
+
+
+def serve_process(broker_url, db, *extra):
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    return subprocess.Popen(
+        [sys.executable, "-m", "sortcore.cli", "-v", "serve", "--broker", broker_url, "--db", str(db)] + list(extra),
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT,
+    )
+
+
+@pytest.mark.compat
+def test_service_killed_and_restarted_loses_no_sock(mosquitto, tmp_path):
+    db = tmp_path / "killed.db"
+    total = 20
+    with Collector(mosquitto, ["sockpairs", "sockpairs/status"]) as seen:
+        proc = serve_process(mosquitto.url, db, "--status-interval", "0.1")
+        try:
+            online(seen)
+            cam = connect_publisher(mosquitto.url)
+            try:
+                for payload in session_frames(total // 2):
+                    cam.publish("sockfound", payload)
+                seen.wait(2, "sockpairs")
+                proc.send_signal(signal.SIGKILL)
+                proc.wait(10)
+                seen.wait_for(lambda s: s.get("status") == "offline", "sockpairs/status")  # the last will
+                for payload in session_frames(total // 2, start=total // 2):
+                    cam.publish("sockfound", payload)  # queued by the broker for the service's session
+            finally:
+                cam.close()
+            proc.stderr.close()
+            proc = serve_process(mosquitto.url, db)
+            deadline = time.monotonic() + 30
+            while len(seen.first_by("sighting")) < total and time.monotonic() < deadline:
+                seen.wait(len(seen.payloads("sockpairs")) + 1, "sockpairs", timeout=deadline - time.monotonic())
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(10) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            proc.stderr.close()
+    results = seen.first_by("sighting")
+    assert [r["image"] for r in results] == [DESIGNS[i % 4] for i in range(total)]
+    store = Store(str(db))
+    try:
+        rows = store.sightings(store.session()["id"])
+        assert sorted(r["id"] for r in rows) == sorted(r["sighting"] for r in results)
+        assert len(rows) == total and len({r["id"] for r in rows}) == total
+        assert store.pending() == []
+    finally:
+        store.close()
+
+
+# --- hostile input ----------------------------------------------------------------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=10,
+)
+frame_like = st.fixed_dictionaries({}, optional={
+    "image": st.one_of(st.text(max_size=80), st.integers(), st.none(), st.lists(st.text(max_size=3))),
+    "probability": st.one_of(st.floats(allow_nan=False), st.integers(), st.text(max_size=5), st.none()),
+    "camera": st.one_of(st.text(max_size=70), st.integers()),
+    "frame": st.one_of(st.integers(), st.floats(allow_nan=False), st.text(max_size=3)),
+})
+hostile = st.one_of(
+    st.binary(max_size=300),
+    st.text(max_size=200).map(lambda t: t.encode("utf-8")),
+    json_values.map(lambda v: json.dumps(v).encode()),
+    frame_like.map(lambda d: json.dumps(d).encode()),
+    st.sampled_from([
+        b'{"image": "Google", "probability": NaN}', b'{"image": "Google", "probability": Infinity}',
+        b'{"image": "Google", "probability": 50, "ts": "now"}', b'{"image": "Google", "probability": 1e999}',
+        b"\xff\xfe\x00", b"[" * 5000, b"{" * 100000, b'"' + b"x" * 70000 + b'"', b"",
+    ]),
+)
+
+
+@pytest.mark.compat
+def test_hostile_payloads_are_dead_letters_and_the_service_goes_on(mosquitto, tmp_path):
+    expected = {"frames": 0, "dead": 0}
+    with Collector(mosquitto, ["sockpairs", "sockpairs/status"]) as seen, running(mosquitto, tmp_path) as service:
+        online(seen)
+        cam = connect_publisher(mosquitto.url)
+
+        @settings(max_examples=2000, deadline=None, database=None,
+                  suppress_health_check=list(HealthCheck))
+        @given(payload=hostile, control=st.integers(0, 20))
+        def flood(payload, control):
+            topic = "sockpairs/control" if control == 0 else "sockfound"
+            if topic == "sockfound":
+                try:
+                    decode_payload(payload)
+                    expected["frames"] += 1
+                except BadFrame:
+                    expected["dead"] += 1
+            else:
+                expected["dead"] += 1  # only {"cmd": "reset"} is a command
+            cam.publish(topic, payload)
+
+        try:
+            flood()
+            # valid flood frames had no ts (receive time), so this sock is in the present too
+            for payload in sock("AfterTheFlood", 0, camera="good", base=time.time()):
+                cam.publish("sockfound", payload)
+        finally:
+            cam.close()
+        assert expected["dead"] > 1000
+        result = seen.wait_for(lambda r: r.get("image") == "AfterTheFlood", "sockpairs", timeout=30)
+        assert result["number_socks_seen"] == 1
+        status = seen.wait_for(lambda s: s["dead_letters"] == expected["dead"], "sockpairs/status", timeout=30)
+        assert status["frames"] == expected["frames"] + 4
+        assert status["status"] == "online" and status["resets"] == 0
+    store = Store(str(tmp_path / "serve.db"))
+    try:
+        letters = store.dead_letters()
+        assert len(letters) == expected["dead"]
+        assert all(d["reason"] and len(d["raw"]) < 1100 for d in letters)
+    finally:
+        store.close()
+
+
+# --- TLS, passwords and the ACL -------------------------------------------------------
+
+def test_secure_broker_password_and_acl(broker_factory, tmp_path):
+    broker = secure_broker(broker_factory, tmp_path)
+    pw = tmp_path / "svc.pw"
+    pw.write_text(USERS["sortcore"] + "\n")
+    auth = dict(tls_ca=broker.ca)
+    with Collector(broker, ["sockpairs/#"], username="reader", password="rd-pw", **auth) as seen:
+        proc = serve_process(broker.url, tmp_path / "secure.db", "--username", "sortcore",
+                             "--password-file", str(pw), "--tls-ca", broker.ca, "--status-interval", "0.1")
+        try:
+            first = online(seen)["session"]
+            intruder = connect_publisher(broker.url, username="camera", password="cam-pw", **auth)
+            try:
+                intruder.publish("sockpairs/control", json.dumps({"cmd": "reset"}))  # denied by the ACL
+                for payload in sock("Google", 0):
+                    intruder.publish("sockfound", payload)
+            finally:
+                intruder.close()
+            assert seen.wait_json(1, "sockpairs")[0]["session"] == first
+            assert seen.payloads("sockpairs/control") == []
+            operator = connect_publisher(broker.url, username="operator", password="op-pw", **auth)
+            try:
+                operator.publish("sockpairs/control", json.dumps({"cmd": "reset"}))
+            finally:
+                operator.close()
+            seen.wait_for(lambda s: s["session"] == first + 1, "sockpairs/state")
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(10) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            proc.stderr.close()
+
+
+def test_wrong_password_is_one_clear_line_and_a_retry(broker_factory, tmp_path):
+    broker = secure_broker(broker_factory, tmp_path)
+    pw = tmp_path / "bad.pw"
+    pw.write_text("not-the-password\n")
+    proc = serve_process(broker.url, tmp_path / "bad.db", "--username", "sortcore", "--password-file", str(pw),
+                         "--tls-ca", broker.ca)
+    lines = queue.Queue()
+    reader = threading.Thread(target=lambda: [lines.put(l.decode()) for l in proc.stderr], daemon=True)
+    reader.start()
+    seen = []
+    try:
+        while not any("refused" in line for line in seen):
+            seen.append(lines.get(timeout=15))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+        reader.join(5)
+        proc.stderr.close()
+    while not lines.empty():
+        seen.append(lines.get())
+    text = "".join(seen)
+    assert "refused the connection: Not authorized" in text
+    assert "not-the-password" not in text and "Traceback" not in text
+    assert text.count("refused") == 1
