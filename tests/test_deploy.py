@@ -1,0 +1,183 @@
+"""deploy/: the Greengrass v1 definitions and the Kafka/ksqlDB files, checked by parsing.
+
+Nothing here talks to AWS, Kafka Connect or ksqlDB (none run in this
+environment); the tests hold the files to the code: topics, handler, the
+environment the lambda reads, the JSON the lambda publishes.
+"""
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sortcore import results
+from sortcore.engine import PairsRow, SockConfirmed
+from sortcore.package import HANDLER
+
+ROOT = Path(__file__).resolve().parents[1]
+GG = ROOT / "deploy" / "greengrass"
+KAFKA = ROOT / "deploy" / "kafka"
+PLACEHOLDER = "@FUNCTION_ARN@"
+
+
+def load(path):
+    return json.loads(path.read_text())
+
+
+def handler_module():
+    sys.path.insert(0, str(ROOT / "greengrass_lambda"))
+    try:
+        import sock_lambda
+    finally:
+        sys.path.pop(0)
+    return sock_lambda
+
+
+@pytest.fixture(scope="module")
+def function():
+    functions = load(GG / "function-definition.json")["InitialVersion"]["Functions"]
+    assert len(functions) == 1
+    return functions[0]
+
+
+@pytest.fixture(scope="module")
+def resources():
+    return load(GG / "resource-definition.json")["InitialVersion"]["Resources"]
+
+
+def test_function_is_pinned_with_json_events_and_sysfs(function):
+    assert function["FunctionArn"] == PLACEHOLDER
+    config = function["FunctionConfiguration"]
+    assert config["Pinned"] is True  # long-lived: the loop starts on import
+    assert config["EncodingType"] == "json"  # control messages arrive as dicts
+    assert isinstance(config["MemorySize"], int) and config["MemorySize"] >= 512 * 1024  # KB; MXNet
+    assert isinstance(config["Timeout"], int) and 0 < config["Timeout"] <= 900
+    assert config["Environment"]["AccessSysfs"] is True
+
+
+def test_function_environment_is_what_the_lambda_reads(function):
+    variables = function["FunctionConfiguration"]["Environment"]["Variables"]
+    assert all(isinstance(v, str) for v in variables.values())
+    handler = handler_module()
+    documented = set(re.findall(r"``(SORTCORE_[A-Z_]+)``", handler.__doc__))
+    assert set(variables) <= documented
+    assert variables["SORTCORE_LAMBDA_AUTOSTART"] == "1"
+    config = handler.config_from_env(variables)  # valid as shipped
+    assert config.db.startswith("/sortcore-data/") and config.topics == {}
+    assert config.mqtt_url is None and config.greengrass is True
+
+
+def test_resource_access_matches_the_resource_definition(function, resources):
+    policies = function["FunctionConfiguration"]["Environment"]["ResourceAccessPolicies"]
+    by_id = {r["Id"]: r for r in resources}
+    assert len(by_id) == len(resources)
+    assert {p["ResourceId"] for p in policies} == set(by_id)
+    assert all(p["Permission"] in ("ro", "rw") for p in policies)
+    for resource in resources:
+        assert re.fullmatch(r"[a-zA-Z0-9:_-]{1,128}", resource["Id"])
+        assert re.fullmatch(r"[a-zA-Z0-9:_-]{1,128}", resource["Name"])
+        (kind, data), = resource["ResourceDataContainer"].items()
+        assert kind in ("LocalDeviceResourceData", "LocalVolumeResourceData")
+        if kind == "LocalDeviceResourceData":
+            assert data["SourcePath"].startswith("/dev/")
+        else:
+            assert not data["SourcePath"].startswith(("/sys", "/dev", "/var"))
+            assert data["DestinationPath"].startswith("/")
+    sources = {r["ResourceDataContainer"].get("LocalDeviceResourceData", {}).get("SourcePath") for r in resources}
+    assert "/dev/dri/renderD128" in sources  # the DeepLens GPU
+    volumes = {r["ResourceDataContainer"]["LocalVolumeResourceData"]["DestinationPath"]: r["Id"]
+               for r in resources if "LocalVolumeResourceData" in r["ResourceDataContainer"]}
+    assert "/opt/awscam/out" in volumes
+    permission = {p["ResourceId"]: p["Permission"] for p in policies}
+    assert permission[volumes["/sortcore-data"]] == "rw"  # the SQLite store lives there
+
+
+def test_subscriptions_route_results_out_and_control_in():
+    subscriptions = load(GG / "subscription-definition.json")["InitialVersion"]["Subscriptions"]
+    assert len({s["Id"] for s in subscriptions}) == len(subscriptions)
+    out = {s["Subject"] for s in subscriptions if s["Source"] == PLACEHOLDER and s["Target"] == "cloud"}
+    assert out == {results.TOPIC_FRAMES, results.TOPIC_PAIRS, results.TOPIC_STATE, results.TOPIC_STATUS}
+    inbound = [(s["Source"], s["Subject"]) for s in subscriptions if s["Target"] == PLACEHOLDER]
+    assert inbound == [("cloud", results.TOPIC_CONTROL)]
+
+
+def test_deploy_script_runs_the_whole_cli_sequence():
+    script = (GG / "deploy.sh").read_text()
+    assert subprocess.run(["bash", "-n", str(GG / "deploy.sh")]).returncode == 0
+    assert "set -euo pipefail" in script
+    for command in ("lambda create-function", "lambda publish-version", "create-alias",
+                    "greengrass create-function-definition", "greengrass create-subscription-definition",
+                    "greengrass create-resource-definition", "greengrass create-group-version",
+                    "greengrass create-deployment"):
+        assert command in script, command
+    assert "HANDLER=%s" % HANDLER in script and "RUNTIME=python3.7" in script
+    for name in re.findall(r"render ([\w-]+\.json)", script):
+        assert (GG / name).is_file()
+    assert "s|%s|" % PLACEHOLDER in script
+
+
+# --- Kafka -----------------------------------------------------------------------
+
+def sample_sock_message():
+    event = SockConfirmed(7, "Github", "deeplens", 10.0, 10.6, 4, 97.0, PairsRow("Github", 2, "Pair", 1))
+    return results.sock_message(3, event)
+
+
+def test_confluent_connector_reads_sockpairs_into_kafka():
+    config = load(KAFKA / "mqtt-source-confluent.json")["config"]
+    assert config["connector.class"] == "io.confluent.connect.mqtt.MqttSourceConnector"
+    assert config["mqtt.topics"] == results.TOPIC_PAIRS and config["kafka.topic"] == "sockpairs"
+    assert config["mqtt.qos"] == "1" and config["mqtt.server.uri"].startswith("tcp://")
+    assert config["value.converter"].endswith("ByteArrayConverter")  # JSON bytes kept as they are
+    assert all(isinstance(v, str) for v in config.values())
+
+
+def test_ksqldb_connector_statement_matches_the_json():
+    text = (KAFKA / "mqtt-source-connector.ksql").read_text()
+    match = re.search(r"CREATE SOURCE CONNECTOR (?:IF NOT EXISTS )?`([\w-]+)` WITH \((.*)\);", text, re.S)
+    assert match
+    properties = dict(re.findall(r'"([\w.]+)"\s*=\s*\'([^\']*)\'', match.group(2)))
+    connector = load(KAFKA / "mqtt-source-confluent.json")
+    assert match.group(1) == connector["name"]
+    assert properties == connector["config"]
+
+
+def test_lenses_alternative_has_the_same_route():
+    props = {}
+    for line in (KAFKA / "mqtt-source-lenses.properties").read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            key, _, value = line.partition("=")
+            props[key.strip()] = value.strip()
+    assert props["connector.class"] == "io.lenses.streamreactor.connect.mqtt.source.MqttSourceConnector"
+    assert props["connect.mqtt.hosts"].startswith("tcp://")
+    assert props["connect.mqtt.service.quality"] == "1"
+    assert re.match(r"INSERT INTO sockpairs SELECT \* FROM sockpairs WITHCONVERTER=`[\w.]+JsonSimpleConverter`$",
+                    props["connect.mqtt.kcql"])
+
+
+def ksql_statements(text):
+    code = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
+    return [s.strip() for s in code.split(";") if s.strip()]
+
+
+def test_ksqldb_stream_and_latest_pairs_table():
+    statements = ksql_statements((KAFKA / "sockpairs.ksql").read_text())
+    stream = next(s for s in statements if s.startswith("CREATE STREAM"))
+    columns = re.findall(r"^\s*(\w+) (INT|BIGINT|VARCHAR|DOUBLE),?$", stream, re.M)
+    assert {name for name, _ in columns} == set(sample_sock_message())  # every field of the message
+    assert "KAFKA_TOPIC='sockpairs'" in stream and "VALUE_FORMAT='JSON'" in stream
+    table = next(s for s in statements if s.startswith("CREATE TABLE"))
+    assert "FROM sockpairs_stream" in table and "KEY_FORMAT='JSON'" in table
+    assert re.search(r"GROUP BY session, image\s+EMIT CHANGES$", table)
+    latest = re.findall(r"LATEST_BY_OFFSET\((\w+)\) AS (\w+)", table)
+    assert {"number_socks_seen", "pair_seen", "pairs"} <= {a for a, b in latest if a == b}
+
+
+def test_docs_cover_every_lambda_variable(function):
+    docs = (ROOT / "docs" / "greengrass.md").read_text()
+    for name in function["FunctionConfiguration"]["Environment"]["Variables"]:
+        assert name in docs, name
+    assert "package-lambda" in docs and "deploy.sh" in docs
