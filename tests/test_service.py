@@ -329,3 +329,30 @@ def test_wrong_password_is_one_clear_line_and_a_retry(broker_factory, tmp_path):
     assert "refused the connection: Not authorized" in text
     assert "not-the-password" not in text and "Traceback" not in text
     assert text.count("refused") == 1
+
+
+# --- options: command line > environment > config file > default ------------------------
+
+@pytest.mark.compat
+def test_option_precedence(tmp_path):
+    from click.testing import CliRunner
+
+    from sortcore.cli import main
+
+    pw = tmp_path / "pw"
+    pw.write_text("x\n")
+    example = open(os.path.join(ROOT, "deploy", "sortcore.conf.example")).read()
+    conf = tmp_path / "sortcore.conf"
+    conf.write_text(example.replace("/etc/sortcore/broker.pw", str(pw))
+                    .replace("mqtt://127.0.0.1:1883", "fromfile://a"))
+
+    def broker_used(args, env=None):
+        result = CliRunner().invoke(main, ["serve", "--config", str(conf)] + args, env=env or {})
+        assert result.exit_code == 2, result.output  # the bad scheme stops it before connecting
+        return result.output
+
+    assert "fromfile://a" in broker_used([])
+    assert "fromenv://b" in broker_used([], {"SORTCORE_SERVE_BROKER": "fromenv://b"})
+    assert "fromcli://c" in broker_used(["--broker", "fromcli://c"], {"SORTCORE_SERVE_BROKER": "fromenv://b"})
+    conf.write_text("[serve]\nbrokr = mqtt://x\n")
+    assert "unknown key 'brokr'" in broker_used([])
