@@ -13,6 +13,7 @@ Log formats (detected per file, see ``../shared/frame-logs/README.md``):
 
 import datetime
 import io
+import itertools
 import json
 import math
 import re
@@ -250,20 +251,19 @@ def read_frames(
     if fmt == "plain" and not fps:
         raise BadFrame("%s has bare payloads with no times: give a frame rate (--fps)" % source)
 
-    def all_lines():
-        for item in head:
-            yield item
-        for item in lines:
-            yield item
-
-    for number, (line, cut) in enumerate(all_lines(), 1):
-        if number <= skip or not line.strip():
+    too_long = "line longer than %d bytes" % MAX_LINE
+    rate = fps or 1.0
+    for number, (line, cut) in enumerate(itertools.chain(head, lines), 1):
+        if number <= skip:
+            continue
+        text = line.strip()
+        if not text:
             continue
         if cut:
-            yield number, DeadLetter(source, number, "line longer than %d bytes" % MAX_LINE, raw_text(line))
+            yield number, DeadLetter(source, number, too_long, raw_text(line))
             continue
         try:
-            yield number, _decode_line(line.strip(), fmt, number - 1, fps or 1.0, start)
+            yield number, _decode_line(text, fmt, number - 1, rate, start)
         except BadFrame as exc:
             yield number, DeadLetter(source, number, exc.reason, raw_text(line.rstrip(b"\r\n")))
 

@@ -64,9 +64,10 @@ def replay(store, paths: Sequence[str], config: EngineConfig = EngineConfig(), f
         skip = done["line"] if index == done["file"] else 0
         with open_log(path) as stream:
             since = 0
+            feed = pipe.feed
             for number, item in read_frames(stream, path, fps=fps, start=start, skip=skip):
-                if isinstance(item, Frame):
-                    pipe.feed(item)
+                if type(item) is Frame:
+                    feed(item)
                 else:
                     pipe.reject(item)
                 since += 1
