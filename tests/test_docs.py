@@ -1,0 +1,50 @@
+"""The README stays true: its examples run, and every command is documented."""
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+from sortcore.cli import main
+
+from .shared import SHARED, cli_runner
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+
+
+def readme_examples():
+    blocks = re.findall(r"```console\n(.*?)```", README, re.S)
+    return [line[2:] for block in blocks for line in block.splitlines() if line.startswith("$ ")]
+
+
+def test_readme_first_section_has_exactly_the_two_commands():
+    first = README.split("\n## ", 1)[0]
+    commands = re.findall(r"```sh\n(.*?)```", first, re.S)[0].strip().splitlines()
+    assert [c.split("#")[0].strip() for c in commands] == ["make demo", "make test"]
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+@pytest.mark.parametrize("example", readme_examples())
+def test_readme_examples_run(example, tmp_path, monkeypatch):
+    if not (SHARED / "frame-logs").exists():
+        pytest.skip("../shared/frame-logs is not beside the repository")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    runner = cli_runner()
+    # Examples build on each other (pairs after replay, replay of sim.log): run them in order.
+    for line in readme_examples():
+        argv = shlex.split(line.replace("../shared/", str(SHARED) + "/"))
+        assert argv[0] == "sortcore"
+        result = runner.invoke(main, argv[1:])
+        assert result.exit_code == 0, (line, result.output, result.stderr)
+        if line == example:
+            break
+
+
+def test_every_command_has_help_and_is_in_the_readme():
+    for name, command in main.commands.items():
+        assert command.help and command.help.strip(), name
+        assert "sortcore %s" % name in README or "`%s`" % name in README, name
+        assert cli_runner().invoke(main, [name, "--help"]).exit_code == 0
