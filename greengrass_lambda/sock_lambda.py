@@ -4,8 +4,8 @@ On import, inside Greengrass, it starts :class:`sortcore.device.DeviceLoop` in
 one daemon thread (once, under a lock): camera frames -> classifier ->
 ``sockfound`` -> sock engine -> SQLite on the device -> ``sockpairs``.
 :func:`function_handler` receives the messages the subscription definition
-routes to the lambda (``sockpairs/control``): ``{"command": "reset"}`` starts a
-new sorting session, ``{"command": "status"}`` answers with the loop's status.
+routes to the lambda (``sockpairs/control``): ``{"cmd": "reset"}`` starts a
+new sorting session, ``{"cmd": "status"}`` answers with the loop's status.
 
 When does the loop start on import? ``SORTCORE_LAMBDA_AUTOSTART=1`` or ``0``
 decides; when it is unset, the loop starts only when running under Greengrass,
@@ -228,12 +228,12 @@ def stop(timeout=10.0):
 def function_handler(event, context):
     """Messages routed to the lambda (``sockpairs/control``): reset or status."""
     loop = _loop
-    command = event.get("command") if isinstance(event, dict) else None
+    command = event.get("cmd") if isinstance(event, dict) else None
     if loop is None:
         return {"ok": False, "error": _start_error or "the device loop is not running"}
     if command == "reset":
         loop.request_reset()
-        return {"ok": True, "command": "reset"}
+        return {"ok": True, "cmd": "reset"}
     if command in (None, "status"):
         loop.request_status()
         return {"ok": True, "status": loop.status()}

@@ -355,7 +355,7 @@ def test_lambda_autostarts_only_under_greengrass():
     assert handler.autostart_enabled({"MY_FUNCTION_ARN": "arn:aws:lambda:..."})
     assert not handler.autostart_enabled({"MY_FUNCTION_ARN": "x", "SORTCORE_LAMBDA_AUTOSTART": "0"})
     assert handler.autostart_enabled({"SORTCORE_LAMBDA_AUTOSTART": "1"})
-    assert handler.function_handler({"command": "status"}, None)["ok"] is False
+    assert handler.function_handler({"cmd": "status"}, None)["ok"] is False
 
 
 def test_lambda_runs_a_folder_through_an_external_broker(tmp_path, mosquitto):
@@ -375,10 +375,10 @@ def test_lambda_runs_a_folder_through_an_external_broker(tmp_path, mosquitto):
         deadline = time.monotonic() + 10
         while loop.errors < 1 and time.monotonic() < deadline:
             time.sleep(0.05)
-        status = handler.function_handler({"command": "status"}, None)
+        status = handler.function_handler({"cmd": "status"}, None)
         assert status["ok"] and status["status"]["camera"] == "deeplens"
-        assert handler.function_handler({"command": "reset"}, None) == {"ok": True, "command": "reset"}
-        assert handler.function_handler({"command": "dance"}, None)["ok"] is False
+        assert handler.function_handler({"cmd": "reset"}, None) == {"ok": True, "cmd": "reset"}
+        assert handler.function_handler({"cmd": "dance"}, None)["ok"] is False
     finally:
         handler.stop()
     assert handler._thread is None
