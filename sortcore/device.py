@@ -15,9 +15,9 @@ opened or stops delivering), a model that does not load, a store that is
 locked: logged, then retried after a growing delay (:class:`Backoff`). A
 publisher that fails is closed and reconnected after its own backoff
 (:class:`Link`); meanwhile frames are still counted and the confirmed socks
-wait in the SQLite outbox, so nothing is lost. Publishing is at least once: a
-row goes to every publisher and is marked sent when all of them took it, so
-after a failure the ones that had it may see it again.
+wait in the SQLite outbox, so nothing is lost. Publishing is at least once,
+and each publisher keeps its own place in the outbox (a delivery row per
+destination), so one that is down holds back no other.
 
 Time is injected (``clock``, ``sleep``): tests move a fake clock instead of
 sleeping. ``stop`` is a :class:`threading.Event`; the default ``sleep`` waits
@@ -160,24 +160,10 @@ class Link(object):
 
 
 class Fanout(object):
-    """A publisher over several links: a message counts as sent when every link took it."""
+    """Several links as one: best-effort messages go to every ready link."""
 
     def __init__(self, links: List[Link]):
         self.links = list(links)
-
-    @property
-    def ready(self) -> bool:
-        return all(link.ready for link in self.links)
-
-    def publish(self, topic, payload, qos=1, retain=False):
-        errors = []
-        for link in self.links:
-            try:
-                link.publish(topic, payload, qos=qos, retain=retain)
-            except MqttError as exc:
-                errors.append(str(exc))
-        if errors:
-            raise MqttError("; ".join(errors))
 
     def best_effort(self, topic, payload, qos=0, retain=False) -> int:
         """Publish on every ready link, ignoring failures; return how many took it."""
@@ -196,9 +182,9 @@ class Fanout(object):
             link.close()
 
 
-def _outbox_drain(store, publisher, limit=100):
+def _outbox_drain(store, publisher, limit=100, destination="mqtt"):
     from .outbox import drain  # imported late: the outbox module is optional until used
-    return drain(store, publisher, limit=limit)
+    return drain(store, publisher, limit=limit, destination=destination)
 
 
 class SourceEnded(Exception):
@@ -361,13 +347,17 @@ class DeviceLoop(object):
         self._drain_outbox()
 
     def _drain_outbox(self) -> int:
-        if not self.out.links or not self.out.ready:
-            return 0
-        try:
-            sent = self._drain(self.pipeline.store, self.out, limit=self.options.drain_limit)
-        except MqttError as exc:
-            log.debug("outbox drain stopped: %s", exc)
-            return 0
+        """Publish the outbox on every ready link; each link keeps its own place
+        (deliveries per destination), so a link that is down holds back no other."""
+        sent = 0
+        for link in self.out.links:
+            if not link.ready:
+                continue
+            try:
+                sent += self._drain(self.pipeline.store, link, limit=self.options.drain_limit,
+                                    destination=link.name)
+            except MqttError as exc:
+                log.debug("outbox drain to %s stopped: %s", link.name, exc)
         if sent:
             self.sent += sent
             self._publish_state()

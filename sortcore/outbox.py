@@ -9,34 +9,27 @@ message (at least once) but never lose one or reorder them.
 import logging
 
 from .errors import MqttError
+from .store import DEFAULT_DESTINATION
 
 log = logging.getLogger(__name__)
 
 
-def drain(store, publisher, limit: int = 100) -> int:
-    """Publish up to ``limit`` unsent rows (QoS 1, oldest first); return how many went.
+def drain(store, publisher, limit: int = 100, destination: str = DEFAULT_DESTINATION) -> int:
+    """Publish up to ``limit`` rows ``destination`` has not acknowledged (QoS 1,
+    oldest first); return how many went.
 
     ``publisher.publish(topic, payload, qos=1, retain=False)`` must block until
     the acknowledgement and raise :class:`MqttError` if there is none. The
     first failure stops the drain; that row and the rest wait for the next try.
     """
     sent = 0
-    for row in store.pending(limit):
+    for row in store.pending(limit, destination):
         try:
             publisher.publish(row["topic"], row["payload"], qos=1, retain=False)
         except MqttError as exc:
             log.info("outbox: %d sent, stopped at row %d: %s", sent, row["id"], exc.reason)
             return sent
-        store.mark_sent([row["id"]])
+        store.mark_sent([row["id"]], destination)
         sent += 1
     return sent
 
-
-def drain_all(store, publisher, batch: int = 100) -> int:
-    """:func:`drain` until the outbox is empty or a publish fails."""
-    total = 0
-    while True:
-        sent = drain(store, publisher, batch)
-        total += sent
-        if sent < batch:
-            return total

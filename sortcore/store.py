@@ -7,7 +7,9 @@ Schema (version 1):
 - ``sightings``: confirmed socks, ``id`` = the engine's sighting id (unique
   across sessions);
 - ``dead_letters``: input that was not a frame, with its reason;
-- ``outbox``: results to publish, marked sent on the broker's acknowledgement;
+- ``outbox``: results to publish; ``deliveries`` records, per destination (a
+  broker, the Greengrass core), each row the destination acknowledged, so one
+  destination being down never holds results back from another;
 - views ``pairs`` (per session and design) and ``current_pairs`` (latest session).
 
 Every write of a batch happens in one transaction (:meth:`Store.commit`), so a
@@ -26,6 +28,7 @@ import sqlite_utils
 from .errors import StoreError
 
 SCHEMA_VERSION = 1
+DEFAULT_DESTINATION = "mqtt"
 
 PAIRS_VIEW = """
 select session, image,
@@ -67,11 +70,13 @@ def _create_v1(db: sqlite_utils.Database):
         pk="id", foreign_keys=[("session", "sessions", "id")], not_null={"reason"},
     )
     db["outbox"].create(
-        {"id": int, "session": int, "sighting": int, "topic": str, "payload": str,
-         "created_at": float, "sent_at": float},
+        {"id": int, "session": int, "sighting": int, "topic": str, "payload": str, "created_at": float},
         pk="id", not_null={"topic", "payload", "created_at"},
     )
-    db["outbox"].create_index(["sent_at"])
+    db["deliveries"].create(
+        {"outbox": int, "destination": str, "sent_at": float},
+        pk=("outbox", "destination"), foreign_keys=[("outbox", "outbox", "id")],
+    )
     db.create_view("pairs", PAIRS_VIEW)
     db.create_view("current_pairs", CURRENT_PAIRS_VIEW)
 
@@ -222,19 +227,22 @@ class Store:
 
     # --- outbox ------------------------------------------------------------
 
-    def pending(self, limit: int = 100) -> List[dict]:
-        """Unsent outbox rows, oldest first."""
+    def pending(self, limit: int = 100, destination: str = DEFAULT_DESTINATION) -> List[dict]:
+        """Outbox rows ``destination`` has not acknowledged yet, oldest first."""
         return list(self.db.query(
-            "select id, session, sighting, topic, payload from outbox where sent_at is null"
-            " order by id limit ?", [limit]
+            "select id, session, sighting, topic, payload from outbox o where not exists"
+            " (select 1 from deliveries d where d.outbox = o.id and d.destination = ?)"
+            " order by id limit ?", [destination, limit]
         ))
 
-    def mark_sent(self, ids: Iterable[int]):
+    def mark_sent(self, ids: Iterable[int], destination: str = DEFAULT_DESTINATION):
+        """Record that ``destination`` acknowledged these outbox rows."""
         ids = list(ids)
         if ids:
             with self.transaction():
                 self.conn.executemany(
-                    "update outbox set sent_at = ? where id = ?", [(self.clock(), i) for i in ids]
+                    "insert or ignore into deliveries (outbox, destination, sent_at) values (?, ?, ?)",
+                    [(i, destination, self.clock()) for i in ids],
                 )
 
     # --- reads -------------------------------------------------------------

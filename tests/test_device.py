@@ -251,6 +251,26 @@ def test_broker_down_keeps_counting_and_publishes_when_back(tmp_path, mosquitto)
     loop.close()
 
 
+def test_a_destination_that_is_down_holds_back_no_other(tmp_path, mosquitto):
+    clock = FakeClock()
+
+    def refuse():
+        raise MqttError("connection refused")
+
+    frames = iter(["Mongo"] * 5 + ["Blank"] * 5)
+    up, down = mqtt_link(mosquitto, clock, name="local"), Link("cloud", refuse, clock=clock)
+    loop = make_loop(tmp_path, clock, lambda: ListSource(frames), LabelClassifier(), [down, up])
+    with Collector(mosquitto, topics=("sockpairs",)) as collector:
+        for _ in range(5):
+            assert loop.step()
+        message = collector.wait_json(1, "sockpairs", timeout=10)[0]
+    assert (message["image"], message["number_socks_seen"]) == ("Mongo", 1)
+    store = loop.pipeline.store
+    assert store.pending(destination="local") == []
+    assert [row["sighting"] for row in store.pending(destination="cloud")] == [message["sighting"]]
+    loop.close()
+
+
 def test_reset_request_starts_a_new_session(tmp_path):
     clock = FakeClock()
     loop = make_loop(tmp_path, clock, lambda: ListSource(["Github"] * 10), LabelClassifier(),
