@@ -183,6 +183,7 @@ class Connection:
         self._connected = threading.Event()
         self._generation = 0  # counts connections, to notice one that ended
         self._last_failure = None
+        self._closing = False
         self._thread = None
         self._client = self._make_client()
 
@@ -208,6 +209,10 @@ class Connection:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        # Only our network thread may write to the socket: with a write-register
+        # callback set, paho queues packets from other threads (publish, ack) and
+        # wakes the loop instead of writing concurrently with it.
+        client.on_socket_register_write = _ignore
         return client
 
     # --- paho callbacks: hand over, nothing else ---------------------------
@@ -259,12 +264,13 @@ class Connection:
             except (OSError, ValueError) as exc:
                 self._failed(describe_error(exc, self.url))
             else:
+                _no_delay(client.socket())
                 rc = paho.MQTT_ERR_SUCCESS
                 while rc == paho.MQTT_ERR_SUCCESS and not self._stop.is_set():
                     rc = client.loop(0.5)
                     if self._connected.is_set():
                         delay = self.options.reconnect_min
-                if self._stop.is_set():
+                if self._stop.is_set() or self._closing:
                     break
                 if rc != paho.MQTT_ERR_CONN_REFUSED and self._connected.is_set():
                     self._connected.clear()
@@ -272,7 +278,7 @@ class Connection:
                     log.warning("%s", text)
                     self.events.put(Disconnected(text))
                 self._connected.clear()
-            if self._stop.wait(delay):
+            if self._stop.wait(delay) or self._closing:
                 break
             log.debug("reconnecting to %s", self.url)
             delay = min(delay * 2, self.options.reconnect_max)
@@ -334,16 +340,17 @@ class Connection:
 
     def close(self, timeout: float = 5.0):
         """Disconnect cleanly (no last will) and stop the network thread."""
-        if self._stop.is_set():
+        if self._closing:
             return
+        self._closing = True
         if self._connected.is_set():
-            self._client.disconnect()
-        self._stop.set()
+            self._connected.clear()  # our own disconnect is not a lost connection
+            self._client.disconnect()  # the loop sends it, closes the socket and ends
+        else:
+            self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
-        self._connected.clear()
-        if self._client.is_connected():  # pragma: no cover - the loop did not finish
-            self._client.disconnect()
+        self._stop.set()
 
     def __enter__(self):
         return self
@@ -353,6 +360,19 @@ class Connection:
 
 
 Publisher = Connection
+
+
+def _ignore(*args):
+    """paho's on_socket_register_write: our loop already selects for writing."""
+
+
+def _no_delay(sock):
+    """Send small packets at once: Nagle plus delayed ACKs would hold a PUBACK
+    followed by a result for 40 ms (mosquitto's side is ``set_tcp_nodelay``)."""
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except (OSError, AttributeError):  # pragma: no cover - not a TCP socket
+        pass
 
 
 def _replace(options: ConnectOptions, **changes) -> ConnectOptions:

@@ -200,8 +200,10 @@ class Service:
                 self.conn.ack(message)
             except MqttError as exc:  # the broker will deliver it again; dedup catches it
                 log.debug("%s", exc)
+        if received:
+            self._status_due = True  # counters changed; published at most every status_interval
         if confirmed:
-            self._outbox_due = self._state_due = self._status_due = True
+            self._outbox_due = self._state_due = True
         with self._progress:
             self._progress.notify_all()
 
