@@ -166,7 +166,8 @@ def run_demo(options: DemoOptions = DemoOptions(), config: EngineConfig = Engine
         thread.start()
         viewer = Connection(broker.url, ConnectOptions(subscriptions=((TOPIC_PAIRS, 1), (TOPIC_STATE, 1)))).start()
         camera = Connection(broker.url).start()
-        if not (viewer.wait_connected() and camera.wait_connected()):
+        # ready: the service's subscriptions went out before its online status
+        if not (viewer.wait_connected() and camera.wait_connected() and service.ready.wait(10)):
             raise DemoError("could not connect to the demo broker at %s" % broker.url)
         plan = schedule(lines, time.time())
         messages, table = [], []
