@@ -29,7 +29,7 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 class TrainOptions:
     """How to train: input size, schedule, seed and width of the network."""
 
-    size: int = 64
+    size: int = 96
     epochs: int = 30
     views_per_photo: int = 48  # augmented views of each photo per epoch
     batch_size: int = 32
