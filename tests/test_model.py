@@ -1,0 +1,168 @@
+"""The shipped sock classifier: labels, arbitrary frames, bad files and the classify command."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("mxnet")
+pytest.importorskip("cv2")
+
+import click  # noqa: E402
+from click.testing import CliRunner  # noqa: E402
+
+from sortcore.cli.model import commands  # noqa: E402
+from sortcore.errors import ModelError  # noqa: E402
+from sortcore.model import Prediction, load_model, preprocess, read_image  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL = ROOT / "model"
+PHOTOS = ROOT.parent / "shared" / "sock-photos"
+SHARED_PHOTOS = sorted(PHOTOS.glob("*/*.jpg"))
+needs_photos = pytest.mark.skipif(not SHARED_PHOTOS, reason="shared photos not found at %s" % PHOTOS)
+
+
+@pytest.fixture(scope="module")
+def classifier():
+    return load_model(MODEL)
+
+
+def runner():
+    try:
+        return CliRunner(mix_stderr=False)  # click < 8.2
+    except TypeError:
+        return CliRunner()  # click >= 8.2 keeps stderr apart already
+
+
+def cli():
+    group = click.Group("sortcore")
+    for command in commands:
+        group.add_command(command)
+    return group
+
+
+def test_shipped_model_files_are_small():
+    files = [p for p in MODEL.iterdir() if p.name != "README.md"]
+    assert sorted(p.name for p in files) == ["labels.txt", "sockclf-0000.params",
+                                              "sockclf-symbol.json"]
+    assert sum(p.stat().st_size for p in files) <= 2 * 1024 * 1024
+
+
+def test_shipped_model_uses_only_standard_operators():
+    graph = json.loads((MODEL / "sockclf-symbol.json").read_text())
+    ops = {node["op"] for node in graph["nodes"]} - {"null"}
+    assert ops <= {"Convolution", "BatchNorm", "Activation", "Pooling", "FullyConnected",
+                   "Flatten", "Dropout", "softmax", "SoftmaxActivation"}, ops
+
+
+@needs_photos
+@pytest.mark.parametrize("path", SHARED_PHOTOS, ids=lambda p: "%s/%s" % (p.parent.name, p.name))
+def test_shipped_model_labels_every_shared_photo(classifier, path):
+    prediction = classifier.classify(read_image(path))
+    assert prediction.image == path.parent.name
+    assert 0 <= prediction.probability <= 100
+
+
+def test_labels_are_the_designs_and_blank(classifier):
+    assert "Blank" in classifier.labels
+    assert len(classifier.labels) == len(set(classifier.labels))
+
+
+def test_classify_any_size_bgr_array(classifier):
+    rng = np.random.RandomState(1)
+    for shape in [(1, 1, 3), (480, 640, 3), (37, 1001, 3), (224, 224, 4), (50, 60)]:
+        prediction = classifier.classify(rng.randint(0, 256, shape).astype(np.uint8))
+        assert isinstance(prediction, Prediction)
+        assert prediction.image in classifier.labels
+
+
+def test_topk_is_sorted_and_sums_to_about_100(classifier):
+    image = np.full((120, 160, 3), 200, np.uint8)
+    top = classifier.classify_topk(image, k=len(classifier.labels))
+    assert [p.probability for p in top] == sorted((p.probability for p in top), reverse=True)
+    assert abs(sum(p.probability for p in top) - 100) < 0.1
+    assert top[0] == classifier.classify(image)
+
+
+def test_plain_wall_is_blank(classifier):
+    assert classifier.classify(np.full((480, 640, 3), (180, 190, 200), np.uint8)).image == "Blank"
+
+
+def test_wrong_arrays_raise_model_error(classifier):
+    with pytest.raises(ModelError, match="uint8"):
+        classifier.classify(np.zeros((10, 10, 3), np.float32))
+    with pytest.raises(ModelError, match="HxWx3"):
+        classifier.classify(np.zeros((10, 10, 5), np.uint8))
+    with pytest.raises(ModelError, match="numpy image"):
+        classifier.classify("photo.jpg")
+
+
+def test_preprocess_shape_and_normalisation():
+    batch = preprocess([np.zeros((10, 20, 3), np.uint8)] * 2, 32)
+    assert batch.shape == (2, 3, 32, 32) and batch.dtype == np.float32
+    assert np.allclose(batch[0, 0], -0.485 / 0.229)  # R channel of black
+
+
+def test_unreadable_images_raise_model_error_with_path(tmp_path):
+    corrupt = tmp_path / "corrupt.jpg"
+    corrupt.write_bytes(b"\xff\xd8\xff\xe0 truncated jpeg")
+    with pytest.raises(ModelError, match="corrupt.jpg: not an image"):
+        read_image(corrupt)
+    with pytest.raises(ModelError, match="no such file"):
+        read_image(tmp_path / "missing.jpg")
+
+
+def test_missing_or_mismatched_model_files(tmp_path):
+    with pytest.raises(ModelError, match="does not exist"):
+        load_model(tmp_path / "nope")
+    with pytest.raises(ModelError, match="no \\*-symbol.json"):
+        load_model(tmp_path)
+    for name in ("sockclf-symbol.json", "sockclf-0000.params"):
+        (tmp_path / name).write_bytes((MODEL / name).read_bytes())
+    with pytest.raises(ModelError, match="labels.txt is missing"):
+        load_model(tmp_path)
+    (tmp_path / "labels.txt").write_text("One\nTwo\n")
+    with pytest.raises(ModelError, match="but labels.txt has 2 labels"):
+        load_model(tmp_path)
+    (tmp_path / "sockclf-0000.params").write_bytes(b"garbage")
+    with pytest.raises(ModelError, match="cannot load model"):
+        load_model(tmp_path)
+
+
+@needs_photos
+def test_classify_cli_reports_a_bad_file_and_runs_the_others(tmp_path):
+    bad = tmp_path / "notes.jpg"
+    bad.write_text("not an image")
+    good = [str(p) for p in SHARED_PHOTOS[:2]]
+    result = runner().invoke(
+        cli(), ["classify", good[0], str(bad), good[1], "--json", "--model", str(MODEL)])
+    assert result.exit_code == 1
+    assert "notes.jpg" in result.stderr and "not an image" in result.stderr
+    rows = json.loads(result.stdout)
+    assert [r["path"] for r in rows] == good
+    assert [r["image"] for r in rows] == [Path(p).parent.name for p in good]
+    assert all(set(r) == {"path", "image", "probability"} for r in rows)
+
+
+@needs_photos
+def test_classify_cli_folder_plain_output():
+    folder = SHARED_PHOTOS[0].parent
+    result = CliRunner().invoke(cli(), ["classify", str(folder), "--model", str(MODEL)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == len(list(folder.glob("*.jpg")))
+    assert all(("\t%s\t" % folder.name) in line for line in lines)
+
+
+def test_every_command_has_help():
+    for command in commands:
+        result = CliRunner().invoke(cli(), [command.name, "--help"])
+        assert result.exit_code == 0
+        assert command.help and command.help.strip()
+
+
+def test_every_command_is_documented():
+    docs = (ROOT / "docs" / "classifier.md").read_text()
+    for command in commands:
+        assert "sortcore %s " % command.name in docs

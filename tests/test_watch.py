@@ -1,0 +1,106 @@
+"""sortcore watch: rate-limited classification into sockfound payloads."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sortcore.errors import ConfigError
+from sortcore.frames import frame_from_obj
+from sortcore.model import Prediction
+from sortcore.watch import WatchOptions, watch
+
+MODEL = Path(__file__).resolve().parents[1] / "model"
+
+
+class FakeClock(object):
+    def __init__(self):
+        self.now = 1000.0
+        self.slept = []
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        assert seconds > 0
+        self.slept.append(round(seconds, 6))
+        self.now += seconds
+
+
+class Constant(object):
+    def classify(self, frame):
+        return Prediction("Github", 97.5)
+
+
+def test_payloads_are_valid_frames_and_rate_limited():
+    clock, out = FakeClock(), []
+    frames = [np.zeros((4, 4, 3), np.uint8)] * 5
+    sent = watch(frames, Constant(), out.append, WatchOptions(fps=4, camera="cam1"),
+                 clock=clock, sleep=clock.sleep)
+    assert sent == 5
+    # Sleeps come before taking a frame (fresh frames from a live camera), so
+    # the fifth one precedes finding the list exhausted.
+    assert clock.slept == [0.25] * 5
+    decoded = [frame_from_obj(json.loads(p)) for p in out]
+    assert [f.frame for f in decoded] == [0, 1, 2, 3, 4]
+    assert [f.ts for f in decoded] == [1000.0, 1000.25, 1000.5, 1000.75, 1001.0]
+    assert {(f.image, f.probability, f.camera) for f in decoded} == {("Github", 97.5, "cam1")}
+
+
+def test_count_stops_early_and_slow_frames_do_not_sleep():
+    clock, out = FakeClock(), []
+
+    class Slow(Constant):
+        def classify(self, frame):
+            clock.now += 1.0
+            return Prediction("Blank", 50.0)
+
+    def endless():
+        while True:
+            yield np.zeros((2, 2, 3), np.uint8)
+
+    sent = watch(endless(), Slow(), out.append,
+                 WatchOptions(fps=2, count=3), clock=clock, sleep=clock.sleep)
+    assert sent == 3 and len(out) == 3 and clock.slept == []
+
+
+def test_bad_options():
+    with pytest.raises(ConfigError):
+        WatchOptions(fps=-1)
+    with pytest.raises(ConfigError):
+        WatchOptions(count=0)
+    with pytest.raises(ConfigError):
+        WatchOptions(camera="")
+
+
+def test_watch_cli_prints_json_lines(tmp_path):
+    pytest.importorskip("mxnet")
+    cv2 = pytest.importorskip("cv2")
+    import click
+    from click.testing import CliRunner
+    from sortcore.cli.model import commands
+    group = click.Group("sortcore")
+    for command in commands:
+        group.add_command(command)
+    for i in range(3):
+        cv2.imwrite(str(tmp_path / ("f%d.png" % i)), np.full((48, 64, 3), 190, np.uint8))
+    result = CliRunner().invoke(group, ["watch", "--source", "folder:%s?loop" % tmp_path,
+                                        "--fps", "0", "--count", "5", "--camera", "desk",
+                                        "--model", str(MODEL)])
+    assert result.exit_code == 0, result.output
+    lines = [l for l in result.stdout.splitlines() if l.startswith("{")]
+    frames = [frame_from_obj(json.loads(l)) for l in lines]
+    assert [f.frame for f in frames] == [0, 1, 2, 3, 4]
+    assert all(f.camera == "desk" and f.image == "Blank" for f in frames)
+
+
+def test_watch_cli_bad_source_is_a_click_error():
+    pytest.importorskip("mxnet")
+    import click
+    from click.testing import CliRunner
+    from sortcore.cli.model import watch as watch_command
+    group = click.Group("sortcore")
+    group.add_command(watch_command)
+    result = CliRunner().invoke(group, ["watch", "--source", "ftp:x", "--model", str(MODEL)])
+    assert result.exit_code == 1 and "unknown frame source" in result.output
