@@ -11,9 +11,9 @@ import logging
 
 import numpy as np
 
-from .errors import ModelError
+from .errors import ModelError, SourceError
 from .model import Classifier, input_size, model_files, read_labels
-from .sources import FrameSource, SourceError
+from .sources import FrameSource
 
 log = logging.getLogger(__name__)
 

@@ -25,6 +25,10 @@ class ModelError(SortcoreError):
     """A model cannot be loaded, or an image cannot be classified."""
 
 
+class SourceError(SortcoreError):
+    """A frame source cannot be opened or stopped delivering frames."""
+
+
 class MqttError(SortcoreError):
     """The broker cannot be reached or refused us; ``reason`` is paho's text."""
 

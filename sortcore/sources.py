@@ -13,15 +13,11 @@ Must stay Python 3.7 compatible (runs on the camera).
 import logging
 import os
 
-from .errors import ConfigError, SortcoreError
+from .errors import ConfigError, SourceError
 
 log = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
-
-
-class SourceError(SortcoreError):
-    """A frame source cannot be opened or stopped delivering frames."""
 
 
 class FrameSource(object):

@@ -16,11 +16,11 @@ import pytest
 
 from sortcore.device import Backoff, DeviceLoop, DeviceOptions, Link
 from sortcore.engine import EngineConfig
-from sortcore.errors import ConfigError, MqttError
+from sortcore.errors import ConfigError, MqttError, SourceError
 from sortcore.model import Prediction
 from sortcore.mqtt import connect_publisher
 from sortcore.pipeline import Pipeline
-from sortcore.sources import SourceError, open_source
+from sortcore.sources import open_source
 from sortcore.store import Store
 from tests.mqtt_util import Collector
 

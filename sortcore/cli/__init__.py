@@ -5,10 +5,11 @@ import logging
 import click
 
 from . import device as _device
+from . import model as _model
 from . import replay as _replay
 from . import service as _service
 
-COMMAND_MODULES = [_replay, _service, _device]
+COMMAND_MODULES = [_replay, _service, _model, _device]
 
 
 @click.group(context_settings={"auto_envvar_prefix": "SORTCORE", "help_option_names": ["-h", "--help"]})
