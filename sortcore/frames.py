@@ -189,32 +189,42 @@ def detect_format(lines: List[bytes]) -> str:
     return best if votes[best] else "plain"
 
 
-def _decode_line(line: bytes, fmt: str, index: int, fps: float, start: float) -> Frame:
-    if fmt == "stamped":
-        stamp, _, payload = line.partition(b" ")
-        try:
-            ts = float(stamp)
-        except ValueError:
-            ts = math.nan
-        if not payload or not math.isfinite(ts) or not stamp[:1].isdigit():
-            raise BadFrame("line is not '<unix seconds> <payload>'")
+def _stamped_line(line: bytes, index: int, fps: float, start: float) -> Frame:
+    """``%U %p``: unix seconds, a space, the payload."""
+    stamp, _, payload = line.partition(b" ")
+    try:
+        ts = float(stamp)
+    except ValueError:
+        ts = math.nan
+    if not payload or not math.isfinite(ts) or not stamp[:1].isdigit():
+        raise BadFrame("line is not '<unix seconds> <payload>'")
+    return decode_payload(payload, default_ts=ts)
+
+
+def _json_line(line: bytes, index: int, fps: float, start: float) -> Frame:
+    """``%J``: a JSON record with ``tst`` and ``payload``."""
+    try:
+        record = loads_strict(line)
+    except ValueError as exc:
+        raise BadFrame("line is not a JSON record: %s" % str(exc)[:80])
+    if type(record) is not dict or "payload" not in record:
+        raise BadFrame("JSON record has no 'payload'")
+    tst = record.get("tst")
+    if not isinstance(tst, str):
+        raise BadFrame("JSON record has no 'tst' time")
+    ts = parse_tst(tst)
+    payload = record["payload"]
+    if isinstance(payload, str):
         return decode_payload(payload, default_ts=ts)
-    if fmt == "json":
-        try:
-            record = loads_strict(line)
-        except ValueError as exc:
-            raise BadFrame("line is not a JSON record: %s" % str(exc)[:80])
-        if type(record) is not dict or "payload" not in record:
-            raise BadFrame("JSON record has no 'payload'")
-        tst = record.get("tst")
-        if not isinstance(tst, str):
-            raise BadFrame("JSON record has no 'tst' time")
-        ts = parse_tst(tst)
-        payload = record["payload"]
-        if isinstance(payload, str):
-            return decode_payload(payload, default_ts=ts)
-        return frame_from_obj(payload, default_ts=ts)
+    return frame_from_obj(payload, default_ts=ts)
+
+
+def _plain_line(line: bytes, index: int, fps: float, start: float) -> Frame:
+    """A bare payload: line ``index`` (0-based) is at ``start + index / fps``."""
     return decode_payload(line, default_ts=start + index / fps)
+
+
+_LINE_DECODERS = {"stamped": _stamped_line, "json": _json_line, "plain": _plain_line}
 
 
 def _bounded_lines(stream) -> Iterator[Tuple[bytes, bool]]:
@@ -253,6 +263,7 @@ def read_frames(
 
     too_long = "line longer than %d bytes" % MAX_LINE
     rate = fps or 1.0
+    decode = _LINE_DECODERS[fmt]
     for number, (line, cut) in enumerate(itertools.chain(head, lines), 1):
         if number <= skip:
             continue
@@ -263,7 +274,7 @@ def read_frames(
             yield number, DeadLetter(source, number, too_long, raw_text(line))
             continue
         try:
-            yield number, _decode_line(text, fmt, number - 1, rate, start)
+            yield number, decode(text, number - 1, rate, start)
         except BadFrame as exc:
             yield number, DeadLetter(source, number, exc.reason, raw_text(line.rstrip(b"\r\n")))
 

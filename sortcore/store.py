@@ -94,7 +94,9 @@ class Store:
             conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
             self.db = sqlite_utils.Database(conn)
             conn.execute("PRAGMA journal_mode=wal")
-            conn.execute("PRAGMA synchronous=NORMAL")  # WAL: survives a killed process
+            # FULL: a commit survives a power cut too, not only a killed process; a sock
+            # published after its commit must never be rolled back and counted again.
+            conn.execute("PRAGMA synchronous=FULL")
             self._migrate()
         except sqlite3.DatabaseError as exc:
             raise StoreError("cannot open the store %s: %s" % (path, exc))
