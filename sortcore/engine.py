@@ -132,6 +132,9 @@ class Engine:
         self.config = config
         self._ignore = frozenset(label.lower() for label in config.ignore)
         self._tumbling = config.mode == "tumbling"
+        # The config's numbers as plain attributes: feed() reads them per frame.
+        self._window, self._gap = config.window, config.gap
+        self._min_frames, self._min_probability = config.min_frames, config.min_probability
         self.now = None  # type: Optional[float]
         self.next_sighting = 1
         self.frames = 0  # frames fed, ignored ones included
@@ -153,7 +156,7 @@ class Engine:
             self.now = t
         events = []
         label = frame.image
-        if label.lower() in self._ignore or frame.probability < self.config.min_probability:
+        if label.lower() in self._ignore or frame.probability < self._min_probability:
             if self.now > self._next_expiry:
                 self._expire(self.now, events)
             return events
@@ -169,21 +172,21 @@ class Engine:
         if self.now > self._next_expiry:
             self._expire(self.now, events)
         if run is None:
-            run = _Run(t, self.config.min_frames, self._window_of(t))
+            run = _Run(t, self._min_frames, self._window_of(t))
             self._runs[key] = run
+            # Feeding a run only moves its expiry later, so only a new run can
+            # bring the next expiry forward.
+            self._next_expiry = min(self._next_expiry, self._expiry(run))
         run.last = t
         run.frames += 1
         run.prob_sum += frame.probability
-        expiry = self._expiry(run)
-        if expiry < self._next_expiry:
-            self._next_expiry = expiry
         if run.sighting is None:
             if self._tumbling:
-                confirmed = run.frames >= self.config.min_frames
+                confirmed = run.frames >= self._min_frames
             else:
                 ring = run.ring
                 ring.append(t)
-                confirmed = len(ring) == ring.maxlen and ring[-1] - ring[0] <= self.config.window
+                confirmed = len(ring) == self._min_frames and t - ring[0] <= self._window
             if confirmed:
                 events.append(self._confirm(key, run, t))
         return events
@@ -248,18 +251,18 @@ class Engine:
     # --- internals ---------------------------------------------------------
 
     def _window_of(self, t: float) -> int:
-        return int(math.floor(t / self.config.window))
+        return int(math.floor(t / self._window))
 
     def _ends(self, run: _Run, t: float) -> bool:
         if self._tumbling:
             return self._window_of(t) != run.window
-        return t - run.last > self.config.gap
+        return t - run.last > self._gap
 
     def _expiry(self, run: _Run) -> float:
         """The clock time after which nothing can extend ``run``."""
         if self._tumbling:
-            return (run.window + 1) * self.config.window  # the window's end
-        return run.last + self.config.gap
+            return (run.window + 1) * self._window  # the window's end
+        return run.last + self._gap
 
     def _expire(self, now: float, events: list):
         nearest = math.inf

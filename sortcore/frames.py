@@ -12,6 +12,7 @@ Log formats (detected per file, see ``../shared/frame-logs/README.md``):
 """
 
 import datetime
+import functools
 import io
 import itertools
 import json
@@ -39,6 +40,10 @@ class Frame(NamedTuple):
     ts: Optional[float] = None
     camera: str = ""
     frame: Optional[int] = None
+
+
+# Frame(...) goes through a Python-level __new__; validated values skip it.
+_new_frame = functools.partial(tuple.__new__, Frame)
 
 
 class DeadLetter(NamedTuple):
@@ -112,7 +117,7 @@ def frame_from_obj(obj, default_camera: str = "", default_ts: Optional[float] = 
         raise BadFrame("'frame' must be a non-negative integer")
     if image[0].isspace() or image[-1].isspace():
         image = image.strip()
-    return Frame(image, float(prob), None if ts is None else float(ts), camera, seq)
+    return _new_frame((image, float(prob), None if ts is None else float(ts), camera, seq))
 
 
 def decode_payload(payload: Union[bytes, str], default_camera: str = "",
@@ -121,11 +126,11 @@ def decode_payload(payload: Union[bytes, str], default_camera: str = "",
     if len(payload) > MAX_LINE:
         raise BadFrame("payload is larger than %d bytes" % MAX_LINE)
     try:
-        obj = loads_strict(payload)
+        obj = _loads(payload)
     except UnicodeDecodeError:
         raise BadFrame("payload is not UTF-8 text")
-    except ValueError as exc:
-        raise BadFrame("payload is not JSON: %s" % str(exc)[:80])
+    except (ValueError, RecursionError) as exc:
+        raise BadFrame("payload is not JSON: %s" % (str(exc)[:80] or "nested too deeply"))
     return frame_from_obj(obj, default_camera, default_ts)
 
 
