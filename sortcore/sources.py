@@ -43,7 +43,7 @@ class FrameSource(object):
 
 
 class FolderSource(FrameSource):
-    """The images of a folder in name order, once or looping.
+    """The images of a folder and its subfolders in path order, once or looping.
 
     Files OpenCV cannot decode are skipped with a warning and listed in
     ``skipped`` as (path, reason), so nothing vanishes silently.
@@ -56,8 +56,8 @@ class FolderSource(FrameSource):
         self.skipped = []
         if not os.path.isdir(self.path):
             raise SourceError("image folder %s does not exist" % self.path)
-        self.files = sorted(os.path.join(self.path, f) for f in os.listdir(self.path)
-                            if f.lower().endswith(IMAGE_EXTENSIONS))
+        self.files = sorted(os.path.join(top, f) for top, _, names in os.walk(self.path)
+                            for f in names if f.lower().endswith(IMAGE_EXTENSIONS))
         if not self.files:
             raise SourceError("image folder %s has no %s files" % (
                 self.path, "/".join(IMAGE_EXTENSIONS)))
