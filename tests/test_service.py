@@ -155,6 +155,14 @@ def serve_process(broker_url, db, *extra):
     )
 
 
+def reap(proc):
+    """Kill a serve process that a failing test left running, and close its pipe."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    proc.stderr.close()
+
+
 @pytest.mark.compat
 def test_service_killed_and_restarted_loses_no_sock(mosquitto, tmp_path):
     db = tmp_path / "killed.db"
@@ -183,10 +191,7 @@ def test_service_killed_and_restarted_loses_no_sock(mosquitto, tmp_path):
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(10) == 0
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-            proc.stderr.close()
+            reap(proc)
     results = seen.first_by("sighting")
     assert [r["image"] for r in results] == [DESIGNS[i % 4] for i in range(total)]
     store = Store(str(db))
@@ -299,10 +304,7 @@ def test_secure_broker_password_and_acl(broker_factory, tmp_path):
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(10) == 0
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-            proc.stderr.close()
+            reap(proc)
 
 
 def test_wrong_password_is_one_clear_line_and_a_retry(broker_factory, tmp_path):
