@@ -13,7 +13,6 @@ import argparse
 import heapq
 import json
 import os
-import queue
 import signal
 import subprocess
 import sys

@@ -135,11 +135,11 @@ class Engine:
         # The config's numbers as plain attributes: feed() reads them per frame.
         self._window, self._gap = config.window, config.gap
         self._min_frames, self._min_probability = config.min_frames, config.min_probability
-        self.now = None  # type: Optional[float]
+        self.now: Optional[float] = None
         self.next_sighting = 1
         self.frames = 0  # frames fed, ignored ones included
-        self.counts = {}  # type: Dict[str, int]
-        self._runs = {}  # type: Dict[Tuple[str, str], _Run]
+        self.counts: Dict[str, int] = {}
+        self._runs: Dict[Tuple[str, str], _Run] = {}
         self._next_expiry = math.inf
         if state is not None:
             self._restore(state)

@@ -2,7 +2,8 @@
 
 from pathlib import Path
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
 FRAME_LOGS = SHARED / "frame-logs"
 PHOTOS = SHARED / "sock-photos"
 
@@ -27,3 +28,15 @@ def cli_runner():
         return CliRunner(mix_stderr=False)
     except TypeError:  # click >= 8.2 always keeps them apart
         return CliRunner()
+
+
+def import_lambda_handler():
+    """The Greengrass handler module, imported as the lambda runtime would."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "greengrass_lambda"))
+    try:
+        import sock_lambda
+    finally:
+        sys.path.pop(0)
+    return sock_lambda

@@ -8,16 +8,14 @@ environment the lambda reads, the JSON the lambda publishes.
 import json
 import re
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from sortcore import results
 from sortcore.engine import PairsRow, SockConfirmed
 from sortcore.package import HANDLER
+from tests.shared import ROOT, import_lambda_handler
 
-ROOT = Path(__file__).resolve().parents[1]
 GG = ROOT / "deploy" / "greengrass"
 KAFKA = ROOT / "deploy" / "kafka"
 PLACEHOLDER = "@FUNCTION_ARN@"
@@ -25,15 +23,6 @@ PLACEHOLDER = "@FUNCTION_ARN@"
 
 def load(path):
     return json.loads(path.read_text())
-
-
-def handler_module():
-    sys.path.insert(0, str(ROOT / "greengrass_lambda"))
-    try:
-        import sock_lambda
-    finally:
-        sys.path.pop(0)
-    return sock_lambda
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +50,7 @@ def test_function_is_pinned_with_json_events_and_sysfs(function):
 def test_function_environment_is_what_the_lambda_reads(function):
     variables = function["FunctionConfiguration"]["Environment"]["Variables"]
     assert all(isinstance(v, str) for v in variables.values())
-    handler = handler_module()
+    handler = import_lambda_handler()
     documented = set(re.findall(r"``(SORTCORE_[A-Z_]+)``", handler.__doc__))
     assert set(variables) <= documented
     assert variables["SORTCORE_LAMBDA_AUTOSTART"] == "1"

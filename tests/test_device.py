@@ -8,7 +8,6 @@ the frame-rate limit and the backoff delays cost no real time.
 
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -23,9 +22,8 @@ from sortcore.pipeline import Pipeline
 from sortcore.sources import open_source
 from sortcore.store import Store
 from tests.mqtt_util import Collector
+from tests.shared import PHOTOS, ROOT, import_lambda_handler
 
-ROOT = Path(__file__).resolve().parents[1]
-PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "sock-photos"
 MODEL_DIR = Path(os.environ.get("SORTCORE_TEST_MODEL_DIR") or ROOT / "model")  # the shipped model
 FRAME_KEYS = {"image", "probability", "ts", "frame", "camera"}
 T0 = 1700000000.0
@@ -340,17 +338,8 @@ def test_options_are_checked(bad):
 
 # --- the lambda module, off the camera ------------------------------------------
 
-def import_handler():
-    sys.path.insert(0, str(ROOT / "greengrass_lambda"))
-    try:
-        import sock_lambda
-    finally:
-        sys.path.pop(0)
-    return sock_lambda
-
-
 def test_lambda_reads_its_environment():
-    handler = import_handler()
+    handler = import_lambda_handler()
     config = handler.config_from_env({
         "AWS_IOT_THING_NAME": "deeplens-kitchen", "SORTCORE_FPS": "2", "SORTCORE_MIN_FRAMES": "3",
         "SORTCORE_IGNORE": "Blank, Running Science", "SORTCORE_TOPIC_PAIRS": "home/sockpairs",
@@ -368,7 +357,7 @@ def test_lambda_reads_its_environment():
 
 
 def test_lambda_autostarts_only_under_greengrass():
-    handler = import_handler()
+    handler = import_lambda_handler()
     assert handler._thread is None  # importing it here started nothing
     assert not handler.autostart_enabled({})
     assert handler.autostart_enabled({"AWS_IOT_THING_NAME": "deeplens"})
@@ -380,7 +369,7 @@ def test_lambda_autostarts_only_under_greengrass():
 
 def test_lambda_runs_a_folder_through_an_external_broker(tmp_path, mosquitto):
     """The handler's own wiring (env -> loop thread -> broker), with a folder for a camera."""
-    handler = import_handler()
+    handler = import_lambda_handler()
     (tmp_path / "frames").mkdir()
     model = tmp_path / "model"
     model.mkdir()

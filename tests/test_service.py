@@ -72,7 +72,7 @@ def online(collector, timeout=10):
 
 @pytest.mark.compat
 def test_frames_in_results_and_state_out(mosquitto, tmp_path):
-    with Collector(mosquitto, ["sockpairs/#"]) as seen, running(mosquitto, tmp_path) as service:
+    with Collector(mosquitto, ["sockpairs/#"]) as seen, running(mosquitto, tmp_path):
         online(seen)
         cam = connect_publisher(mosquitto.url)
         try:
@@ -99,7 +99,7 @@ def test_frames_in_results_and_state_out(mosquitto, tmp_path):
 
 @pytest.mark.compat
 def test_reset_starts_a_new_session(mosquitto, tmp_path):
-    with Collector(mosquitto, ["sockpairs/#"]) as seen, running(mosquitto, tmp_path) as service:
+    with Collector(mosquitto, ["sockpairs/#"]) as seen, running(mosquitto, tmp_path):
         first = online(seen)["session"]
         cam = connect_publisher(mosquitto.url)
         try:
@@ -233,7 +233,7 @@ hostile = st.one_of(
 @pytest.mark.compat
 def test_hostile_payloads_are_dead_letters_and_the_service_goes_on(mosquitto, tmp_path):
     expected = {"frames": 0, "dead": 0}
-    with Collector(mosquitto, ["sockpairs", "sockpairs/status"]) as seen, running(mosquitto, tmp_path) as service:
+    with Collector(mosquitto, ["sockpairs", "sockpairs/status"]) as seen, running(mosquitto, tmp_path):
         online(seen)
         cam = connect_publisher(mosquitto.url)
 
