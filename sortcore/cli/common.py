@@ -56,3 +56,17 @@ def open_store(path: str) -> Store:
         return Store(path)
     except (OSError, SortcoreError) as exc:
         raise click.ClickException(str(exc))
+
+
+def pairs_table(rows, title: str):
+    """The pairs table as a rich Table, with the seed's ksqlDB column names."""
+    from rich.table import Table
+
+    from ..results import rows_as_dicts
+
+    table = Table(title=title)
+    for column in ("image", "number_socks_seen", "pair_seen", "pairs"):
+        table.add_column(column, justify="right" if column in ("number_socks_seen", "pairs") else "left")
+    for row in rows_as_dicts(rows):
+        table.add_row(row["image"], str(row["number_socks_seen"]), row["pair_seen"], str(row["pairs"]))
+    return table

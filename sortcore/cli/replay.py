@@ -9,26 +9,19 @@ import click
 from ..errors import SortcoreError
 from ..frames import Frame, open_log, read_frames
 from ..replay import replay as run_replay
-from ..results import odd_of, rows_as_dicts
-from .common import db_option, engine_options, open_store
+from ..results import odd_of
+from .common import db_option, engine_options, open_store, pairs_table
 
 FPS_HELP = "Frame rate for logs of bare payloads (no times), e.g. 3.5."
 
 
 def print_table(rows, title: str):
-    """The pairs table with rich (plain text when not a terminal)."""
+    """The pairs table and the odd socks (plain text when not a terminal)."""
     from rich.console import Console
-    from rich.table import Table
 
-    table = Table(title=title)
-    for column in ("image", "number_socks_seen", "pair_seen", "pairs"):
-        table.add_column(column, justify="right" if column in ("number_socks_seen", "pairs") else "left")
-    socks = rows_as_dicts(rows)
-    for row in socks:
-        table.add_row(row["image"], str(row["number_socks_seen"]), row["pair_seen"], str(row["pairs"]))
     console = Console()
-    console.print(table)
-    odd = odd_of(socks)
+    console.print(pairs_table(rows, title))
+    odd = odd_of(rows)
     console.print("odd socks: %s" % (", ".join(odd) if odd else "none"))
 
 

@@ -10,7 +10,7 @@ import json
 import click
 
 from ..errors import SortcoreError
-from .common import db_option, engine_options, open_store
+from .common import db_option, engine_options, open_store, pairs_table
 
 
 def _load_config(ctx, param, path):
@@ -121,26 +121,15 @@ def demo(log_path, speed, socks, seed, db_path, as_json, config):
     _print_final(result)
 
 
-def _table(rows, title):
-    from rich.table import Table
-
-    table = Table(title=title)
-    for name in ("design", "socks", "pair?", "pairs"):
-        table.add_column(name, justify="left" if name == "design" else "right")
-    for row in rows:
-        table.add_row(row["image"], str(row["number_socks_seen"]), row["pair_seen"], str(row["pairs"]))
-    return table
-
-
 def _demo_live(options, config):
     from rich.live import Live
 
     from ..demo import run_demo
 
     click.echo("Starting mosquitto, the service and a simulated camera (%gx real time)..." % options.speed)
-    with Live(_table([], "sockpairs: waiting for the first sock"), refresh_per_second=8) as live:
+    with Live(pairs_table([], "sockpairs: waiting for the first sock"), refresh_per_second=8) as live:
         def on_sock(message, rows):
-            live.update(_table(rows, "sockpairs: sock %d (%s) confirmed" % (message["sighting"], message["image"])))
+            live.update(pairs_table(rows, "sockpairs: sock %d (%s) confirmed" % (message["sighting"], message["image"])))
 
         return run_demo(options, config, on_sock=on_sock)
 
@@ -149,12 +138,17 @@ def _print_final(result):
     from rich.console import Console
 
     console = Console()
-    console.print(_table(result["socks"], "Final pairs, session %d" % result["session"]))
+    console.print(pairs_table(result["socks"], "Final pairs, session %d" % result["session"]))
     odd = ", ".join(result["odd"]) or "none"
     console.print("Odd socks: %s.  %d frames, %d dead letters, %d results published in %.1f s."
                   % (odd, result["frames"], result["dead_letters"], result["messages"], result["seconds"]))
     if "correct" in result:
         console.print("Matches the simulated truth: %s" % ("yes" if result["correct"] else "NO"))
+        counted = {row["image"]: row["number_socks_seen"] for row in result["socks"]}
+        for image in sorted(set(counted) | set(result["truth"])):
+            if counted.get(image, 0) != result["truth"].get(image, 0):
+                console.print("  %s: %d counted, %d shown (ghost frames can, rarely, pass for a sock)"
+                              % (image, counted.get(image, 0), result["truth"].get(image, 0)))
     console.print("SQLite store: %s" % result["db"])
 
 
