@@ -183,6 +183,8 @@ class Connection:
         self._connected = threading.Event()
         self._generation = 0  # counts connections, to notice one that ended
         self._last_failure = None
+        self._session_present = False
+        self._subscribe_mid = None
         self._closing = False
         self._thread = None
         self._client = self._make_client()
@@ -209,6 +211,7 @@ class Connection:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         # Only our network thread may write to the socket: with a write-register
         # callback set, paho queues packets from other threads (publish, ack) and
         # wakes the loop instead of writing concurrently with it.
@@ -221,12 +224,27 @@ class Connection:
         if reason_code.is_failure:
             self._failed("broker %s refused the connection: %s" % (self.url, connack_text(reason_code)))
             return
-        for topic, qos in self.options.subscriptions:
-            client.subscribe(topic, qos)
+        self._session_present = bool(flags.session_present)
+        if self.options.subscriptions:
+            # Connected only once the broker confirmed the subscriptions: a peer
+            # that publishes after that cannot race ahead of our SUBSCRIBE.
+            self._subscribe_mid = client.subscribe(list(self.options.subscriptions))[1]
+        else:
+            self._ready()
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties):
+        if mid != self._subscribe_mid:
+            return
+        refused = [str(code) for code in reason_codes if code.is_failure]
+        if refused:
+            log.warning("broker %s refused a subscription: %s", self.url, ", ".join(refused))
+        self._ready()
+
+    def _ready(self):
         self._generation += 1
         self._last_failure = None
         self._connected.set()
-        self.events.put(Connected(bool(flags.session_present)))
+        self.events.put(Connected(self._session_present))
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties):
         if self._connected.is_set():

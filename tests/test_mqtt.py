@@ -6,7 +6,7 @@ import subprocess
 import pytest
 
 from sortcore.errors import ConfigError, MqttError
-from sortcore.mqtt import BrokerUrl, Connection, ConnectOptions, connect_publisher, parse_url, redact
+from sortcore.mqtt import BrokerUrl, Connection, ConnectOptions, Message, connect_publisher, parse_url, redact
 from sortcore.outbox import drain
 from sortcore.store import Store
 from tests.mqtt_util import Collector
@@ -160,3 +160,22 @@ def test_tls_and_password(broker_factory, tmp_path):
     with pytest.raises(MqttError) as err:  # a CA that did not sign the broker's certificate
         connect_publisher(broker.url, username="camera", password="cam-pw", timeout=5)
     assert "TLS" in err.value.reason
+
+
+def test_connected_means_subscribed(mosquitto):
+    """A peer publishing right after wait_connected() is never ahead of our SUBSCRIBE."""
+    publisher = connect_publisher(mosquitto.url)
+    try:
+        for attempt in range(10):
+            conn = Connection(mosquitto.url, ConnectOptions(subscriptions=(("race/%d" % attempt, 1),))).start()
+            try:
+                assert conn.wait_connected()
+                publisher.publish("race/%d" % attempt, b"x", qos=1)
+                event = conn.events.get(timeout=5)
+                while not isinstance(event, Message):  # skip the Connected event
+                    event = conn.events.get(timeout=5)
+                assert event.topic == "race/%d" % attempt
+            finally:
+                conn.close()
+    finally:
+        publisher.close()
