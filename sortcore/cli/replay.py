@@ -87,7 +87,11 @@ def pairs(db_path, session, as_json):
 @db_option
 @engine_options
 def reset(db_path, config):
-    """End the current session and start a new, empty one."""
+    """End the current session and start a new, empty one.
+
+    For a running service, publish {"cmd": "reset"} on sockpairs/control
+    instead: the service keeps its own session until it restarts.
+    """
     store = open_store(db_path)
     session = store.new_session(config.mode, config.to_dict(), "live")
     click.echo("started session %d" % session)
