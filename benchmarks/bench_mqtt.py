@@ -22,7 +22,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from sortcore.demo import LocalBroker  # noqa: E402
+from sortcore.broker import LocalBroker  # noqa: E402
 from sortcore.mqtt import Connection, ConnectOptions, Message, connect_publisher  # noqa: E402
 from sortcore.simulate import simulate  # noqa: E402
 

@@ -10,15 +10,13 @@ the answer does not depend on the speed.
 import json
 import os
 import queue
-import shutil
-import socket
-import subprocess
 import tempfile
 import threading
 import time
 from dataclasses import dataclass
 from typing import Callable, List, Optional, Tuple
 
+from .broker import LocalBroker
 from .engine import EngineConfig
 from .errors import SortcoreError
 from .mqtt import Connection, ConnectOptions, Message
@@ -26,11 +24,8 @@ from .results import TOPIC_FRAMES, TOPIC_PAIRS, TOPIC_STATE, odd_of, rows_as_dic
 from .service import ServeOptions, Service
 from .store import Store
 
-MOSQUITTO_PLACES = ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto", "/opt/homebrew/sbin/mosquitto")
-
-
 class DemoError(SortcoreError):
-    """The demo cannot run (no mosquitto, broker did not start, log unreadable)."""
+    """The demo cannot run (log unreadable, service did not keep up)."""
 
 
 @dataclass(frozen=True)
@@ -47,60 +42,6 @@ class DemoOptions:
     def __post_init__(self):
         if not self.speed > 0:
             raise DemoError("speed must be positive")
-
-
-def find_mosquitto() -> str:
-    """The mosquitto binary, or a DemoError that says how to get it."""
-    found = shutil.which("mosquitto") or next((p for p in MOSQUITTO_PLACES if os.path.exists(p)), None)
-    if not found:
-        raise DemoError("sortcore demo needs the mosquitto broker: install it with "
-                        "'apt-get install mosquitto' (or 'brew install mosquitto'), or run 'make setup'")
-    return found
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class LocalBroker:
-    """A throw-away mosquitto on 127.0.0.1 (no persistence, anonymous)."""
-
-    def __init__(self, workdir: str):
-        self.binary = find_mosquitto()
-        self.port = _free_port()
-        self.conf = os.path.join(workdir, "mosquitto.conf")
-        with open(self.conf, "w") as f:
-            f.write("listener %d 127.0.0.1\nset_tcp_nodelay true\nallow_anonymous true\n"
-                    "max_queued_messages 100000\nlog_dest none\n" % self.port)
-        self.proc = None
-
-    @property
-    def url(self) -> str:
-        return "mqtt://127.0.0.1:%d" % self.port
-
-    def start(self, timeout: float = 10.0):
-        self.proc = subprocess.Popen([self.binary, "-c", self.conf], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE)
-        deadline = time.monotonic() + timeout
-        while True:  # mosquitto has no readiness signal: poll its port
-            if self.proc.poll() is not None:
-                raise DemoError("mosquitto exited: %s" % self.proc.stderr.read().decode(errors="replace")[-500:])
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return self
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise DemoError("mosquitto did not start listening on port %d" % self.port)
-                time.sleep(0.02)
-
-    def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
-        if self.proc is not None:
-            self.proc.stderr.close()
 
 
 def read_log(path: str) -> List[str]:

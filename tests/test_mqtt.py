@@ -65,7 +65,7 @@ def test_publish_while_broker_down_raises_and_recovers(mosquitto):
 
 
 def test_no_broker_is_a_clear_error():
-    from tests.mqtt_util import free_port
+    from sortcore.broker import free_port
 
     with pytest.raises(MqttError) as err:
         connect_publisher("mqtt://127.0.0.1:%d" % free_port(), timeout=3)
