@@ -33,6 +33,7 @@ from typing import Callable, List, Optional
 
 from .errors import BadFrame, ConfigError, MqttError
 from .frames import DeadLetter, frame_from_obj
+from .outbox import drain
 from .results import TOPIC_FRAMES, TOPIC_STATE, TOPIC_STATUS, dumps, state_message
 
 log = logging.getLogger(__name__)
@@ -182,11 +183,6 @@ class Fanout(object):
             link.close()
 
 
-def _outbox_drain(store, publisher, limit=100, destination="mqtt"):
-    from .outbox import drain  # imported late: the outbox module is optional until used
-    return drain(store, publisher, limit=limit, destination=destination)
-
-
 class SourceEnded(Exception):
     """The frame source ran out of frames (a video or folder); it is reopened."""
 
@@ -203,7 +199,7 @@ class DeviceLoop(object):
 
     def __init__(self, open_source: Callable, load_classifier: Callable, open_pipeline: Callable,
                  links: List[Link], options: DeviceOptions = DeviceOptions(), clock=time.time,
-                 sleep=None, stop: Optional[threading.Event] = None, drain=_outbox_drain):
+                 sleep=None, stop: Optional[threading.Event] = None, drain=drain):
         self._open_source = open_source
         self._load_classifier = load_classifier
         self._open_pipeline = open_pipeline
