@@ -13,16 +13,14 @@ core, engine >= 10x Bytewax.
 """
 
 import argparse
-import json
 import os
 import tempfile
 import time
 from datetime import datetime, timedelta, timezone
 
 from sortcore.engine import Engine, EngineConfig
-from sortcore.frames import Frame
 from sortcore.replay import replay
-from sortcore.simulate import simulate
+from sortcore.simulate import frames_of, simulate
 from sortcore.store import Store
 
 FRAMES_PER_SOCK = 26.1  # average of simulate()'s defaults, to size the log
@@ -83,11 +81,7 @@ def main():
 
     lines, truth = simulate(socks=int(args.frames / FRAMES_PER_SOCK), seed=args.seed, start=1790000000.0)
     n = len(lines)
-    frames = []
-    for line in lines:
-        ts, payload = line.split(" ", 1)
-        obj = json.loads(payload)
-        frames.append(Frame(obj["image"], obj["probability"], float(ts)))
+    frames = frames_of(lines)
     print("log: %d frames, %d socks shown, seed %d" % (n, len(truth["shown"]), args.seed))
 
     rates = {}

@@ -9,13 +9,14 @@ seed's windowed query counts on this log).
 """
 
 import collections
+import io
 import json
 import random
 import time
 from typing import List, Optional, Sequence, Tuple
 
 from .engine import Engine, EngineConfig
-from .frames import Frame
+from .frames import Frame, read_frames
 
 DESIGNS = ("Confluent", "Databricks", "Github", "Google", "Mongo", "Streamsets", "Running Science")
 
@@ -71,11 +72,15 @@ def simulate(designs: Optional[Sequence[str]] = None, socks: int = 20, fps: floa
     return lines, truth
 
 
+def frames_of(lines: Sequence[str]) -> List[Frame]:
+    """The frames of ``%U %p`` lines, decoded as replay decodes them."""
+    data = io.BytesIO("\n".join(lines).encode("utf-8"))
+    return [item for _, item in read_frames(data, "simulated") if isinstance(item, Frame)]
+
+
 def count(lines: Sequence[str], config: EngineConfig) -> dict:
     """Socks per design the engine counts on ``%U %p`` lines."""
     engine = Engine(config)
-    for line in lines:
-        ts, payload = line.split(" ", 1)
-        obj = json.loads(payload)
-        engine.feed(Frame(obj["image"], obj["probability"], float(ts), obj.get("camera", "")))
+    for frame in frames_of(lines):
+        engine.feed(frame)
     return dict(engine.counts)
