@@ -80,6 +80,6 @@ def replay(store, paths: Sequence[str], config: EngineConfig = EngineConfig(), f
                 progress(since)
         pipe.commit({"file": index + 1, "line": 0})
     pipe.finish()
-    dead = len(store.dead_letters(pipe.session))
+    dead = store.dead_letter_count(pipe.session)
     return ReplayResult(pipe.session, config.mode, pipe.engine.frames, dead, pipe.table(), resumed)
 

@@ -255,6 +255,9 @@ class Store:
             "select image, number_socks_seen, pair_seen, pairs from pairs where session = ?", [session]
         ))
 
+    def dead_letter_count(self, session: int) -> int:
+        return self.conn.execute("select count(*) from dead_letters where session = ?", [session]).fetchone()[0]
+
     def dead_letters(self, session: Optional[int] = None) -> List[dict]:
         if session is None:
             return list(self.db.query("select * from dead_letters order by id"))
