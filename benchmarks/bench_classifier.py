@@ -4,7 +4,7 @@
 
 Both networks are timed in one fresh process with OMP_NUM_THREADS=1 and
 MXNET_CPU_WORKER_NTHREADS=1 set before MXNet is imported and the process
-pinned to one core (see sortcore/speed.py): classify() of a 640x480 BGR frame,
+pinned to one core (see sortcore/training/speed.py): classify() of a 640x480 BGR frame,
 preprocessing included, batch 1, median of N runs. ResNet-18 is
 mxnet.gluon.model_zoo.vision.resnet18_v1 with random weights at 224x224.
 Not a test: figures depend on the machine.
@@ -16,7 +16,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from sortcore import speed  # noqa: E402  (imports no mxnet: timing runs in a subprocess)
+from sortcore.training import speed  # noqa: E402  (imports no mxnet: timing runs in a subprocess)
 
 
 def main(argv):

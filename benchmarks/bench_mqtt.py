@@ -22,8 +22,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from sortcore.broker import LocalBroker  # noqa: E402
-from sortcore.mqtt import Connection, ConnectOptions, Message, connect_publisher  # noqa: E402
+from sortcore.devtools.broker import LocalBroker  # noqa: E402
+from sortcore.adapters.mqtt import Connection, ConnectOptions, Message, connect_publisher  # noqa: E402
 from sortcore.simulate import simulate  # noqa: E402
 
 

@@ -1,6 +1,6 @@
 """The sortcore Greengrass (v1) lambda for the AWS DeepLens: a long-lived (pinned) function.
 
-On import, inside Greengrass, it starts :class:`sortcore.device.DeviceLoop` in
+On import, inside Greengrass, it starts :class:`sortcore.runtime.device.DeviceLoop` in
 one daemon thread (once, under a lock): camera frames -> classifier ->
 ``sockfound`` -> sock engine -> SQLite on the device -> ``sockpairs``.
 :func:`function_handler` receives the messages the subscription definition
@@ -52,7 +52,7 @@ import threading
 
 from sortcore.engine import EngineConfig
 from sortcore.errors import ConfigError
-from sortcore.results import TOPIC_FRAMES, TOPIC_PAIRS, TOPIC_STATE, TOPIC_STATUS
+from sortcore.messages import TOPIC_FRAMES, TOPIC_PAIRS, TOPIC_STATE, TOPIC_STATUS
 
 log = logging.getLogger("sortcore.lambda")
 
@@ -140,35 +140,35 @@ def config_from_env(environ=None) -> LambdaConfig:
 
 
 def build_loop(config: LambdaConfig, stop=None, links=None):
-    """The :class:`~sortcore.device.DeviceLoop` for ``config``; nothing is opened yet.
+    """The :class:`~sortcore.runtime.device.DeviceLoop` for ``config``; nothing is opened yet.
 
     ``links`` replaces the publishers the configuration names (tests).
     """
-    from sortcore.device import DeviceLoop, DeviceOptions, Link
+    from sortcore.runtime.device import DeviceLoop, DeviceOptions, Link
 
     if links is None:
         links = []
         if config.greengrass:
-            from sortcore.greengrass import GreengrassPublisher
+            from sortcore.adapters.greengrass import GreengrassPublisher
             links.append(Link("greengrass", GreengrassPublisher, topics=config.topics))
         if config.mqtt_url:
             url = config.mqtt_url
 
             def connect():
-                from sortcore.mqtt import connect_publisher  # paho only when a broker is configured
+                from sortcore.adapters.mqtt import connect_publisher  # paho only when a broker is configured
                 return connect_publisher(url)
 
             links.append(Link("mqtt", connect, topics=config.topics))
 
     def open_source():
-        from sortcore.sources import open_source as _open
+        from sortcore.camera.sources import open_source as _open
         return _open(config.source)
 
     def load_classifier():
         if config.model_backend == "deeplens":
-            from sortcore.deeplens import load_optimized_model
+            from sortcore.camera.deeplens import load_optimized_model
             return load_optimized_model(config.model_dir)
-        from sortcore.model import load_model
+        from sortcore.classifier.model import load_model
         return load_model(config.model_dir)
 
     def open_pipeline():
@@ -205,7 +205,7 @@ def start(environ=None):
             log.error("sortcore lambda not started: %s", exc)
             return None
         logging.getLogger("sortcore").setLevel(getattr(logging, config.log_level, logging.INFO))
-        from sortcore.device import start_thread
+        from sortcore.runtime.device import start_thread
         _loop = build_loop(config)
         _thread = start_thread(_loop, name="sortcore-device")
         _start_error = None

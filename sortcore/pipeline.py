@@ -8,7 +8,7 @@ import time
 from typing import List, Optional
 
 from .engine import Engine, EngineConfig, SightingClosed, SockConfirmed
-from .results import TOPIC_PAIRS, dumps, sock_message
+from .messages import TOPIC_PAIRS, dumps, sock_message
 
 log = logging.getLogger(__name__)
 

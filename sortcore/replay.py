@@ -24,7 +24,7 @@ class ReplayResult(NamedTuple):
 
     def as_json(self) -> dict:
         """The ``replay --json`` object."""
-        from .results import odd_of, rows_as_dicts
+        from .messages import odd_of, rows_as_dicts
 
         socks = rows_as_dicts(self.rows)
         return {

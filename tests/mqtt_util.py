@@ -2,7 +2,7 @@
 (:class:`Collector`) that lets a test wait for messages.
 
 Tests may import paho directly (only ``sortcore`` itself keeps it inside
-``sortcore/mqtt.py``). Used by the service, demo and lambda tests.
+``sortcore/adapters/mqtt.py``). Used by the service, demo and lambda tests.
 """
 
 import json
@@ -15,12 +15,12 @@ import pytest
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from sortcore.broker import LocalBroker, find_mosquitto
+from sortcore.devtools.broker import LocalBroker, find_mosquitto
 from sortcore.errors import MqttError
 
 
 class Broker(LocalBroker):
-    """:class:`sortcore.broker.LocalBroker` with persistence, skipping the test
+    """:class:`sortcore.devtools.broker.LocalBroker` with persistence, skipping the test
     when mosquitto is not installed: ``stop()``/``start()`` restart it on the
     same port and persistent sessions survive; ``kill()`` is SIGKILL.
     """

@@ -11,9 +11,9 @@ import subprocess
 
 import pytest
 
-from sortcore import results
+from sortcore import messages
 from sortcore.engine import PairsRow, SockConfirmed
-from sortcore.package import HANDLER
+from sortcore.devtools.package import HANDLER
 from tests.shared import ROOT, import_lambda_handler
 
 GG = ROOT / "deploy" / "greengrass"
@@ -88,9 +88,9 @@ def test_subscriptions_route_results_out_and_control_in():
     subscriptions = load(GG / "subscription-definition.json")["InitialVersion"]["Subscriptions"]
     assert len({s["Id"] for s in subscriptions}) == len(subscriptions)
     out = {s["Subject"] for s in subscriptions if s["Source"] == PLACEHOLDER and s["Target"] == "cloud"}
-    assert out == {results.TOPIC_FRAMES, results.TOPIC_PAIRS, results.TOPIC_STATE, results.TOPIC_STATUS}
+    assert out == {messages.TOPIC_FRAMES, messages.TOPIC_PAIRS, messages.TOPIC_STATE, messages.TOPIC_STATUS}
     inbound = [(s["Source"], s["Subject"]) for s in subscriptions if s["Target"] == PLACEHOLDER]
-    assert inbound == [("cloud", results.TOPIC_CONTROL)]
+    assert inbound == [("cloud", messages.TOPIC_CONTROL)]
 
 
 def test_deploy_script_runs_the_whole_cli_sequence():
@@ -112,13 +112,13 @@ def test_deploy_script_runs_the_whole_cli_sequence():
 
 def sample_sock_message():
     event = SockConfirmed(7, "Github", "deeplens", 10.0, 10.6, 4, 97.0, PairsRow("Github", 2, "Pair", 1))
-    return results.sock_message(3, event)
+    return messages.sock_message(3, event)
 
 
 def test_confluent_connector_reads_sockpairs_into_kafka():
     config = load(KAFKA / "mqtt-source-confluent.json")["config"]
     assert config["connector.class"] == "io.confluent.connect.mqtt.MqttSourceConnector"
-    assert config["mqtt.topics"] == results.TOPIC_PAIRS and config["kafka.topic"] == "sockpairs"
+    assert config["mqtt.topics"] == messages.TOPIC_PAIRS and config["kafka.topic"] == "sockpairs"
     assert config["mqtt.qos"] == "1" and config["mqtt.server.uri"].startswith("tcp://")
     assert config["value.converter"].endswith("ByteArrayConverter")  # JSON bytes kept as they are
     assert all(isinstance(v, str) for v in config.values())

@@ -1,6 +1,6 @@
 """The device loop off the camera: image folders, the CPU model, a real mosquitto.
 
-The same :class:`sortcore.device.DeviceLoop` the Greengrass lambda runs, with a
+The same :class:`sortcore.runtime.device.DeviceLoop` the Greengrass lambda runs, with a
 folder source instead of ``awscam`` and the paho publisher instead of the
 Greengrass core. Time is a fake clock the loop's ``sleep`` moves forward, so
 the frame-rate limit and the backoff delays cost no real time.
@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from sortcore.device import Backoff, DeviceLoop, DeviceOptions, Link
+from sortcore.runtime.device import Backoff, DeviceLoop, DeviceOptions, Link
 from sortcore.engine import EngineConfig
 from sortcore.errors import ConfigError, MqttError, SourceError
-from sortcore.model import Prediction
-from sortcore.mqtt import connect_publisher
+from sortcore.classifier.model import Prediction
+from sortcore.adapters.mqtt import connect_publisher
 from sortcore.pipeline import Pipeline
-from sortcore.sources import open_source
+from sortcore.camera.sources import open_source
 from sortcore.store import Store
 from tests.mqtt_util import Collector
 from tests.shared import PHOTOS, ROOT, import_lambda_handler
@@ -97,7 +97,7 @@ def classifier():
         pytest.skip("no model in %s (train one: see docs)" % MODEL_DIR)
     pytest.importorskip("mxnet")
     pytest.importorskip("cv2")
-    from sortcore.model import load_model
+    from sortcore.classifier.model import load_model
     return load_model(str(MODEL_DIR))
 
 

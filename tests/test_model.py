@@ -14,7 +14,7 @@ from click.testing import CliRunner  # noqa: E402
 
 from sortcore.cli.model import commands  # noqa: E402
 from sortcore.errors import ModelError  # noqa: E402
-from sortcore.model import Prediction, load_model, preprocess, read_image  # noqa: E402
+from sortcore.classifier.model import Prediction, load_model, preprocess, read_image  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "model"

@@ -1,4 +1,4 @@
-"""sortcore.mqtt and sortcore.outbox against a real mosquitto (no mocks)."""
+"""sortcore.adapters.mqtt and sortcore.outbox against a real mosquitto (no mocks)."""
 
 import os
 import subprocess
@@ -6,7 +6,7 @@ import subprocess
 import pytest
 
 from sortcore.errors import ConfigError, MqttError
-from sortcore.mqtt import BrokerUrl, Connection, ConnectOptions, Message, connect_publisher, parse_url, redact
+from sortcore.adapters.mqtt import BrokerUrl, Connection, ConnectOptions, Message, connect_publisher, parse_url, redact
 from sortcore.outbox import drain
 from sortcore.store import Store
 from tests.mqtt_util import Collector
@@ -65,7 +65,7 @@ def test_publish_while_broker_down_raises_and_recovers(mosquitto):
 
 
 def test_no_broker_is_a_clear_error():
-    from sortcore.broker import free_port
+    from sortcore.devtools.broker import free_port
 
     with pytest.raises(MqttError) as err:
         connect_publisher("mqtt://127.0.0.1:%d" % free_port(), timeout=3)

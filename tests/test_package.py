@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from sortcore.cli.device import package_lambda
-from sortcore.package import FORBIDDEN, HANDLER, LAMBDA_MODULES, build_lambda_zip
+from sortcore.devtools.package import FORBIDDEN, HANDLER, build_lambda_zip, lambda_modules
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "build" / "lambda-cache"
@@ -67,8 +67,9 @@ def names(path):
 def test_zip_holds_handler_engine_model_and_pure_python_deps(lambda_zip):
     files = set(names(lambda_zip.path))
     assert "sock_lambda.py" in files and "sortcore-lambda.json" in files
-    assert {"sortcore/" + m for m in LAMBDA_MODULES} <= files
-    assert not any(f.startswith("sortcore/cli/") for f in files)  # CLI-only code stays out
+    assert {"sortcore/" + m for m in lambda_modules(os.path.join(ROOT, "sortcore"))} <= files
+    # developer tooling stays out: the CLI, the demo and packager, training
+    assert not any(f.startswith(("sortcore/cli/", "sortcore/devtools/", "sortcore/training/")) for f in files)
     assert {"model/" + m for m in lambda_zip.model_files} <= files
     tops = {f.split("/")[0] for f in files}
     assert {"paho", "sqlite_utils", "greengrasssdk", "click", "pluggy", "importlib_metadata"} <= tops
@@ -99,10 +100,10 @@ sys.path.insert(0, sys.argv[1])
 import sock_lambda
 from sortcore.engine import EngineConfig
 from sortcore.frames import Frame
-from sortcore.greengrass import GreengrassPublisher, GreengrassUnavailable
+from sortcore.adapters.greengrass import GreengrassPublisher, GreengrassUnavailable
 from sortcore.pipeline import Pipeline
 from sortcore.store import Store
-import sortcore.device, sortcore.mqtt, sortcore.outbox, sortcore.sources
+import sortcore.runtime.device, sortcore.adapters.mqtt, sortcore.outbox, sortcore.camera.sources
 import sqlite_utils, paho.mqtt.client
 device_modules = sorted(m for m in sys.modules if m.split(".")[0] in ("awscam", "mo", "greengrasssdk"))
 store = Store(os.path.join(tempfile.mkdtemp(), "socks.db"))

@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from sortcore.engine import EngineConfig
 from sortcore.errors import BadFrame
 from sortcore.frames import decode_payload
-from sortcore.mqtt import connect_publisher
-from sortcore.service import ServeOptions, Service
+from sortcore.adapters.mqtt import connect_publisher
+from sortcore.runtime.service import ServeOptions, Service
 from sortcore.store import Store
 from tests.mqtt_util import Collector
 from tests.test_mqtt import USERS, secure_broker

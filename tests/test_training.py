@@ -9,10 +9,10 @@ import pytest
 pytest.importorskip("mxnet")
 pytest.importorskip("cv2")
 
-from sortcore import augment, training  # noqa: E402
+from sortcore.training import augment, train as training  # noqa: E402
 from sortcore.errors import ConfigError, ModelError  # noqa: E402
-from sortcore.model import load_model, read_image  # noqa: E402
-from sortcore.modelcard import build_model  # noqa: E402
+from sortcore.classifier.model import load_model, read_image  # noqa: E402
+from sortcore.training.modelcard import build_model  # noqa: E402
 
 PHOTOS = Path(__file__).resolve().parents[1].parent / "shared" / "sock-photos"
 needs_photos = pytest.mark.skipif(not any(PHOTOS.glob("*/*.jpg")),

@@ -8,8 +8,8 @@ import pytest
 
 from sortcore.errors import ConfigError
 from sortcore.frames import frame_from_obj
-from sortcore.model import Prediction
-from sortcore.watch import WatchOptions, watch
+from sortcore.classifier.model import Prediction
+from sortcore.runtime.watch import WatchOptions, watch
 
 MODEL = Path(__file__).resolve().parents[1] / "model"
 

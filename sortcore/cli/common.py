@@ -62,7 +62,7 @@ def pairs_table(rows, title: str):
     """The pairs table as a rich Table, with the seed's ksqlDB column names."""
     from rich.table import Table
 
-    from ..results import rows_as_dicts
+    from ..messages import rows_as_dicts
 
     table = Table(title=title)
     for column in ("image", "number_socks_seen", "pair_seen", "pairs"):

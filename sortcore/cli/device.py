@@ -3,7 +3,7 @@
 import click
 
 from ..errors import SortcoreError
-from ..package import HANDLER, build_lambda_zip
+from ..devtools.package import HANDLER, build_lambda_zip
 
 
 @click.command("package-lambda")

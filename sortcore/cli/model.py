@@ -38,8 +38,8 @@ def model_option(func):
               help="Augmented views per photo when evaluating.")
 def train(data_dir, out_dir, epochs, size, seed, cv, views):
     """Train the sock classifier and write its files and model card."""
-    from ..modelcard import build_model
-    from ..training import TrainOptions
+    from ..training.modelcard import build_model
+    from ..training.train import TrainOptions
     try:
         options = TrainOptions(size=size, epochs=epochs, seed=seed)
         figures = build_model(data_dir, out_dir, options, cv=cv, views=views)
@@ -63,7 +63,7 @@ def train(data_dir, out_dir, epochs, size, seed, cv, views):
 @click.option("--seed", type=int, default=0, show_default=True)
 def evaluate(data_dir, model_dir, views, cv, epochs, seed):
     """Per-class accuracy on augmented views, or leave-one-photo-out with --cv."""
-    from .. import training
+    from ..training import train as training
     try:
         if cv:
             result = training.cross_validate(data_dir, views=views, epochs=epochs, seed=seed)
@@ -85,7 +85,7 @@ def evaluate(data_dir, model_dir, views, cv, epochs, seed):
 
 
 def _image_paths(paths):
-    from ..training import IMAGE_EXTENSIONS
+    from ..training.train import IMAGE_EXTENSIONS
     for path in paths:
         if os.path.isdir(path):
             for name in sorted(os.listdir(path)):
@@ -106,7 +106,7 @@ def classify(paths, model_dir, as_json):
     A file that cannot be read is reported on stderr; the others still run
     and the exit code is 1.
     """
-    from ..model import load_model, read_image
+    from ..classifier.model import load_model, read_image
     try:
         classifier = load_model(model_dir)
     except SortcoreError as exc:
@@ -142,15 +142,15 @@ def classify(paths, model_dir, as_json):
 @click.option("--topic", default="sockfound", show_default=True)
 def watch(source_spec, broker, fps, camera, model_dir, count, topic):
     """Classify frames from a camera, video or folder and publish sockfound payloads."""
-    from ..model import load_model
-    from ..sources import open_source
-    from ..watch import WatchOptions, watch as run_watch
+    from ..classifier.model import load_model
+    from ..camera.sources import open_source
+    from ..runtime.watch import WatchOptions, watch as run_watch
     publisher = None
     try:
         options = WatchOptions(fps=fps, camera=camera, count=count, topic=topic)
         classifier = load_model(model_dir)
         if broker:
-            from ..mqtt import connect_publisher
+            from ..adapters.mqtt import connect_publisher
             publisher = connect_publisher(broker)
 
             def emit(text):

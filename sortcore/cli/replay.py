@@ -9,7 +9,7 @@ import click
 from ..errors import SortcoreError
 from ..frames import Frame, open_log, read_frames
 from ..replay import replay as run_replay
-from ..results import odd_of
+from ..messages import odd_of
 from .common import db_option, engine_options, open_store, pairs_table
 
 FPS_HELP = "Frame rate for logs of bare payloads (no times), e.g. 3.5."
@@ -146,7 +146,7 @@ def simulate(out, truth, designs, socks, fps, ghost_rate, wall, seed, start):
 @click.option("--fps", type=float, help=FPS_HELP)
 def timeline(log, out, config, fps):
     """Draw LOG's frames per design over time, ghosts and confirmed socks."""
-    from ..timeline import plot_timeline
+    from ..devtools.timeline import plot_timeline
 
     try:
         with open_log(log) as stream:

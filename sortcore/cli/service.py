@@ -1,4 +1,4 @@
-"""``sortcore serve`` and ``sortcore demo``: thin wrappers over sortcore.service and sortcore.demo.
+"""``sortcore serve`` and ``sortcore demo``: thin wrappers over sortcore.runtime.service and sortcore.devtools.demo.
 
 Option precedence: command line > environment (SORTCORE_SERVE_<OPTION>) >
 config file (``--config``, section ``[serve]``) > default.
@@ -72,7 +72,7 @@ def serve(broker, username, password_file, tls_ca, tls_cert, tls_key, client_id,
     Runs until SIGTERM or Ctrl-C. Results are kept in the store until the
     broker has them, so broker outages and restarts lose nothing.
     """
-    from ..service import ServeOptions, serve as run_service
+    from ..runtime.service import ServeOptions, serve as run_service
 
     password = None
     if password_file:
@@ -107,7 +107,7 @@ def demo(log_path, speed, socks, seed, db_path, as_json, config):
 
     Needs only mosquitto (apt-get install mosquitto).
     """
-    from ..demo import DemoOptions, run_demo
+    from ..devtools.demo import DemoOptions, run_demo
 
     try:
         options = DemoOptions(log=log_path, speed=speed, socks=socks, seed=seed, db=db_path)
@@ -124,7 +124,7 @@ def demo(log_path, speed, socks, seed, db_path, as_json, config):
 def _demo_live(options, config):
     from rich.live import Live
 
-    from ..demo import run_demo
+    from ..devtools.demo import run_demo
 
     click.echo("Starting mosquitto, the service and a simulated camera (%gx real time)..." % options.speed)
     with Live(pairs_table([], "sockpairs: waiting for the first sock"), refresh_per_second=8) as live:

@@ -10,8 +10,8 @@ import math
 from dataclasses import replace
 from typing import List, Sequence
 
-from .engine import Engine, EngineConfig, SightingClosed, SockConfirmed
-from .frames import Frame
+from ..engine import Engine, EngineConfig, SightingClosed, SockConfirmed
+from ..frames import Frame
 
 
 def analyse(frames: Sequence[Frame], config: EngineConfig):

@@ -3,7 +3,7 @@
 The only module that imports ``greengrasssdk``, lazily on the first publish, so
 sortcore imports anywhere. :class:`GreengrassPublisher` has the same
 ``publish(topic, payload, qos=1, retain=False)``/``close()`` as the paho
-publisher in :mod:`sortcore.mqtt`, so the device loop does not care which one
+publisher in :mod:`sortcore.adapters.mqtt`, so the device loop does not care which one
 it holds. Greengrass routes the message by the group's subscription definition
 (``deploy/greengrass/subscription-definition.json``): to AWS IoT, to other
 lambdas, or to local devices.
@@ -23,7 +23,7 @@ Python 3.7 compatible.
 
 import logging
 
-from .errors import MqttError
+from ..errors import MqttError
 
 log = logging.getLogger(__name__)
 

@@ -1,10 +1,10 @@
 """Measure the classifier's ms/frame on one CPU core, against ResNet-18.
 
 MXNet reads its thread settings when it is imported, so the timing runs in a
-fresh interpreter (``python -m sortcore.speed MODEL_DIR --json``) with
+fresh interpreter (``python -m sortcore.training.speed MODEL_DIR --json``) with
 ``OMP_NUM_THREADS=1`` and ``MXNET_CPU_WORKER_NTHREADS=1`` set first and the
 process pinned to one core. :func:`measure` starts it and returns its figures.
-Both networks are timed through the same path: :func:`sortcore.model.preprocess`
+Both networks are timed through the same path: :func:`sortcore.classifier.model.preprocess`
 of a 640x480 BGR frame, then one forward pass with batch size 1.
 """
 
@@ -13,7 +13,7 @@ import os
 import subprocess
 import sys
 
-from .errors import ModelError
+from ..errors import ModelError
 
 ONE_CORE_ENV = {
     "OMP_NUM_THREADS": "1",
@@ -37,9 +37,9 @@ def measure(model_dir, repeat=200, resnet_repeat=20, resnet=True, timeout=600):
     ``ratio``, ``size``, ``file_sizes``, ``total_bytes``.
     """
     env = dict(os.environ, **ONE_CORE_ENV)
-    cmd = [sys.executable, "-m", "sortcore.speed", str(model_dir), "--json",
+    cmd = [sys.executable, "-m", "sortcore.training.speed", str(model_dir), "--json",
            "--repeat", str(repeat), "--resnet-repeat", str(resnet_repeat if resnet else 0)]
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
     try:
         out = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -71,7 +71,7 @@ def _run(model_dir, repeat, resnet_repeat):
     import numpy as np
     import mxnet as mx
 
-    from .model import load_model, preprocess
+    from ..classifier.model import load_model, preprocess
 
     frame = np.random.RandomState(0).randint(0, 256, (480, 640, 3)).astype(np.uint8)
     clf = load_model(model_dir)

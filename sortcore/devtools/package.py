@@ -3,7 +3,7 @@
 Layout of the zip (the function's handler is ``sock_lambda.function_handler``)::
 
     sock_lambda.py              greengrass_lambda/sock_lambda.py
-    sortcore/...                the modules the device loop imports (LAMBDA_MODULES)
+    sortcore/...                the runtime folders of the package (LAMBDA_FOLDERS)
     model/                      <name>-symbol.json, <name>-0000.params, labels.txt
     paho/ sqlite_utils/ ...     pure-Python wheels for Python 3.7 (VENDORED)
     sortcore-lambda.json        what went in: versions, model files, Python target
@@ -30,8 +30,8 @@ import sys
 import zipfile
 from typing import Iterable, List, NamedTuple, Optional
 
-from . import __version__
-from .errors import ConfigError, SortcoreError
+from .. import __version__
+from ..errors import ConfigError, SortcoreError
 
 #: Requirements vendored into the zip (pure Python, Python 3.7).
 VENDORED = (
@@ -46,12 +46,10 @@ VENDORED = (
 )
 PYTHON_VERSION = "3.7"
 
-#: sortcore modules the lambda imports (the engine path; not the CLI, training or plots).
-LAMBDA_MODULES = (
-    "__init__.py", "engine.py", "errors.py", "frames.py", "results.py", "store.py",
-    "pipeline.py", "outbox.py", "device.py", "greengrass.py", "mqtt.py", "sources.py",
-    "model.py", "deeplens.py", "watch.py",
-)
+#: The sortcore folders that ship in the zip: the package's own modules and the runtime
+#: subpackages. Not cli/, devtools/ or training/ (developer tooling that needs more than
+#: the camera has).
+LAMBDA_FOLDERS = ("", "adapters", "runtime", "camera", "classifier")
 #: Top-level packages the camera provides; vendoring one is a mistake.
 FORBIDDEN = ("numpy", "mxnet", "cv2", "scipy", "matplotlib", "PIL")
 HANDLER = "sock_lambda.function_handler"
@@ -76,7 +74,7 @@ class PackageReport(NamedTuple):
 
 def repo_root() -> str:
     """The checkout this sortcore was imported from (holds greengrass_lambda/ and model/)."""
-    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def model_files(model_dir: str) -> List[str]:
@@ -158,6 +156,18 @@ def _add(archive: zipfile.ZipFile, arcname: str, data: bytes):
     archive.writestr(info, data)
 
 
+def lambda_modules(package: str) -> List[str]:
+    """The ``.py`` files of :data:`LAMBDA_FOLDERS` under ``package``, as relative paths."""
+    modules = []
+    for folder in LAMBDA_FOLDERS:
+        path = os.path.join(package, folder)
+        if not os.path.isfile(os.path.join(path, "__init__.py")):
+            raise PackageError("sortcore folder %s is missing" % (folder or "sortcore"))
+        modules += sorted(os.path.join(folder, name).lstrip("/").replace(os.sep, "/")
+                          for name in os.listdir(path) if name.endswith(".py"))
+    return modules
+
+
 def _read(path: str) -> bytes:
     with open(path, "rb") as fh:
         return fh.read()
@@ -174,19 +184,17 @@ def build_lambda_zip(out: str, model_dir: Optional[str] = None, cache_dir: Optio
         raise PackageError("the handler %s is missing" % handler)
     models = model_files(model_dir)
     package = os.path.join(root, "sortcore")
-    missing = [m for m in LAMBDA_MODULES if not os.path.isfile(os.path.join(package, m))]
-    if missing:
-        raise PackageError("sortcore modules missing: %s" % ", ".join(missing))
+    modules = lambda_modules(package)
     site, cached = vendor(cache_dir, requirements)
     vendored = installed_versions(site)
     manifest = {
         "handler": HANDLER, "python": PYTHON_VERSION, "sortcore": __version__,
-        "vendored": vendored, "model": models, "modules": list(LAMBDA_MODULES),
+        "vendored": vendored, "model": models, "modules": modules,
         "provided_by_camera": list(FORBIDDEN[:3]),
     }
     entries = {"sock_lambda.py": _read(handler),
                "sortcore-lambda.json": (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()}
-    for module in LAMBDA_MODULES:
+    for module in modules:
         entries["sortcore/" + module] = _read(os.path.join(package, module))
     for name in models:
         entries["model/" + name] = _read(os.path.join(model_dir, name))

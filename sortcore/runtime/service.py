@@ -1,7 +1,7 @@
 """The MQTT service: ``sockfound`` frames in, ``sockpairs`` results out.
 
 One thread runs :meth:`Service.run`; the paho network thread only queues
-events (see :mod:`sortcore.mqtt`). A batch of received messages is fed to the
+events (see :mod:`sortcore.adapters.mqtt`). A batch of received messages is fed to the
 :class:`~sortcore.pipeline.Pipeline` and committed in one transaction, and only
 then acknowledged to the broker (manual ack): a frame the broker delivered is
 either in the store or will be delivered again. Confirmed socks reach
@@ -23,13 +23,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Optional
 
-from .engine import EngineConfig, SockConfirmed
-from .errors import BadFrame, ConfigError, MqttError
-from .frames import DeadLetter, decode_payload, raw_text
-from .mqtt import Connected, Connection, ConnectOptions, Disconnected, Message, parse_url
-from .outbox import drain
-from .pipeline import Pipeline
-from .results import (TOPIC_CONTROL, TOPIC_FRAMES, TOPIC_STATE, TOPIC_STATUS, dumps,
+from ..engine import EngineConfig, SockConfirmed
+from ..errors import BadFrame, ConfigError, MqttError
+from ..frames import DeadLetter, decode_payload, raw_text
+from ..adapters.mqtt import Connected, Connection, ConnectOptions, Disconnected, Message, parse_url
+from ..outbox import drain
+from ..pipeline import Pipeline
+from ..messages import (TOPIC_CONTROL, TOPIC_FRAMES, TOPIC_STATE, TOPIC_STATUS, dumps,
                       state_message)
 
 log = logging.getLogger(__name__)
@@ -190,7 +190,7 @@ class Service:
             elif isinstance(event, Connected):
                 self._on_connected(event)
             elif isinstance(event, Disconnected):
-                log.debug("broker: %s", event.reason)  # sortcore.mqtt logged it
+                log.debug("broker: %s", event.reason)  # sortcore.adapters.mqtt logged it
         if received or self.pipeline.dirty:
             digests = [_digest(m) for m in received]
             self._recent = (self._recent + digests)[-2 * self.options.batch:]

@@ -2,7 +2,7 @@
 
 :func:`build_model` trains on a data directory, exports the files, evaluates
 them on augmented views, optionally runs leave-one-photo-out, times the model
-against ResNet-18 on one core (:mod:`sortcore.speed`) and writes a model card
+against ResNet-18 on one core (:mod:`sortcore.training.speed`) and writes a model card
 ``README.md`` next to the model files with every measured figure.
 """
 
@@ -11,7 +11,7 @@ import datetime
 import os
 import time
 
-from . import speed, training
+from . import speed, train as training
 
 CARD = "README.md"
 
@@ -77,7 +77,7 @@ def write_card(out_dir, figures):
         " operators (Convolution, BatchNorm, Activation, Pooling, FullyConnected, softmax)." % (
             o["width"], o["width"] * 16),
         "",
-        "Input: %dx%d RGB, from any BGR frame through `sortcore.model.preprocess` (area resize,"
+        "Input: %dx%d RGB, from any BGR frame through `sortcore.classifier.model.preprocess` (area resize,"
         " BGR->RGB, /255, ImageNet mean/std)." % (o["size"], o["size"]),
         "",
         "## Training",

@@ -3,7 +3,7 @@
 The only module that imports ``awscam`` and ``mo`` (the DeepLens device
 library and model optimizer), always lazily inside functions, so the rest of
 sortcore imports and tests anywhere. Off the device every entry point raises
-:class:`sortcore.sources.SourceError` (frames) or :class:`ModelError` (model)
+:class:`sortcore.camera.sources.SourceError` (frames) or :class:`ModelError` (model)
 saying so. Must stay Python 3.7 compatible.
 """
 
@@ -11,9 +11,9 @@ import logging
 
 import numpy as np
 
-from .errors import ModelError, SourceError
-from .model import Classifier, input_size, model_files, read_labels
-from .sources import FrameSource
+from ..errors import ModelError, SourceError
+from ..classifier.model import Classifier, input_size, model_files, read_labels
+from .base import FrameSource
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ def load_optimized_model(dirpath, name=None, loading_config=None):
 
     ``dirpath`` must be the DeepLens artifacts folder the model was deployed to
     (``/opt/awscam/artifacts``). Returns a :class:`Classifier` with the same
-    ``classify()``/``classify_topk()`` as :func:`sortcore.model.load_model`.
+    ``classify()``/``classify_topk()`` as :func:`sortcore.classifier.model.load_model`.
     Not yet verified on a device: check its predictions against the MXNet model.
     """
     import os

@@ -2,7 +2,7 @@
 
 Every function takes an explicit ``numpy.random.RandomState`` so that a seed
 reproduces the same images. Images are BGR uint8 throughout; the shared
-:func:`sortcore.model.preprocess` turns them into network input afterwards.
+:func:`sortcore.classifier.model.preprocess` turns them into network input afterwards.
 """
 
 import cv2

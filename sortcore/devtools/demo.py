@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from typing import Callable, List, Optional, Tuple
 
 from .broker import LocalBroker
-from .engine import EngineConfig
-from .errors import SortcoreError
-from .mqtt import Connection, ConnectOptions, Message
-from .results import TOPIC_FRAMES, TOPIC_PAIRS, TOPIC_STATE, odd_of, rows_as_dicts
-from .service import ServeOptions, Service
-from .store import Store
+from ..engine import EngineConfig
+from ..errors import SortcoreError
+from ..adapters.mqtt import Connection, ConnectOptions, Message
+from ..messages import TOPIC_FRAMES, TOPIC_PAIRS, TOPIC_STATE, odd_of, rows_as_dicts
+from ..runtime.service import ServeOptions, Service
+from ..store import Store
 
 class DemoError(SortcoreError):
     """The demo cannot run (log unreadable, service did not keep up)."""
@@ -92,7 +92,7 @@ def run_demo(options: DemoOptions = DemoOptions(), config: EngineConfig = Engine
     if options.log:
         lines = read_log(options.log)
     else:
-        from .simulate import simulate
+        from ..simulate import simulate
 
         lines, truth = simulate(socks=options.socks, seed=options.seed)
     workdir = tempfile.mkdtemp(prefix="sortcore-demo-")

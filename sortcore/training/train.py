@@ -2,7 +2,7 @@
 
 A data directory holds one folder per sock design (folder name = label) with
 photos in it. Unless it has its own ``Blank`` folder, a ``Blank`` class of
-synthetic walls and backgrounds (:func:`sortcore.augment.blank`) is added.
+synthetic walls and backgrounds (:func:`sortcore.training.augment.blank`) is added.
 
 The network is a tiny MobileNet: a strided 3x3 convolution, then depthwise-
 separable blocks (depthwise 3x3 + pointwise 1x1, BatchNorm, ReLU), global
@@ -18,8 +18,8 @@ import random
 import numpy as np
 
 from . import augment
-from .errors import ConfigError, ModelError
-from .model import DEFAULT_NAME, load_model, preprocess, read_image
+from ..errors import ConfigError, ModelError
+from ..classifier.model import DEFAULT_NAME, load_model, preprocess, read_image
 
 BLANK = "Blank"
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
@@ -178,7 +178,7 @@ def export(net, labels, out_dir, size, name=DEFAULT_NAME):
     """Write ``<name>-symbol.json``, ``<name>-0000.params`` and ``labels.txt``.
 
     The exported graph ends in a softmax and records the input shape on its
-    ``data`` node, which :func:`sortcore.model.load_model` reads back.
+    ``data`` node, which :func:`sortcore.classifier.model.load_model` reads back.
     """
     import mxnet as mx
     from mxnet import gluon

@@ -10,7 +10,7 @@ import dataclasses
 import json
 import time
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 TOPIC = "sockfound"
 

@@ -27,7 +27,7 @@ from urllib.parse import unquote, urlsplit
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from .errors import ConfigError, MqttError
+from ..errors import ConfigError, MqttError
 
 log = logging.getLogger(__name__)
 

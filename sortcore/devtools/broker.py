@@ -15,7 +15,7 @@ import subprocess
 import time
 from typing import Optional, Sequence
 
-from .errors import MqttError
+from ..errors import MqttError
 
 MOSQUITTO_PLACES = ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto", "/opt/homebrew/sbin/mosquitto")
 

@@ -31,10 +31,10 @@ import threading
 import time
 from typing import Callable, List, Optional
 
-from .errors import BadFrame, ConfigError, MqttError
-from .frames import DeadLetter, frame_from_obj
-from .outbox import drain
-from .results import TOPIC_FRAMES, TOPIC_STATE, TOPIC_STATUS, dumps, state_message
+from ..errors import BadFrame, ConfigError, MqttError
+from ..frames import DeadLetter, frame_from_obj
+from ..outbox import drain
+from ..messages import TOPIC_FRAMES, TOPIC_STATE, TOPIC_STATUS, dumps, state_message
 
 log = logging.getLogger(__name__)
 

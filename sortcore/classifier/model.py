@@ -1,10 +1,10 @@
 """Sock classifier inference: load an exported MXNet model and label BGR frames.
 
-The model directory holds three files written by :mod:`sortcore.training`:
+The model directory holds three files written by :mod:`sortcore.training.train`:
 ``<name>-symbol.json``, ``<name>-0000.params`` and ``labels.txt`` (one label a
 line, in output order). The graph uses only standard operators (Convolution,
 BatchNorm, Activation, Pooling, FullyConnected, softmax), so the DeepLens model
-optimizer can convert the same files (see :mod:`sortcore.deeplens`).
+optimizer can convert the same files (see :mod:`sortcore.camera.deeplens`).
 
 :func:`preprocess` is the one preprocessing step shared by training, inference
 and the DeepLens adapter. Must stay Python 3.7 compatible (runs on the camera).
@@ -15,7 +15,7 @@ import os
 
 import numpy as np
 
-from .errors import ModelError
+from ..errors import ModelError
 
 #: Per-channel RGB mean and standard deviation (ImageNet), applied after /255.
 MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)

@@ -5,7 +5,7 @@ a context manager). :func:`open_source` builds one from a short spec:
 
 ``folder:PATH`` (add ``?loop`` to repeat), ``video:PATH``, ``webcam:0`` or
 ``webcam:/dev/video0``, and ``deeplens`` (only on the camera, see
-:mod:`sortcore.deeplens`). A bare existing folder or file path also works.
+:mod:`sortcore.camera.deeplens`). A bare existing folder or file path also works.
 
 Must stay Python 3.7 compatible (runs on the camera).
 """
@@ -13,33 +13,12 @@ Must stay Python 3.7 compatible (runs on the camera).
 import logging
 import os
 
-from .errors import ConfigError, SourceError
+from ..errors import ConfigError, SourceError
+from .base import FrameSource
 
 log = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
-
-
-class FrameSource(object):
-    """Base class: iterate for BGR uint8 frames, ``close()`` when done."""
-
-    name = "source"
-
-    def __iter__(self):
-        raise NotImplementedError
-
-    def close(self):
-        """Release the device or file; safe to call twice."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
-
-    def __repr__(self):
-        return "<%s %s>" % (type(self).__name__, self.name)
 
 
 class FolderSource(FrameSource):

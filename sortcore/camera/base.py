@@ -1,0 +1,23 @@
+"""The frame-source interface every camera implements (Python 3.7: runs on the camera)."""
+
+
+class FrameSource(object):
+    """Base class: iterate for BGR uint8 frames, ``close()`` when done."""
+
+    name = "source"
+
+    def __iter__(self):
+        raise NotImplementedError
+
+    def close(self):
+        """Release the device or file; safe to call twice."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def __repr__(self):
+        return "<%s %s>" % (type(self).__name__, self.name)
