@@ -36,3 +36,7 @@ class MqttError(SortcoreError):
         super().__init__(reason)
         self.reason = reason
         self.code = code
+
+
+class PublishDenied(MqttError):
+    """The broker received a publish and refused it (an MQTT 5 PUBACK reason code, e.g. its ACL)."""

@@ -13,109 +13,22 @@ paho return and reason codes become :class:`sortcore.errors.MqttError`.
 Passwords are never logged: :class:`BrokerUrl` hides them in ``str``/``repr``.
 """
 
+import dataclasses
 import logging
 import queue
 import socket
-import ssl
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
-from typing import NamedTuple, Optional, Tuple
-from urllib.parse import unquote, urlsplit
+from typing import NamedTuple, Optional
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from ..errors import ConfigError, MqttError
+from ..errors import ConfigError, MqttError, PublishDenied
+from .mqtt_config import SESSION_EXPIRY, BrokerUrl, ConnectOptions, describe_error, parse_url
 
 log = logging.getLogger(__name__)
-
-SCHEMES = {"mqtt": 1883, "mqtts": 8883}
-
-
-class BrokerUrl(NamedTuple):
-    """A parsed broker URL; ``str()`` never shows the password."""
-
-    host: str
-    port: int
-    tls: bool
-    username: Optional[str] = None
-    password: Optional[str] = None
-
-    def __str__(self):
-        user = (self.username + "@") if self.username else ""
-        return "%s://%s%s:%d" % ("mqtts" if self.tls else "mqtt", user, self.host, self.port)
-
-    def __repr__(self):
-        return "BrokerUrl(%s)" % (str(self),)
-
-
-def parse_url(url: str) -> BrokerUrl:
-    """``mqtt://host:port`` or ``mqtts://user:password@host``; raise ConfigError."""
-    parts = urlsplit(url.strip())
-    if parts.scheme not in SCHEMES:
-        raise ConfigError("broker URL must start with mqtt:// or mqtts://, not %r" % redact(url))
-    if not parts.hostname:
-        raise ConfigError("broker URL %r has no host" % redact(url))
-    if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise ConfigError("broker URL %r has a path or query; give only host and port" % redact(url))
-    try:
-        port = parts.port or SCHEMES[parts.scheme]
-    except ValueError:
-        raise ConfigError("broker URL %r has a bad port" % redact(url))
-    username = unquote(parts.username) if parts.username else None
-    password = unquote(parts.password) if parts.password is not None else None
-    return BrokerUrl(parts.hostname, port, parts.scheme == "mqtts", username, password)
-
-
-def redact(url: str) -> str:
-    """The URL with any password replaced by ``***`` (for messages)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(":" + parts.password + "@", ":***@", 1)
-    return parts._replace(netloc=netloc).geturl()
-
-
-@dataclass(frozen=True)
-class ConnectOptions:
-    """How to connect. ``password`` is kept out of ``repr``.
-
-    ``clean_session=False`` with a fixed ``client_id`` makes the broker keep
-    our subscriptions and queue QoS 1 messages while we are away.
-    ``manual_ack``: a received QoS 1 message is only acknowledged by
-    :meth:`Connection.ack`. ``will``: ``(topic, payload, qos, retain)``.
-    """
-
-    username: Optional[str] = None
-    password: Optional[str] = field(default=None, repr=False)
-    tls_ca: Optional[str] = None
-    tls_cert: Optional[str] = None
-    tls_key: Optional[str] = None
-    client_id: str = ""
-    clean_session: bool = True
-    keepalive: int = 30
-    subscriptions: Tuple[Tuple[str, int], ...] = ()
-    will: Optional[Tuple[str, str, int, bool]] = None
-    manual_ack: bool = False
-    reconnect_min: float = 0.5
-    reconnect_max: float = 30.0
-    timeout: float = 10.0
-    max_queued: int = 0
-
-    def __post_init__(self):
-        if self.keepalive < 5:
-            raise ConfigError("keepalive must be at least 5 seconds")
-        if not 0 < self.reconnect_min <= self.reconnect_max:
-            raise ConfigError("need 0 < reconnect_min <= reconnect_max")
-        if self.timeout <= 0:
-            raise ConfigError("timeout must be positive")
-        if (self.tls_cert is None) != (self.tls_key is None):
-            raise ConfigError("give both a TLS client certificate and its key, or neither")
-        if not self.clean_session and not self.client_id:
-            raise ConfigError("a persistent session (clean_session=False) needs a fixed client id")
-
 
 class Message(NamedTuple):
     """A received message, as the queue carries it."""
@@ -140,22 +53,6 @@ class Disconnected(NamedTuple):
     reason: str
 
 
-def describe_error(exc: BaseException, url: BrokerUrl) -> str:
-    """One readable line for a failed TCP/TLS connect (no secrets in it)."""
-    where = "%s:%d" % (url.host, url.port)
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return "TLS certificate of %s not trusted: %s" % (where, exc.verify_message or exc.reason)
-    if isinstance(exc, ssl.SSLError):
-        return "TLS handshake with %s failed: %s" % (where, exc.reason or exc)
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection to %s refused (is the broker running and listening there?)" % where
-    if isinstance(exc, socket.gaierror):
-        return "cannot resolve broker host %r: %s" % (url.host, exc.strerror or exc)
-    if isinstance(exc, (socket.timeout, TimeoutError)):
-        return "connection to %s timed out" % where
-    return "cannot connect to %s: %s" % (where, getattr(exc, "strerror", None) or exc)
-
-
 def connack_text(reason_code) -> str:
     """paho's reason code as text, e.g. 'Not authorized'."""
     try:
@@ -174,7 +71,7 @@ class Connection:
     def __init__(self, url, options: ConnectOptions = ConnectOptions(), events=None):
         self.url = parse_url(url) if isinstance(url, str) else url
         if self.url.username and options.username is None:
-            options = _replace(options, username=self.url.username, password=self.url.password)
+            options = dataclasses.replace(options, username=self.url.username)
         if (options.tls_ca or options.tls_cert) and not self.url.tls:
             raise ConfigError("TLS files given for %s; use an mqtts:// URL" % (self.url,))
         self.options = options
@@ -187,14 +84,19 @@ class Connection:
         self._subscribe_mid = None
         self._closing = False
         self._thread = None
+        # mid -> (reason, when) for PUBACKs that said no (MQTT 5). Never held while calling
+        # paho: paho calls on_publish with its own lock held.
+        self._lock = threading.Lock()
+        self._refused = {}
         self._client = self._make_client()
 
     def _make_client(self):
         o = self.options
+        session = {"protocol": paho.MQTTv5} if o.protocol == "5" else \
+            {"protocol": paho.MQTTv311, "clean_session": o.clean_session}
         client = paho.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
-            client_id=o.client_id or "sortcore-" + uuid.uuid4().hex[:12],
-            clean_session=o.clean_session, protocol=paho.MQTTv311, manual_ack=o.manual_ack,
+            client_id=o.client_id or "sortcore-" + uuid.uuid4().hex[:12], manual_ack=o.manual_ack, **session
         )
         if o.username is not None:
             client.username_pw_set(o.username, o.password)
@@ -212,6 +114,7 @@ class Connection:
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_subscribe = self._on_subscribe
+        client.on_publish = self._on_publish
         # Only our network thread may write to the socket: with a write-register
         # callback set, paho queues packets from other threads (publish, ack) and
         # wakes the loop instead of writing concurrently with it.
@@ -253,6 +156,13 @@ class Connection:
             log.warning("%s", text)
             self.events.put(Disconnected(text))
 
+    def _on_publish(self, client, userdata, mid, reason_code, properties):
+        if reason_code.is_failure:
+            with self._lock:
+                if len(self._refused) > 1000:  # nobody waits for these any more
+                    self._refused.clear()
+                self._refused[mid] = (connack_text(reason_code), time.monotonic())
+
     def _on_message(self, client, userdata, msg):
         self.events.put(Message(msg.topic, msg.payload, msg.qos, msg.mid, bool(msg.retain), bool(msg.dup)))
 
@@ -278,7 +188,7 @@ class Connection:
         client = self._client
         while not self._stop.is_set():
             try:
-                client.connect(self.url.host, self.url.port, self.options.keepalive)
+                client.connect(self.url.host, self.url.port, self.options.keepalive, **self._connect_args())
             except (OSError, ValueError) as exc:
                 self._failed(describe_error(exc, self.url))
             else:
@@ -295,11 +205,26 @@ class Connection:
                     text = "connection to %s lost: %s" % (self.url, paho.error_string(rc))
                     log.warning("%s", text)
                     self.events.put(Disconnected(text))
+                elif rc == paho.MQTT_ERR_CONN_LOST and self._last_failure is None:
+                    self._failed("%s closed the connection before answering%s" % (
+                        self.url, "" if self.url.tls else " (a TLS port? then use mqtts://)"))
                 self._connected.clear()
             if self._stop.wait(delay) or self._closing:
                 break
             log.debug("reconnecting to %s", self.url)
             delay = min(delay * 2, self.options.reconnect_max)
+
+    def _connect_args(self) -> dict:
+        """MQTT 5: a persistent session is clean_start=False plus a session expiry."""
+        if self.options.protocol != "5":
+            return {}
+        from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
+
+        properties = Properties(PacketTypes.CONNECT)
+        persistent = not self.options.clean_session
+        properties.SessionExpiryInterval = SESSION_EXPIRY if persistent else 0
+        return {"clean_start": not persistent, "properties": properties}
 
     # --- use ---------------------------------------------------------------
 
@@ -316,23 +241,47 @@ class Connection:
         Raise :class:`MqttError` when not connected, on a timeout, or when the
         connection drops first (the message may still arrive later: at least once).
         """
-        info = self._send(topic, payload, qos, retain)
         if qos == 0:
+            self._send(topic, payload, qos, retain)
             return
-        generation = self._generation
-        deadline = time.monotonic() + (self.options.timeout if timeout is None else timeout)
-        while True:
+        reason = self.publish_many([(topic, payload, retain)], timeout)[0]
+        if reason is not None:
+            raise (PublishDenied if reason.startswith("denied") else MqttError)(reason)
+
+    def publish_many(self, messages, timeout: Optional[float] = None) -> list:
+        """Publish ``(topic, payload, retain)`` messages at QoS 1, all in flight at once; wait
+        for their PUBACKs. Return one entry per message: None when the broker took it, else
+        the reason (``denied: ...`` when an MQTT 5 broker refused it, e.g. by its ACL).
+        """
+        generation, sent_at = self._generation, time.monotonic()
+        infos = []
+        try:
+            for topic, payload, retain in messages:
+                infos.append((topic, self._send(topic, payload, 1, retain)))
+        except MqttError as exc:
+            infos += [(None, str(exc))] * (len(messages) - len(infos))
+        deadline = sent_at + (self.options.timeout if timeout is None else timeout)
+        return [self._outcome(topic, info, deadline, generation, sent_at) for topic, info in infos]
+
+    def _outcome(self, topic, info, deadline, generation, sent_at) -> Optional[str]:
+        """Wait for one message's PUBACK; None, or why it was not taken."""
+        if topic is None:
+            return info  # not sent: the reason
+        while not info.is_published():
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise MqttError("no PUBACK from %s for %s within the timeout" % (self.url, topic))
+                return "no PUBACK from %s for %s within the timeout" % (self.url, topic)
+            if not self._connected.is_set() or self._generation != generation:
+                return "connection to %s lost before PUBACK for %s" % (self.url, topic)
             try:
                 info.wait_for_publish(min(remaining, 0.25))  # returns as soon as acked
-                if info.is_published():
-                    return
             except (RuntimeError, ValueError) as exc:
-                raise MqttError("publish to %s failed: %s" % (topic, exc), info.rc)
-            if not self._connected.is_set() or self._generation != generation:
-                raise MqttError("connection to %s lost before PUBACK for %s" % (self.url, topic))
+                return "publish to %s failed: %s" % (topic, exc)
+        with self._lock:
+            refused = self._refused.pop(info.mid, None)
+        if refused is None or refused[1] < sent_at:  # none, or one for an earlier use of the mid
+            return None
+        return "denied: %s refused %s: %s" % (self.url, topic, refused[0])
 
     def publish_nowait(self, topic: str, payload, qos: int = 1, retain: bool = False):
         """Queue a publish without waiting for its acknowledgement."""
@@ -377,8 +326,6 @@ class Connection:
         self.close()
 
 
-Publisher = Connection
-
 
 def _ignore(*args):
     """paho's on_socket_register_write: our loop already selects for writing."""
@@ -391,12 +338,6 @@ def _no_delay(sock):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     except (OSError, AttributeError):  # pragma: no cover - not a TCP socket
         pass
-
-
-def _replace(options: ConnectOptions, **changes) -> ConnectOptions:
-    import dataclasses
-
-    return dataclasses.replace(options, **changes)
 
 
 def connect_publisher(url: str, timeout: float = 10.0, **opts) -> Connection:

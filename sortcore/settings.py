@@ -1,0 +1,237 @@
+"""The one table of settings: command-line options, environment, config file, lambda, docs.
+
+Each :class:`Setting` names one knob once. From this table come
+
+- the click options of every command that takes it (:mod:`sortcore.cli.options`);
+- its environment variable, ``SORTCORE_<NAME>`` (``SORTCORE_<COMMAND>_<NAME>`` only for
+  the few settings whose meaning differs between commands, ``per_command=True``);
+- the keys of the ``--config`` INI file (section ``[sortcore]``, or ``[<command>]``);
+- the Greengrass lambda's environment (:func:`from_environ`, command ``lambda``);
+- the reference table in ``docs/settings.md`` (:func:`markdown`; a test keeps it current).
+
+Values are plain Python; :func:`group` picks the settings of one options object, so
+``EngineConfig(**group(values, "engine"))`` builds it by keyword with the table's defaults.
+Python 3.7 compatible and free of heavy imports (the lambda reads it on the camera).
+"""
+
+from typing import Dict, Iterable, List, NamedTuple, Optional, Tuple
+
+from .errors import ConfigError
+
+KINDS = ("str", "int", "float", "bool", "path", "choice", "list")
+
+LIVE = ("serve", "run", "lambda")  # the long-running runtimes
+CAMERAS = ("run", "lambda", "watch")  # the commands that own a camera
+ENGINE = ("replay", "serve", "run", "lambda", "demo")
+BROKER = ("serve", "run", "lambda", "watch")
+
+
+class Setting(NamedTuple):
+    """One knob. ``group`` is the options object it belongs to; ``commands`` take it."""
+
+    name: str
+    kind: str
+    default: object
+    help: str
+    group: str
+    commands: Tuple[str, ...]
+    choices: Tuple[str, ...] = ()
+    per_command: bool = False  # its environment variable carries the command's name
+
+    @property
+    def option(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    def envvar(self, command: str) -> str:
+        middle = command.upper().replace("-", "_") + "_" if self.per_command else ""
+        return "SORTCORE_" + middle + self.name.upper()
+
+    def parse(self, text: str):
+        """The value of ``text`` (from the environment or a config file); ConfigError if bad."""
+        return _parse(self, text)
+
+
+def _s(name, kind, default, help, group, commands, **extra) -> Setting:
+    return Setting(name, kind, default, help, group, tuple(commands), **extra)
+
+
+SETTINGS = (
+    # --- the store ---
+    _s("db", "path", None, "SQLite file of sessions, sightings, dead letters and the outbox "
+       "(default: $XDG_DATA_HOME/sortcore/sortcore.db; the lambda: /sortcore-data/sortcore.db).",
+       "store", ENGINE + ("pairs", "sessions", "reset")),
+    # --- the engine ---
+    _s("mode", "choice", "sighting", "sighting: count socks; tumbling: the original ksqlDB query.",
+       "engine", ENGINE, choices=("sighting", "tumbling")),
+    _s("window", "float", 5.0, "Seconds within which min_frames frames make a sock.", "engine", ENGINE),
+    _s("min_frames", "int", 4, "Frames of a design that make a sock.", "engine", ENGINE),
+    _s("gap", "float", 1.5, "Seconds without a design's frame that end its run (sighting mode).",
+       "engine", ENGINE),
+    _s("min_probability", "float", 0.0, "Frames below this probability (percent) are not counted.",
+       "engine", ENGINE),
+    _s("ignore", "list", ("Blank",), "Labels that are not socks (comma-separated or repeated).",
+       "engine", ENGINE),
+    # --- the broker link ---
+    _s("broker", "str", None, "Broker URL, mqtt://HOST[:PORT] or mqtts://HOST[:PORT] (TLS); no "
+       "password in it (use password_file). serve: default mqtt://127.0.0.1:1883; run, lambda, "
+       "watch: none, no broker.", "connect", BROKER),
+    _s("username", "str", None, "Broker user name.", "connect", BROKER),
+    _s("password_file", "path", None, "File whose first line is the broker password.",
+       "connect", BROKER),
+    _s("tls_ca", "path", None, "CA certificate that signed the broker's.", "connect", BROKER),
+    _s("tls_cert", "path", None, "Client certificate (with tls_key).", "connect", BROKER),
+    _s("tls_key", "path", None, "The client certificate's key.", "connect", BROKER),
+    _s("client_id", "str", None, "MQTT client id; fixed, so the broker keeps our session "
+       "(default sortcore-<command>).", "connect", BROKER, per_command=True),
+    _s("protocol", "choice", "5", "MQTT protocol version: 5 (a denied publish stays in the outbox) "
+       "or 3.1.1 (the broker's PUBACK cannot say 'denied').", "connect", BROKER,
+       choices=("5", "3.1.1")),
+    # --- the service ---
+    _s("camera_default", "str", "", "Camera name for frames on 'sockfound' without one.",
+       "serve", ("serve",)),
+    _s("batch", "int", 50, "Frames committed together at most.", "serve", ("serve",)),
+    _s("max_future", "float", 300.0, "Frames stamped further ahead of their receive time "
+       "(seconds) are dead letters.", "serve", ("serve",)),
+    # --- every live runtime ---
+    _s("status_interval", "float", 5.0, "Seconds between status updates while counters change.",
+       "core", LIVE),
+    _s("heartbeat", "float", 30.0, "Seconds between status messages when nothing changes "
+       "(0: none).", "core", LIVE),
+    _s("topic_prefix", "str", "", "Put this before every topic we publish and subscribe to "
+       "(e.g. 'site1/').", "core", LIVE),
+    # --- the camera ---
+    _s("source", "str", None, "Frame source: deeplens, webcam:N, webcam:/dev/videoN, "
+       "video:PATH, folder:PATH[?loop] (the lambda: deeplens).", "device", CAMERAS),
+    _s("model", "path", None, "Model folder (default: the shipped model/).", "device",
+       CAMERAS + ("classify", "evaluate", "package-lambda")),
+    _s("model_backend", "choice", "mxnet", "mxnet (CPU) or deeplens (mo.optimize + awscam.Model, "
+       "on the camera).", "device", ("lambda",), choices=("mxnet", "deeplens")),
+    _s("camera", "str", None, "Camera name in payloads (default: $AWS_IOT_THING_NAME, the host "
+       "name, or 'camera').", "device", CAMERAS),
+    _s("fps", "float", 5.0, "Frames a second at most (0: as fast as the model goes).", "device",
+       CAMERAS),
+    _s("publish_frames", "bool", True, "Publish every classified frame on 'sockfound'.",
+       "device", ("run", "lambda")),
+    _s("greengrass", "bool", True, "Publish through the Greengrass core (v1).", "lambda",
+       ("lambda",)),
+    _s("autostart", "bool", None, "Start the loop on import (default: only under Greengrass).",
+       "lambda", ("lambda",)),
+    _s("log_level", "choice", "INFO", "Log level of the lambda.", "lambda", ("lambda",),
+       choices=("DEBUG", "INFO", "WARNING", "ERROR")),
+    # --- the status page ---
+    _s("http", "str", None, "Serve the live status page on HOST:PORT (e.g. 0.0.0.0:8080).",
+       "web", ("serve", "run", "demo")),
+    _s("http_token_file", "path", None, "File whose first line is the token POST /api/reset "
+       "needs (without it, reset is refused).", "web", ("serve", "run", "demo")),
+)
+
+#: Defaults that differ by command (the table's default is None for these).
+COMMAND_DEFAULTS = {
+    ("serve", "broker"): "mqtt://127.0.0.1:1883",
+    ("serve", "client_id"): "sortcore-serve",
+    ("run", "client_id"): "sortcore-run",
+    ("lambda", "client_id"): "sortcore-lambda",
+    ("watch", "client_id"): "sortcore-watch",
+    ("lambda", "db"): "/sortcore-data/sortcore.db",
+    ("lambda", "source"): "deeplens",
+    ("lambda", "fps"): 5.0,
+}
+
+BY_NAME = {s.name: s for s in SETTINGS}
+if len(BY_NAME) != len(SETTINGS):  # pragma: no cover - a typo in the table
+    raise RuntimeError("duplicate setting names")
+
+
+def for_command(command: str) -> List[Setting]:
+    """The settings ``command`` takes, in table order."""
+    return [s for s in SETTINGS if command in s.commands]
+
+
+def default(setting: Setting, command: str):
+    return COMMAND_DEFAULTS.get((command, setting.name), setting.default)
+
+
+def defaults(command: str) -> dict:
+    return {s.name: default(s, command) for s in for_command(command)}
+
+
+def group(values: dict, name: str) -> dict:
+    """The entries of ``values`` that belong to options group ``name``."""
+    return {k: v for k, v in values.items() if k in BY_NAME and BY_NAME[k].group == name}
+
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+def _parse(setting: Setting, text):
+    if not isinstance(text, str):
+        return text
+    text = text.strip()
+    kind, where = setting.kind, setting.name
+    try:
+        if kind == "int":
+            return int(text)
+        if kind == "float":
+            return float(text)
+    except ValueError:
+        raise ConfigError("%s must be a %s, not %r" % (where, "whole number" if kind == "int" else "number", text))
+    if kind == "bool":
+        if text.lower() in _TRUE:
+            return True
+        if text.lower() in _FALSE:
+            return False
+        raise ConfigError("%s must be 1/0 (true/false), not %r" % (where, text))
+    if kind == "choice" and text not in setting.choices:
+        raise ConfigError("%s must be one of %s, not %r" % (where, ", ".join(setting.choices), text))
+    if kind == "list":
+        return tuple(part.strip() for part in text.split(",") if part.strip())
+    if kind == "path":
+        return text or None
+    return text
+
+
+def from_environ(command: str, environ: Dict[str, str]) -> dict:
+    """Every setting of ``command``: its environment variable if set, else its default."""
+    values = {}
+    for setting in for_command(command):
+        raw = environ.get(setting.envvar(command))
+        values[setting.name] = default(setting, command) if raw is None or raw == "" else setting.parse(raw)
+    return values
+
+
+def from_mapping(command: str, items: Iterable[Tuple[str, str]], where: str) -> dict:
+    """Config-file keys (names, ``-`` or ``_``) parsed; an unknown key is a ConfigError."""
+    known = {s.name: s for s in for_command(command)}
+    values = {}
+    for key, raw in items:
+        setting = known.get(key.replace("-", "_"))
+        if setting is None:
+            raise ConfigError("%s: unknown key %r for %s" % (where, key, command))
+        values[setting.name] = setting.parse(raw)
+    return values
+
+
+def commands() -> List[str]:
+    seen = []  # type: List[str]
+    for setting in SETTINGS:
+        seen.extend(c for c in setting.commands if c not in seen)
+    return seen
+
+
+def markdown(title: Optional[str] = "# Settings") -> str:
+    """The reference table of docs/settings.md."""
+    lines = [title, "", "Generated from `sortcore/settings.py` by `sortcore settings --markdown`; "
+             "a test keeps this file equal to it.", "",
+             "Every option can come from the command line, the environment, or a `--config` INI "
+             "file (section `[sortcore]` or `[<command>]`, keys as the setting names), in that "
+             "order. The Greengrass lambda reads the environment only.", "",
+             "| setting | option | environment | default | commands | meaning |",
+             "|---|---|---|---|---|---|"]
+    for s in SETTINGS:
+        env = ", ".join(sorted({s.envvar(c) for c in s.commands}))
+        default = "" if s.default is None else ",".join(s.default) if isinstance(s.default, tuple) else str(s.default)
+        kind = "%s: %s" % (s.kind, "/".join(s.choices)) if s.choices else s.kind
+        lines.append("| `%s` (%s) | `%s` | `%s` | %s | %s | %s |" % (
+            s.name, kind, s.option, env, "`%s`" % default if default else "", ", ".join(s.commands), s.help))
+    return "\n".join(lines) + "\n"
