@@ -40,3 +40,19 @@ class MqttError(SortcoreError):
 
 class PublishDenied(MqttError):
     """The broker received a publish and refused it (an MQTT 5 PUBACK reason code, e.g. its ACL)."""
+
+
+class DemoError(SortcoreError):
+    """The demo cannot run (log unreadable, service did not keep up)."""
+
+
+class PackageError(SortcoreError):
+    """A deployable package cannot be built (a file missing, a clash, pip failed)."""
+
+
+class GreengrassUnavailable(MqttError):
+    """The Greengrass SDK cannot make a client: not running inside a Greengrass core."""
+
+
+class SourceEnded(SourceError):
+    """The frame source ran out of frames (a video or folder); the device loop reopens it."""

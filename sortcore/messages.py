@@ -48,3 +48,33 @@ def state_message(session: int, rows, updated_at: float) -> dict:
     """The retained ``sockpairs/state``: the whole table and the odd socks."""
     socks = rows_as_dicts(rows)
     return {"session": session, "socks": socks, "odd": odd_of(socks), "updated_at": updated_at}
+
+
+#: The ``sockpairs/status`` keys every runtime sends (docs/mqtt.md documents them).
+STATUS_KEYS = ("status", "runtime", "session", "camera", "broker", "reason", "since", "updated_at",
+               "received", "frames", "dead_letters", "duplicates", "socks", "published", "pending",
+               "denied", "resets", "connects", "errors")
+#: What ``status`` says: ``degraded`` when it runs but cannot do all of its job (a full disk, a
+#: camera or model that is not ready, a broker that refuses results).
+STATES = ("online", "degraded", "offline")
+
+
+def status_message(**fields) -> dict:
+    """The one ``sockpairs/status`` schema of serve, run and the lambda; absent keys are None."""
+    unknown = set(fields) - set(STATUS_KEYS)
+    if unknown:
+        raise ValueError("not status keys: %s" % ", ".join(sorted(unknown)))
+    if fields.get("status") not in STATES:
+        raise ValueError("status must be one of %s" % ", ".join(STATES))
+    return {key: fields.get(key) for key in STATUS_KEYS}
+
+
+def offline_will() -> str:
+    """The last will: what a subscriber sees when the runtime vanished without a word."""
+    return dumps(status_message(status="offline", reason="connection lost"))
+
+
+def frame_payload(label: str, probability: float, ts: float, frame: int, camera: str) -> dict:
+    """The ``sockfound`` payload of one classified frame (the wire calls the label ``image``)."""
+    return {"image": label, "probability": round(float(probability), 3), "ts": round(ts, 3),
+            "frame": frame, "camera": camera}

@@ -1,12 +1,20 @@
 """Publishing the outbox: results written with their sock, sent after the fact.
 
 The store writes a ``sockpairs`` row in the same transaction as the confirmed
-sock; :func:`drain` publishes unsent rows in id order and marks each one sent
-only after the broker acknowledged it, so a crash or an outage can repeat a
-message (at least once) but never lose one or reorder them.
+sock; an :class:`OutboxPump` publishes the rows a destination has not
+acknowledged, oldest first, many in flight at once where the publisher can
+(``publish_many``), and marks the acknowledged ones sent in one transaction.
+A crash or an outage can repeat a message (at least once) but never lose one.
+
+A row the broker *refused* (an MQTT 5 PUBACK reason code, e.g. its ACL) stays
+in the outbox with its reason in :attr:`OutboxPump.denied`, shown in the
+status, and is tried again after ``retry_after`` seconds: once the ACL allows
+it, it goes. Python 3.7 compatible.
 """
 
 import logging
+import time
+from typing import Dict, List, Optional
 
 from .errors import MqttError
 from .store import DEFAULT_DESTINATION
@@ -14,22 +22,76 @@ from .store import DEFAULT_DESTINATION
 log = logging.getLogger(__name__)
 
 
-def drain(store, publisher, limit: int = 100, destination: str = DEFAULT_DESTINATION) -> int:
-    """Publish up to ``limit`` rows ``destination`` has not acknowledged (QoS 1,
-    oldest first); return how many went.
-
-    ``publisher.publish(topic, payload, qos=1, retain=False)`` must block until
-    the acknowledgement and raise :class:`MqttError` if there is none. The
-    first failure stops the drain; that row and the rest wait for the next try.
-    """
-    sent = 0
-    for row in store.pending(limit, destination):
+def _publish_all(publisher, messages) -> List[Optional[str]]:
+    """One result per message (None: acknowledged). Pipelined when the publisher can be."""
+    many = getattr(publisher, "publish_many", None)
+    if many is not None:
+        return many(messages)
+    results = []  # type: List[Optional[str]]
+    for topic, payload, retain in messages:
         try:
-            publisher.publish(row["topic"], row["payload"], qos=1, retain=False)
-        except MqttError as exc:
-            log.info("outbox: %d sent, stopped at row %d: %s", sent, row["id"], exc.reason)
-            return sent
-        store.mark_sent([row["id"]], destination)
-        sent += 1
-    return sent
+            publisher.publish(topic, payload, qos=1, retain=retain)
+        except MqttError as exc:  # the rest waits: keep the order for a blocking publisher
+            return results + [exc.reason] * (len(messages) - len(results))
+        results.append(None)
+    return results
 
+
+class OutboxPump(object):
+    """Sends one destination's unsent outbox rows; keeps what was refused and why."""
+
+    def __init__(self, store, destination: str = DEFAULT_DESTINATION, limit: int = 100,
+                 retry_after: float = 5.0, monotonic=time.monotonic):
+        self.store = store
+        self.destination = destination
+        self.limit = limit
+        self.retry_after = retry_after
+        self.monotonic = monotonic
+        self.denied = {}  # type: Dict[int, str]
+        self.sent = 0
+        self.last_error = None  # type: Optional[str]
+        self._retry_at = None  # type: Optional[float]
+
+    @property
+    def waiting(self) -> bool:
+        """True while a failed round's retry delay has not passed."""
+        return self._retry_at is not None and self.monotonic() < self._retry_at
+
+    def pump(self, publisher) -> int:
+        """Publish until the destination has nothing pending or a round fails; return rows sent."""
+        if self.waiting:
+            return 0
+        sent = 0
+        while True:
+            rows = self.store.pending(self.limit, self.destination)
+            if not rows:
+                self._retry_at = None
+                return sent
+            ok, failed = self._round(publisher, rows)
+            sent += ok
+            if failed:
+                self._retry_at = self.monotonic() + self.retry_after
+                return sent
+            if len(rows) < self.limit:
+                self._retry_at = None
+                return sent
+
+    def _round(self, publisher, rows):
+        results = _publish_all(publisher, [(r["topic"], r["payload"], False) for r in rows])
+        delivered = [row["id"] for row, reason in zip(rows, results) if reason is None]
+        self.store.mark_sent(delivered, self.destination)
+        self.sent += len(delivered)
+        failed = [(row["id"], reason) for row, reason in zip(rows, results) if reason is not None]
+        for row_id in delivered:
+            self.denied.pop(row_id, None)
+        for row_id, reason in failed:
+            if reason.startswith("denied"):
+                self.denied[row_id] = reason
+        if failed:
+            self.last_error = failed[0][1]
+            log.info("outbox %s: %d sent, %d waiting: %s", self.destination, len(delivered),
+                     len(failed), self.last_error)
+        return len(delivered), bool(failed)
+
+    def pending(self) -> int:
+        return len(self.store.pending(10000, self.destination))

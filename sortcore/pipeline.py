@@ -99,15 +99,18 @@ class Pipeline:
     def dirty(self) -> bool:
         return any(self._pending.values())
 
-    def commit(self, position=None):
-        """Write what was fed since the last commit, with the engine state."""
+    def commit(self, position=None) -> list:
+        """Write what was fed since the last commit, with the engine state; return the
+        :class:`SockConfirmed` events now stored."""
         if position is not None:
             self.position = position
+        confirmed = self._pending["confirmed"]
         self.store.commit(
             self.session, engine_state=self.engine.snapshot(), position=self.position,
             frames=self.engine.frames, **self._pending
         )
         self._pending = {key: [] for key in self._pending}
+        return confirmed
 
     # --- session -----------------------------------------------------------
 

@@ -97,8 +97,8 @@ SETTINGS = (
        "core", LIVE),
     _s("heartbeat", "float", 30.0, "Seconds between status messages when nothing changes "
        "(0: none).", "core", LIVE),
-    _s("topic_prefix", "str", "", "Put this before every topic we publish and subscribe to "
-       "(e.g. 'site1/').", "core", LIVE),
+    _s("topic_prefix", "str", "", "Put this before every topic the camera publishes (e.g. "
+       "'site1/').", "device", ("run", "lambda")),
     # --- the camera ---
     _s("source", "str", None, "Frame source: deeplens, webcam:N, webcam:/dev/videoN, "
        "video:PATH, folder:PATH[?loop] (the lambda: deeplens).", "device", CAMERAS),
@@ -115,7 +115,7 @@ SETTINGS = (
     _s("greengrass", "bool", True, "Publish through the Greengrass core (v1).", "lambda",
        ("lambda",)),
     _s("autostart", "bool", None, "Start the loop on import (default: only under Greengrass).",
-       "lambda", ("lambda",)),
+       "lambda", ("lambda",), per_command=True),
     _s("log_level", "choice", "INFO", "Log level of the lambda.", "lambda", ("lambda",),
        choices=("DEBUG", "INFO", "WARNING", "ERROR")),
     # --- the status page ---

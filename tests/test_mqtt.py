@@ -8,7 +8,7 @@ import pytest
 from sortcore.errors import ConfigError, MqttError
 from sortcore.adapters.mqtt import Connection, ConnectOptions, Message, connect_publisher
 from sortcore.adapters.mqtt_config import BrokerUrl, parse_url, redact
-from sortcore.outbox import drain
+from sortcore.outbox import OutboxPump
 from sortcore.store import Store
 from tests.mqtt_util import Collector
 
@@ -92,10 +92,9 @@ def test_drain_publishes_in_order_and_stops_at_the_first_failure(mosquitto, tmp_
     with Collector(mosquitto, ["sockpairs"]) as seen:
         pub = connect_publisher(mosquitto.url)
         try:
-            assert drain(store, FailingAfter(pub, 3)) == 3
+            assert OutboxPump(store).pump(FailingAfter(pub, 3)) == 3
             assert [r["sighting"] for r in store.pending()] == [4, 5, 6, 7]
-            assert drain(store, pub, limit=2) == 2
-            assert drain(store, pub) == 2
+            assert OutboxPump(store, limit=2).pump(pub) == 4  # rounds of 2, in flight together
             assert store.pending() == []
         finally:
             pub.close()

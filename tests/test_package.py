@@ -100,7 +100,8 @@ sys.path.insert(0, sys.argv[1])
 import sock_lambda
 from sortcore.engine import EngineConfig
 from sortcore.frames import Frame
-from sortcore.adapters.greengrass import GreengrassPublisher, GreengrassUnavailable
+from sortcore.adapters.greengrass import GreengrassPublisher
+from sortcore.errors import GreengrassUnavailable
 from sortcore.pipeline import Pipeline
 from sortcore.store import Store
 import sortcore.runtime.device, sortcore.adapters.mqtt, sortcore.outbox, sortcore.camera.sources

@@ -20,6 +20,8 @@ from sortcore.engine import EngineConfig
 from sortcore.errors import BadFrame
 from sortcore.frames import decode_payload
 from sortcore.adapters.mqtt import connect_publisher
+from sortcore.adapters.mqtt_config import ConnectOptions
+from sortcore.runtime.core import CoreOptions
 from sortcore.runtime.service import ServeOptions, Service
 from sortcore.store import Store
 from tests.mqtt_util import Collector
@@ -53,7 +55,8 @@ def session_frames(n, start=0):
 @contextmanager
 def running(broker, tmp_path, db="serve.db", **opts):
     store = Store(str(tmp_path / db))
-    options = dict(broker=broker.url, status_interval=0.1, reconnect_max=0.5)
+    options = dict(broker=broker.url, core=CoreOptions(status_interval=0.1),
+                   connect=ConnectOptions(client_id="sortcore-serve", clean_session=False, reconnect_max=0.5))
     options.update(opts)
     service = Service(store, EngineConfig(), ServeOptions(**options))
     thread = threading.Thread(target=service.run, daemon=True)
@@ -357,7 +360,7 @@ def test_option_precedence(tmp_path):
         return result.output
 
     assert "fromfile://a" in broker_used([])
-    assert "fromenv://b" in broker_used([], {"SORTCORE_SERVE_BROKER": "fromenv://b"})
-    assert "fromcli://c" in broker_used(["--broker", "fromcli://c"], {"SORTCORE_SERVE_BROKER": "fromenv://b"})
+    assert "fromenv://b" in broker_used([], {"SORTCORE_BROKER": "fromenv://b"})
+    assert "fromcli://c" in broker_used(["--broker", "fromcli://c"], {"SORTCORE_BROKER": "fromenv://b"})
     conf.write_text("[serve]\nbrokr = mqtt://x\n")
     assert "unknown key 'brokr'" in broker_used([])

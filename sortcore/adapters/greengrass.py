@@ -23,15 +23,11 @@ Python 3.7 compatible.
 
 import logging
 
-from ..errors import MqttError
+from ..errors import GreengrassUnavailable, MqttError
 
 log = logging.getLogger(__name__)
 
 QUEUE_FULL_POLICY = "AllOrException"
-
-
-class GreengrassUnavailable(MqttError):
-    """``greengrasssdk`` cannot make a client: not running inside a Greengrass core."""
 
 
 def _make_client():
@@ -77,10 +73,3 @@ class GreengrassPublisher(object):
     def close(self):
         """Forget the client (the core owns the connection); safe to call twice."""
         self._client = None
-
-
-def connect_greengrass():
-    """The Greengrass publisher, checked now: raises :class:`GreengrassUnavailable` off-device."""
-    publisher = GreengrassPublisher()
-    publisher._get()
-    return publisher

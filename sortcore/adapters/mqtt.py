@@ -131,7 +131,7 @@ class Connection:
         if self.options.subscriptions:
             # Connected only once the broker confirmed the subscriptions: a peer
             # that publishes after that cannot race ahead of our SUBSCRIBE.
-            self._subscribe_mid = client.subscribe(list(self.options.subscriptions))[1]
+            self._subscribe_mid = client.subscribe(self._subscriptions())[1]
         else:
             self._ready()
 
@@ -205,7 +205,7 @@ class Connection:
                     text = "connection to %s lost: %s" % (self.url, paho.error_string(rc))
                     log.warning("%s", text)
                     self.events.put(Disconnected(text))
-                elif rc == paho.MQTT_ERR_CONN_LOST and self._last_failure is None:
+                elif rc == paho.MQTT_ERR_CONN_LOST and self._generation == 0 and self._last_failure is None:
                     self._failed("%s closed the connection before answering%s" % (
                         self.url, "" if self.url.tls else " (a TLS port? then use mqtts://)"))
                 self._connected.clear()
@@ -213,6 +213,15 @@ class Connection:
                 break
             log.debug("reconnecting to %s", self.url)
             delay = min(delay * 2, self.options.reconnect_max)
+
+    def _subscriptions(self) -> list:
+        """MQTT 5 keeps the retain flag as published, so a retained command can be refused."""
+        if self.options.protocol != "5":
+            return list(self.options.subscriptions)
+        from paho.mqtt.subscribeoptions import SubscribeOptions
+
+        return [(topic, SubscribeOptions(qos=qos, retainAsPublished=True))
+                for topic, qos in self.options.subscriptions]
 
     def _connect_args(self) -> dict:
         """MQTT 5: a persistent session is clean_start=False plus a session expiry."""

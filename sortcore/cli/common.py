@@ -1,51 +1,68 @@
 """Options and helpers shared by the CLI commands."""
 
+import contextlib
 import functools
 import os
 
 import click
 
-from ..engine import MODES, EngineConfig
+from .. import settings as table
+from ..engine import EngineConfig
 from ..errors import SortcoreError
 from ..store import Store
-
-
-def default_db() -> str:
-    """``$XDG_DATA_HOME/sortcore/sortcore.db`` (``~/.local/share/...``)."""
-    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
-    return os.path.join(base, "sortcore", "sortcore.db")
+from .options import click_option
 
 
 def db_option(func):
-    return click.option(
-        "--db", "db_path", type=click.Path(dir_okay=False), default=default_db, show_default="~/.local/share/sortcore/sortcore.db",
-        help="SQLite file of sessions, sightings and dead letters.",
-    )(func)
+    """``--db`` (``SORTCORE_DB``) from the settings table; the command gets ``db_path``."""
+    option = click_option(table.BY_NAME["db"], "replay")
+
+    @functools.wraps(func)
+    def wrapper(*args, db, **kwargs):
+        return func(*args, db_path=db, **kwargs)
+
+    return option(wrapper)
 
 
 def engine_options(func):
-    """Add --mode/--window/--min-frames/--gap/--min-probability/--ignore; pass ``config``."""
+    """The engine's settings (``--mode`` ... ``--ignore``); the command gets ``config``."""
+    chosen = [s for s in table.SETTINGS if s.group == "engine"]
 
-    @click.option("--mode", type=click.Choice(MODES), default="sighting", show_default=True,
-                  help="sighting: count socks; tumbling: the original ksqlDB query.")
-    @click.option("--window", type=float, default=5.0, show_default=True, help="Seconds.")
-    @click.option("--min-frames", type=int, default=4, show_default=True,
-                  help="Frames of a design that make a sock.")
-    @click.option("--gap", type=float, default=1.5, show_default=True,
-                  help="Seconds without a design's frame that end its run (sighting mode).")
-    @click.option("--min-probability", type=float, default=0.0, show_default=True,
-                  help="Frames below this probability (percent) are not counted.")
-    @click.option("--ignore", multiple=True, default=["Blank"], show_default=True,
-                  help="Labels that are not socks (repeatable, case-insensitive).")
     @functools.wraps(func)
-    def wrapper(*args, mode, window, min_frames, gap, min_probability, ignore, **kwargs):
+    def wrapper(*args, **kwargs):
+        values = {s.name: kwargs.pop(s.name) for s in chosen}
         try:
-            config = EngineConfig(mode, window, min_frames, gap, min_probability, tuple(ignore))
+            config = EngineConfig(**values)
         except SortcoreError as exc:
             raise click.BadParameter(str(exc))
         return func(*args, config=config, **kwargs)
 
+    for setting in reversed(chosen):
+        wrapper = click_option(setting, "replay")(wrapper)
     return wrapper
+
+
+@contextlib.contextmanager
+def live_page(settings: dict, camera: bool = False):
+    """Serve the status page when ``settings['http']`` says where; yield the listeners to add."""
+    if not settings.get("http"):
+        yield []
+        return
+    from ..runtime.config import read_secret
+    from ..web.live import LiveView
+    from ..web.server import start_http
+
+    host, _, port = settings["http"].rpartition(":")
+    if not host or not port.isdigit():
+        raise click.BadParameter("--http takes HOST:PORT, e.g. 0.0.0.0:8080, not %r" % settings["http"])
+    token = read_secret(settings.get("http_token_file"), "token")
+    view = LiveView()
+    handle = start_http(view, host, int(port), token)
+    click.echo("status page on %s" % handle.url, err=True)
+    try:
+        yield [view]
+    finally:
+        handle.close()
 
 
 def open_store(path: str) -> Store:

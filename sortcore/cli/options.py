@@ -30,7 +30,7 @@ def _split_list(ctx, param, value):
     return tuple(part.strip() for item in value for part in item.split(",") if part.strip())
 
 
-def _option(setting: table.Setting, command: str):
+def click_option(setting: table.Setting, command: str):
     default = table.default(setting, command)
     kwargs = dict(envvar=setting.envvar(command), help=setting.help, show_envvar=True)
     name = setting.option
@@ -86,7 +86,7 @@ def settings_options(command: str):
             return func(*args, settings=values, **kwargs)
 
         for setting in reversed(chosen):
-            wrapper = _option(setting, command)(wrapper)
+            wrapper = click_option(setting, command)(wrapper)
         return click.option("--config", type=click.Path(exists=True, dir_okay=False), is_eager=True,
                             expose_value=False, callback=_load_config,
                             help="INI file whose [sortcore] or [%s] section sets any option "

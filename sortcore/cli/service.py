@@ -1,92 +1,38 @@
-"""``sortcore serve`` and ``sortcore demo``: thin wrappers over sortcore.runtime.service and sortcore.devtools.demo.
-
-Option precedence: command line > environment (SORTCORE_SERVE_<OPTION>) >
-config file (``--config``, section ``[serve]``) > default.
+"""``sortcore serve`` and ``sortcore demo``: thin wrappers over sortcore.runtime.service and
+sortcore.devtools.demo. Their options come from the settings table (sortcore.settings).
 """
 
-import configparser
 import json
 
 import click
 
 from ..errors import SortcoreError
-from .common import db_option, engine_options, open_store, pairs_table
-
-
-def _load_config(ctx, param, path):
-    """Eager ``--config`` callback: the file's ``[serve]`` section becomes click's default_map."""
-    if not path:
-        return path
-    parser = configparser.ConfigParser(interpolation=None)
-    try:
-        with open(path, encoding="utf-8") as f:
-            parser.read_file(f)
-    except (OSError, configparser.Error) as exc:
-        raise click.BadParameter("cannot read %s: %s" % (path, exc), param=param)
-    section = ctx.command.name
-    if not parser.has_section(section):
-        return path
-    names = {}
-    for p in ctx.command.params:
-        for opt in p.opts:
-            names[opt.lstrip("-").replace("-", "_")] = p
-    values = {}
-    for key, value in parser.items(section):
-        p = names.get(key.replace("-", "_"))
-        if p is None or p.name == "config":
-            raise click.BadParameter("%s: unknown key %r in [%s]" % (path, key, section), param=param)
-        values[p.name] = [v.strip() for v in value.split(",") if v.strip()] if p.multiple else value
-    ctx.default_map = dict(ctx.default_map or {}, **values)
-    return path
-
-
-def config_option(func):
-    return click.option(
-        "--config", type=click.Path(exists=True, dir_okay=False), is_eager=True, expose_value=False,
-        callback=_load_config, help="INI file whose [serve] section sets any option (keys as the long options).",
-    )(func)
+from .common import live_page, open_store, pairs_table
+from .options import settings_options
 
 
 @click.command()
-@config_option
-@click.option("--broker", default="mqtt://127.0.0.1:1883", show_default=True,
-              help="mqtt://HOST:PORT or mqtts://HOST:PORT (TLS).")
-@click.option("--username", help="Broker user name.")
-@click.option("--password-file", type=click.Path(exists=True, dir_okay=False),
-              help="File whose first line is the broker password (never give it on the command line).")
-@click.option("--tls-ca", type=click.Path(exists=True, dir_okay=False), help="CA certificate that signed the broker's.")
-@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False), help="Client certificate (with --tls-key).")
-@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False), help="Client certificate's key.")
-@click.option("--client-id", default="sortcore-serve", show_default=True,
-              help="MQTT client id; fixed, so the broker keeps our session and queued frames.")
-@click.option("--camera-default", default="", help="Camera name for frames on 'sockfound' without one.")
-@click.option("--batch", type=int, default=50, show_default=True, help="Frames committed together at most.")
-@click.option("--status-interval", type=float, default=5.0, show_default=True,
-              help="Seconds between status updates while counters change.")
-@db_option
-@engine_options
-def serve(broker, username, password_file, tls_ca, tls_cert, tls_key, client_id, camera_default, batch,
-          status_interval, db_path, config):
+@settings_options("serve")
+def serve(settings):
     """Count socks from 'sockfound' frames and publish results on 'sockpairs'.
 
     Runs until SIGTERM or Ctrl-C. Results are kept in the store until the
     broker has them, so broker outages and restarts lose nothing.
     """
+    from ..runtime import config as build
     from ..runtime.service import ServeOptions, serve as run_service
 
-    password = None
-    if password_file:
-        with open(password_file, encoding="utf-8") as f:
-            password = f.readline().rstrip("\r\n")
     try:
-        options = ServeOptions(broker=broker, username=username, password=password, tls_ca=tls_ca,
-                               tls_cert=tls_cert, tls_key=tls_key, client_id=client_id,
-                               camera_default=camera_default, batch=batch, status_interval=status_interval)
+        options = ServeOptions(
+            broker=settings["broker"], connect=build.connect_options(settings), core=build.core_options(settings),
+            camera_default=settings["camera_default"], batch=settings["batch"], max_future=settings["max_future"])
+        config = build.engine_config(settings)
     except SortcoreError as exc:
         raise click.BadParameter(str(exc))
-    store = open_store(db_path)
+    store = open_store(settings["db"])
     try:
-        run_service(store, config, options)
+        with live_page(settings) as listeners:
+            run_service(store, config, options, listeners=listeners)
     except SortcoreError as exc:
         raise click.ClickException(str(exc))
     finally:
@@ -99,29 +45,33 @@ def serve(broker, username, password_file, tls_ca, tls_cert, tls_key, client_id,
 @click.option("--speed", type=float, default=8.0, show_default=True, help="Play this many times faster than real time.")
 @click.option("--socks", type=int, default=20, show_default=True, help="Socks in the simulated session.")
 @click.option("--seed", type=int, help="Seed of the simulated session.")
-@click.option("--db", "db_path", type=click.Path(dir_okay=False), help="SQLite file (default: a new temporary one).")
 @click.option("--json", "as_json", is_flag=True, help="Print the final result as JSON instead of tables.")
-@engine_options
-def demo(log_path, speed, socks, seed, db_path, as_json, config):
+@settings_options("demo")
+def demo(log_path, speed, socks, seed, as_json, settings):
     """Run broker, service and a simulated camera here; watch socks get paired.
 
-    Needs only mosquitto (apt-get install mosquitto).
+    Needs only mosquitto (apt-get install mosquitto). Without --db the store is
+    temporary and removed at the end.
     """
     from ..devtools.demo import DemoOptions, run_demo
 
+    from ..runtime.config import engine_config
+
+    db = settings["db"] if click.get_current_context().get_parameter_source("db").name != "DEFAULT" else None
     try:
-        options = DemoOptions(log=log_path, speed=speed, socks=socks, seed=seed, db=db_path)
-        if as_json:
-            result = run_demo(options, config)
-            click.echo(json.dumps(result, indent=2))
-            return
-        result = _demo_live(options, config)
+        options = DemoOptions(log=log_path, speed=speed, socks=socks, seed=seed, db=db)
+        config = engine_config(settings)
+        with live_page(settings) as listeners:
+            if as_json:
+                click.echo(json.dumps(run_demo(options, config, listeners=listeners), indent=2))
+                return
+            result = _demo_live(options, config, listeners)
     except SortcoreError as exc:
         raise click.ClickException(str(exc))
     _print_final(result)
 
 
-def _demo_live(options, config):
+def _demo_live(options, config, listeners):
     from rich.live import Live
 
     from ..devtools.demo import run_demo
@@ -131,7 +81,7 @@ def _demo_live(options, config):
         def on_sock(message, rows):
             live.update(pairs_table(rows, "sockpairs: sock %d (%s) confirmed" % (message["sighting"], message["image"])))
 
-        return run_demo(options, config, on_sock=on_sock)
+        return run_demo(options, config, on_sock=on_sock, listeners=listeners)
 
 
 def _print_final(result):
@@ -149,7 +99,7 @@ def _print_final(result):
             if counted.get(image, 0) != result["truth"].get(image, 0):
                 console.print("  %s: %d counted, %d shown (ghost frames can, rarely, pass for a sock)"
                               % (image, counted.get(image, 0), result["truth"].get(image, 0)))
-    console.print("SQLite store: %s" % result["db"])
+    console.print("SQLite store: %s" % (result["db"] or "temporary, removed (give --db FILE to keep it)"))
 
 
 commands = [serve, demo]

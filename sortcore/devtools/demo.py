@@ -18,15 +18,12 @@ from typing import Callable, List, Optional, Tuple
 
 from .broker import LocalBroker
 from ..engine import EngineConfig
-from ..errors import SortcoreError
+from ..errors import DemoError
 from ..adapters.mqtt import Connection, ConnectOptions, Message
 from ..messages import TOPIC_FRAMES, TOPIC_PAIRS, TOPIC_STATE, odd_of, rows_as_dicts
+from ..runtime.core import CoreOptions
 from ..runtime.service import ServeOptions, Service
 from ..store import Store
-
-class DemoError(SortcoreError):
-    """The demo cannot run (log unreadable, service did not keep up)."""
-
 
 @dataclass(frozen=True)
 class DemoOptions:
@@ -86,8 +83,12 @@ class DemoResult(dict):
 
 
 def run_demo(options: DemoOptions = DemoOptions(), config: EngineConfig = EngineConfig(),
-             on_sock: Optional[Callable[[dict, list], None]] = None) -> DemoResult:
-    """Run the demo; call ``on_sock(message, table)`` for each ``sockpairs`` message."""
+             on_sock: Optional[Callable[[dict, list], None]] = None, listeners=()) -> DemoResult:
+    """Run the demo; call ``on_sock(message, table)`` for each ``sockpairs`` message.
+
+    Everything it makes goes into a temporary folder removed at the end, the store too
+    unless ``options.db`` names one. ``listeners`` see the service's results (the page).
+    """
     truth = None
     if options.log:
         lines = read_log(options.log)
@@ -95,12 +96,18 @@ def run_demo(options: DemoOptions = DemoOptions(), config: EngineConfig = Engine
         from ..simulate import simulate
 
         lines, truth = simulate(socks=options.socks, seed=options.seed)
-    workdir = tempfile.mkdtemp(prefix="sortcore-demo-")
+    with tempfile.TemporaryDirectory(prefix="sortcore-demo-") as workdir:  # broker files, temp store
+        return _run(options, config, on_sock, lines, truth, workdir, listeners)
+
+
+def _run(options, config, on_sock, lines, truth, workdir, listeners):
     db = options.db or os.path.join(workdir, "demo.db")
     broker = LocalBroker(workdir).start()
     store = Store(db)
-    service = Service(store, config, ServeOptions(broker=broker.url, client_id="sortcore-demo",
-                                                  status_interval=1.0))
+    service = Service(store, config, ServeOptions(
+        broker=broker.url, connect=ConnectOptions(client_id="sortcore-demo", clean_session=False),
+        core=CoreOptions(status_interval=1.0)))
+    service.core.listeners.extend(listeners)
     thread = threading.Thread(target=service.run, name="sortcore-serve", daemon=True)
     viewer = camera = None
     try:
@@ -126,7 +133,7 @@ def run_demo(options: DemoOptions = DemoOptions(), config: EngineConfig = Engine
             _take_results(viewer, messages, table, on_sock, deadline - time.monotonic(), until=1)
         rows = rows_as_dicts(service.pipeline.table())
         result = DemoResult(
-            broker=broker.url, db=os.path.abspath(db), session=service.pipeline.session,
+            broker=broker.url, db=os.path.abspath(db) if options.db else None, session=service.pipeline.session,
             frames=service.counters.frames, dead_letters=service.counters.dead_letters,
             messages=len(messages), socks=rows, odd=odd_of(rows),
             seconds=round(time.monotonic() - started, 1),

@@ -31,7 +31,7 @@ import zipfile
 from typing import Iterable, List, NamedTuple, Optional
 
 from .. import __version__
-from ..errors import ConfigError, SortcoreError
+from ..errors import ConfigError, PackageError
 
 #: Requirements vendored into the zip (pure Python, Python 3.7).
 VENDORED = (
@@ -55,10 +55,6 @@ FORBIDDEN = ("numpy", "mxnet", "cv2", "scipy", "matplotlib", "PIL")
 HANDLER = "sock_lambda.function_handler"
 ZIP_DATE = (2020, 1, 1, 0, 0, 0)
 SKIP_DIRS = ("__pycache__", "bin")
-
-
-class PackageError(SortcoreError):
-    """The lambda zip cannot be built; the message says which step failed."""
 
 
 class PackageReport(NamedTuple):

@@ -1,23 +1,22 @@
-"""The camera loop as a library: what the Greengrass lambda runs on the DeepLens.
+"""The camera loop as a library: what ``sortcore run`` and the Greengrass lambda run.
 
-One iteration (:meth:`DeviceLoop.step`) takes at most one frame::
+A thin shell over :class:`~sortcore.runtime.core.Core`: frames come from a camera
+and a classifier, results go to the links. One iteration (:meth:`DeviceLoop.step`)
+takes at most one frame::
 
-    frame source -> classifier -> publish ``sockfound`` -> Pipeline.feed
-        -> Pipeline.commit -> outbox drain to the publisher(s) -> rate limit
+    frame source -> classifier -> publish ``sockfound`` -> Core.feed
+        -> Core.commit -> Core.publish_due (outbox, state, status) -> rate limit
 
-The ``sockfound`` payload is ``{"image", "probability", "ts", "frame",
-"camera"}``, the object :func:`sortcore.frames.frame_from_obj` accepts, and it
-goes through that check before it is counted: a frame the classifier mangled is
-a dead letter, not a crash.
+The ``sockfound`` payload (:func:`sortcore.messages.frame_payload`) goes through
+:func:`sortcore.frames.frame_from_obj` before it is counted: a frame the
+classifier mangled is a dead letter, not a crash.
 
 Failures never end the loop. A camera that is not ready (the source cannot be
 opened or stops delivering), a model that does not load, a store that is
-locked: logged, then retried after a growing delay (:class:`Backoff`). A
-publisher that fails is closed and reconnected after its own backoff
-(:class:`Link`); meanwhile frames are still counted and the confirmed socks
-wait in the SQLite outbox, so nothing is lost. Publishing is at least once,
-and each publisher keeps its own place in the outbox (a delivery row per
-destination), so one that is down holds back no other.
+locked: logged, the status says ``degraded``, then retried after a growing
+delay (:class:`~sortcore.runtime.links.Backoff`). A link that fails reconnects
+after its own backoff; meanwhile frames are still counted and the confirmed
+socks wait in the SQLite outbox, so nothing is lost.
 
 Time is injected (``clock``, ``sleep``): tests move a fake clock instead of
 sleeping. ``stop`` is a :class:`threading.Event`; the default ``sleep`` waits
@@ -31,10 +30,12 @@ import threading
 import time
 from typing import Callable, List, Optional
 
-from ..errors import BadFrame, ConfigError, MqttError
+from ..errors import BadFrame, ConfigError, MqttError, SourceEnded
 from ..frames import DeadLetter, frame_from_obj
-from ..outbox import drain
-from ..messages import TOPIC_FRAMES, TOPIC_STATE, TOPIC_STATUS, dumps, state_message
+from ..messages import TOPIC_FRAMES, dumps, frame_payload
+from .control import Control
+from .core import Core, CoreOptions, RateLimiter
+from .links import Backoff, Link
 
 log = logging.getLogger(__name__)
 
@@ -44,22 +45,18 @@ class DeviceOptions:
     """How the loop runs; validated on creation.
 
     ``fps``: at most this many frames a second (0: as fast as the model goes).
-    ``publish_frames``: publish every classified frame on ``frames_topic``.
-    ``drain_limit``: outbox rows published per iteration at most.
+    ``publish_frames``: publish every classified frame on ``sockfound``.
     ``backoff_initial``/``backoff_max``: seconds; the delay doubles per failure.
-    ``status_every``: seconds between ``sockpairs/status`` heartbeats (0: never).
-    ``stop_at_end``: stop when the source runs out instead of reopening it
-    (image folders and videos in tests); ``max_frames``: stop after that many.
+    ``core``: status pacing. ``stop_at_end``: stop when the source runs out instead
+    of reopening it (image folders and videos); ``max_frames``: stop after that many.
     """
 
     camera: str = "deeplens"
     fps: float = 5.0
-    frames_topic: str = TOPIC_FRAMES
     publish_frames: bool = True
-    drain_limit: int = 100
     backoff_initial: float = 0.5
     backoff_max: float = 30.0
-    status_every: float = 30.0
+    core: CoreOptions = CoreOptions()
     stop_at_end: bool = False
     max_frames: Optional[int] = None
 
@@ -68,123 +65,11 @@ class DeviceOptions:
             raise ConfigError("camera must be 1-64 characters, got %r" % (self.camera,))
         if not self.fps >= 0:
             raise ConfigError("fps must be 0 (unlimited) or positive, got %r" % (self.fps,))
-        if not isinstance(self.drain_limit, int) or self.drain_limit < 1:
-            raise ConfigError("drain_limit must be a positive integer, got %r" % (self.drain_limit,))
         if not 0 < self.backoff_initial <= self.backoff_max:
             raise ConfigError("need 0 < backoff_initial <= backoff_max, got %r, %r"
                               % (self.backoff_initial, self.backoff_max))
-        if not self.status_every >= 0:
-            raise ConfigError("status_every must be >= 0, got %r" % (self.status_every,))
         if self.max_frames is not None and (not isinstance(self.max_frames, int) or self.max_frames < 1):
             raise ConfigError("max_frames must be a positive integer, got %r" % (self.max_frames,))
-
-
-class Backoff(object):
-    """Delays that double from ``initial`` up to ``maximum``; :meth:`reset` after a success."""
-
-    def __init__(self, initial=0.5, maximum=30.0, factor=2.0):
-        self.initial = initial
-        self.maximum = maximum
-        self.factor = factor
-        self.failures = 0
-        self._delay = initial
-
-    def next(self) -> float:
-        delay = self._delay
-        self._delay = min(self._delay * self.factor, self.maximum)
-        self.failures += 1
-        return delay
-
-    def reset(self):
-        self.failures = 0
-        self._delay = self.initial
-
-
-class Link(object):
-    """One destination: a publisher from ``connect()``, replaced after a failure.
-
-    After a failure the publisher is closed and no attempt is made until its
-    backoff delay has passed on ``clock``; :meth:`publish` raises
-    :class:`MqttError` meanwhile (cheaply, without touching the network).
-    ``topics`` renames topics on the way out, e.g. ``{"sockpairs": "site1/sockpairs"}``.
-    """
-
-    def __init__(self, name: str, connect: Callable, clock=time.time, backoff: Optional[Backoff] = None,
-                 topics: Optional[dict] = None):
-        self.name = name
-        self._connect = connect
-        self.topics = dict(topics or {})
-        self.clock = clock
-        self.backoff = backoff or Backoff()
-        self.publisher = None
-        self.retry_at = None  # type: Optional[float]
-        self.last_error = None  # type: Optional[str]
-        self.sent = 0
-
-    @property
-    def ready(self) -> bool:
-        """True unless waiting out a backoff delay."""
-        return self.retry_at is None or self.clock() >= self.retry_at
-
-    def publish(self, topic, payload, qos=1, retain=False):
-        if not self.ready:
-            raise MqttError("%s: waiting to reconnect after: %s" % (self.name, self.last_error))
-        try:
-            if self.publisher is None:
-                self.publisher = self._connect()
-            self.publisher.publish(self.topics.get(topic, topic), payload, qos=qos, retain=retain)
-        except Exception as exc:
-            self._failed(exc)
-            if isinstance(exc, MqttError):
-                raise
-            raise MqttError("%s: %s: %s" % (self.name, type(exc).__name__, exc))
-        if self.retry_at is not None:
-            log.info("%s: publishing again", self.name)
-        self.retry_at = None
-        self.backoff.reset()
-        self.sent += 1
-
-    def _failed(self, exc):
-        self.last_error = "%s: %s" % (type(exc).__name__, exc)
-        delay = self.backoff.next()
-        self.retry_at = self.clock() + delay
-        log.warning("%s: publish failed (%s); reconnecting in %.1fs", self.name, self.last_error, delay)
-        self.close()
-
-    def close(self):
-        publisher, self.publisher = self.publisher, None
-        if publisher is not None:
-            try:
-                publisher.close()
-            except Exception as exc:  # closing a broken client may fail too
-                log.debug("%s: close failed: %s", self.name, exc)
-
-
-class Fanout(object):
-    """Several links as one: best-effort messages go to every ready link."""
-
-    def __init__(self, links: List[Link]):
-        self.links = list(links)
-
-    def best_effort(self, topic, payload, qos=0, retain=False) -> int:
-        """Publish on every ready link, ignoring failures; return how many took it."""
-        taken = 0
-        for link in self.links:
-            if link.ready:
-                try:
-                    link.publish(topic, payload, qos=qos, retain=retain)
-                    taken += 1
-                except MqttError:
-                    pass  # Link logged it and backs off
-        return taken
-
-    def close(self):
-        for link in self.links:
-            link.close()
-
-
-class SourceEnded(Exception):
-    """The frame source ran out of frames (a video or folder); it is reopened."""
 
 
 class DeviceLoop(object):
@@ -192,34 +77,35 @@ class DeviceLoop(object):
 
     ``open_source()`` returns an iterable of BGR frames with ``close()``;
     ``load_classifier()`` returns an object with ``classify(image)`` giving
-    ``(image, probability)``; ``open_pipeline()`` returns a
+    ``(label, probability)``; ``open_pipeline()`` returns a
     :class:`sortcore.pipeline.Pipeline`. All three are called lazily and again
     after a failure, so a camera or store that is not ready yet is waited for.
+    ``on_frame(image, label, probability)``: optional, sees every classified frame
+    (the live page's camera view).
     """
 
     def __init__(self, open_source: Callable, load_classifier: Callable, open_pipeline: Callable,
                  links: List[Link], options: DeviceOptions = DeviceOptions(), clock=time.time,
-                 sleep=None, stop: Optional[threading.Event] = None, drain=drain):
+                 sleep=None, stop: Optional[threading.Event] = None, runtime: str = "lambda",
+                 on_frame: Optional[Callable] = None):
         self._open_source = open_source
         self._load_classifier = load_classifier
         self._open_pipeline = open_pipeline
-        self.out = Fanout(links)
+        self.links = list(links)
         self.options = options
         self.clock = clock
+        self.runtime = runtime
+        self.on_frame = on_frame
         self.stop = stop or threading.Event()
         self.sleep = sleep or self.stop.wait
-        self._drain = drain
         self.backoff = Backoff(options.backoff_initial, options.backoff_max)
-        self.source = None
-        self.classifier = None
-        self.pipeline = None
+        self.pace = RateLimiter(options.fps, clock, lambda seconds: self.sleep(seconds))
+        self.listeners = []  # type: list  # handed to the core once it exists
+        self.source = self.classifier = self.pipeline = self.core = self.control = None
         self._frames = None
-        self._due = None  # type: Optional[float]
-        self._next_status = None  # type: Optional[float]
         self._reset = threading.Event()
         self._status_now = threading.Event()
         self.frames = 0  # frames read since start
-        self.sent = 0  # outbox rows published
         self.errors = 0
         self.last_error = None  # type: Optional[str]
         self.state = "starting"
@@ -235,12 +121,11 @@ class DeviceLoop(object):
         self._status_now.set()
 
     def status(self) -> dict:
-        """The ``sockpairs/status`` payload."""
-        return {
-            "camera": self.options.camera, "state": self.state, "frames": self.frames,
-            "session": getattr(self.pipeline, "session", None), "sent": self.sent,
-            "errors": self.errors, "last_error": self.last_error, "ts": round(self.clock(), 3),
-        }
+        """The ``sockpairs/status`` payload (the core's schema; before the store opens, a stub)."""
+        if self.core is None:
+            return {"status": "degraded", "runtime": self.runtime, "camera": self.options.camera,
+                    "reason": self.last_error or self.state, "frames": self.frames, "errors": self.errors}
+        return self.core.status()
 
     # --- the loop ----------------------------------------------------------
 
@@ -253,19 +138,26 @@ class DeviceLoop(object):
                     if not self.step():
                         break
                 except Exception as exc:  # the loop never dies: log, wait, retry
-                    self.errors += 1
-                    self.last_error = "%s: %s" % (type(exc).__name__, exc)
-                    self.state = "retrying"
-                    delay = self.backoff.next()
-                    if isinstance(exc, SourceEnded):
-                        log.info("%s; reopening in %.1fs", exc, delay)
-                    else:
-                        log.warning("device loop: %s; retrying in %.1fs", self.last_error, delay,
-                                    exc_info=log.isEnabledFor(logging.DEBUG))
-                    self.sleep(delay)
+                    self._failed(exc)
         finally:
             self.close()
         log.info("device loop stopped after %d frames", self.frames)
+
+    def _failed(self, exc):
+        self.errors += 1
+        self.last_error = "%s: %s" % (type(exc).__name__, exc)
+        self.state = "retrying"
+        if self.core is not None:
+            self.core.counters.errors = self.errors
+            self.core.problem = self.last_error
+            self._publish()
+        delay = self.backoff.next()
+        if isinstance(exc, SourceEnded):
+            log.info("%s; reopening in %.1fs", exc, delay)
+        else:
+            log.warning("device loop: %s; retrying in %.1fs", self.last_error, delay,
+                        exc_info=log.isEnabledFor(logging.DEBUG))
+        self.sleep(delay)
 
     def step(self) -> bool:
         """One iteration, at most one frame; False when there is nothing more to do."""
@@ -273,12 +165,8 @@ class DeviceLoop(object):
             self._finish()
             return False
         self._ready()
-        if self._reset.is_set():
-            self._reset.clear()
-            session = self.pipeline.reset()
-            log.info("sorting session %d started on request", session)
-            self._publish_state()
-        self._rate_limit()
+        self._requests()
+        self.pace.wait()
         if self.stop.is_set():
             return False
         try:
@@ -294,15 +182,20 @@ class DeviceLoop(object):
             raise
         self.frames += 1
         self._handle(image, self.frames - 1, self.clock())
-        self.state = "running"
+        if self.state != "running":
+            self.state, self.core.problem = "running", None
+            self.core.status_soon()
         self.backoff.reset()
-        self._heartbeat()
         return True
 
     def _ready(self):
         if self.pipeline is None:
             self.state = "opening store"
             self.pipeline = self._open_pipeline()
+            self.core = Core(self.pipeline, self.links, self.options.core, self.runtime,
+                             camera=self.options.camera, clock=self.clock, monotonic=self.clock)
+            self.core.listeners.extend(self.listeners)
+            self.control = Control(self.core, clock=self.clock)
         if self.classifier is None:
             self.state = "loading model"
             self.classifier = self._load_classifier()
@@ -311,73 +204,62 @@ class DeviceLoop(object):
             self.source = self._open_source()
             self._frames = iter(self.source)
 
-    def _rate_limit(self):
-        """Sleep *before* taking a frame, so a live camera gives a fresh one."""
-        now = self.clock()
-        if self._due is not None and now < self._due:
-            self.sleep(self._due - now)
-            now = self._due
-        self._due = now + (1.0 / self.options.fps if self.options.fps else 0.0)
+    def _requests(self):
+        if self._reset.is_set():
+            self._reset.clear()
+            try:
+                self.control.reset()
+            except BadFrame as exc:
+                log.warning("%s", exc.reason)
+        if self._status_now.is_set():
+            self._status_now.clear()
+            self.core.status_soon()
 
     def _handle(self, image, number: int, ts: float):
         source = getattr(self.source, "name", "camera")
         try:
-            prediction = self.classifier.classify(image)
-            payload = {"image": prediction[0], "probability": float(prediction[1]), "ts": round(ts, 3),
-                       "frame": number, "camera": self.options.camera}
+            label, probability = self.classifier.classify(image)[:2]
+            payload = frame_payload(label, probability, ts, number, self.options.camera)
             frame = frame_from_obj(payload)
         except BadFrame as exc:
             log.warning("frame %d: bad classifier output: %s", number, exc.reason)
-            self.pipeline.reject(DeadLetter(source, number, exc.reason, ""))
+            self.core.reject(DeadLetter(source, number, exc.reason, ""))
             self.pipeline.tick(ts)
         except Exception as exc:  # a frame the model cannot take is a dead letter
             reason = "cannot classify: %s: %s" % (type(exc).__name__, exc)
             log.warning("frame %d: %s", number, reason)
-            self.pipeline.reject(DeadLetter(source, number, reason[:200], ""))
+            self.core.reject(DeadLetter(source, number, reason[:200], ""))
             self.pipeline.tick(ts)
         else:
+            if self.on_frame is not None:
+                self.on_frame(image, label, probability)
             if self.options.publish_frames:
-                self.out.best_effort(self.options.frames_topic, dumps(payload), qos=0)
-            self.pipeline.feed(frame)
-        self.pipeline.commit(position={"frame": number})
-        self._drain_outbox()
+                self._frame_out(dumps(payload))
+            self.core.feed(frame)
+        self.core.commit()
+        self._publish()
 
-    def _drain_outbox(self) -> int:
-        """Publish the outbox on every ready link; each link keeps its own place
-        (deliveries per destination), so a link that is down holds back no other."""
-        sent = 0
-        for link in self.out.links:
-            if not link.ready:
-                continue
-            try:
-                sent += self._drain(self.pipeline.store, link, limit=self.options.drain_limit,
-                                    destination=link.name)
-            except MqttError as exc:
-                log.debug("outbox drain to %s stopped: %s", link.name, exc)
-        if sent:
-            self.sent += sent
-            self._publish_state()
-        return sent
+    def _frame_out(self, payload: str):
+        """Best effort, QoS 0: a frame nobody took is still counted here."""
+        for link in self.links:
+            if link.ready:
+                try:
+                    link.publish(TOPIC_FRAMES, payload, qos=0)
+                except MqttError:
+                    pass  # the link logged it and backs off
 
-    def _publish_state(self):
-        message = state_message(self.pipeline.session, self.pipeline.table(), self.clock())
-        self.out.best_effort(TOPIC_STATE, dumps(message), qos=1, retain=True)
-
-    def _heartbeat(self):
-        every = self.options.status_every
-        now = self.clock()
-        due = every and (self._next_status is None or now >= self._next_status)
-        if due or self._status_now.is_set():
-            self._status_now.clear()
-            self._next_status = now + every
-            self.out.best_effort(TOPIC_STATUS, dumps(self.status()), qos=0)
+    def _publish(self):
+        try:
+            self.core.publish_due()
+        except MqttError as exc:
+            log.debug("publishing paused: %s", exc)
 
     def _finish(self):
         """End of a finite source: publish what is left in the outbox."""
         self.state = "finished"
-        if self.pipeline is not None:
-            self.pipeline.commit()
-            self._drain_outbox()
+        if self.core is not None:
+            self.core.commit()
+            self._publish()
 
     def _close_source(self):
         source, self.source, self._frames = self.source, None, None
@@ -388,9 +270,13 @@ class DeviceLoop(object):
                 log.debug("closing the frame source failed: %s", exc)
 
     def close(self):
-        """Release the camera, the publishers and the store; safe to call twice."""
+        """Release the camera, the links and the store; safe to call twice."""
         self._close_source()
-        self.out.close()
+        core, self.core = self.core, None
+        if core is not None:
+            core.say_offline()
+        for link in self.links:
+            link.close()
         pipeline, self.pipeline = self.pipeline, None
         if pipeline is not None:
             try:

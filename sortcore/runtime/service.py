@@ -1,111 +1,85 @@
 """The MQTT service: ``sockfound`` frames in, ``sockpairs`` results out.
 
-One thread runs :meth:`Service.run`; the paho network thread only queues
-events (see :mod:`sortcore.adapters.mqtt`). A batch of received messages is fed to the
-:class:`~sortcore.pipeline.Pipeline` and committed in one transaction, and only
-then acknowledged to the broker (manual ack): a frame the broker delivered is
-either in the store or will be delivered again. Confirmed socks reach
-``sockpairs`` through the outbox, marked sent on the broker's PUBACK, so a
-broker outage or a killed service repeats a result at worst, never loses one.
+A thin shell over :class:`~sortcore.runtime.core.Core`: frames come from one
+broker connection, results go back to it. One thread runs :meth:`Service.run`;
+the paho network thread only queues events (see :mod:`sortcore.adapters.mqtt`).
+A batch of received messages is fed to the core and committed in one
+transaction, and only then acknowledged to the broker (manual ack): a frame the
+broker delivered is either in the store or will be delivered again. When the
+store cannot commit (a full disk), nothing is acknowledged: the broker holds
+the frames back (QoS 1 flow control), the status says ``degraded``, and the
+held batch commits and is acknowledged once space returns.
 
 Topics: ``sockfound`` and ``sockfound/<camera>`` (frames, QoS 1),
 ``sockpairs`` (one message per sock), ``sockpairs/state`` (retained table),
-``sockpairs/status`` (retained ``online``/``offline`` with counters; the last
-will says ``offline``), ``sockpairs/control`` (``{"cmd": "reset"}``).
+``sockpairs/status`` (retained, one schema for every runtime; the last will
+says ``offline``), ``sockpairs/control`` (``{"cmd": "reset"}``, see
+:mod:`sortcore.runtime.control`).
 """
 
+import dataclasses
 import hashlib
-import json
 import logging
 import queue
 import threading
 import time
-from dataclasses import dataclass, field
-from typing import Optional
 
-from ..engine import EngineConfig, SockConfirmed
-from ..errors import BadFrame, ConfigError, MqttError
+from ..adapters.mqtt import Connected, Connection, Disconnected, Message
+from ..adapters.mqtt_config import ConnectOptions, parse_url
+from ..engine import EngineConfig
+from ..errors import BadFrame, ConfigError, MqttError, StoreError
 from ..frames import DeadLetter, decode_payload, raw_text
-from ..adapters.mqtt import Connected, Connection, ConnectOptions, Disconnected, Message, parse_url
-from ..outbox import drain
+from ..messages import TOPIC_CONTROL, TOPIC_FRAMES, TOPIC_STATUS, offline_will
 from ..pipeline import Pipeline
-from ..messages import (TOPIC_CONTROL, TOPIC_FRAMES, TOPIC_STATE, TOPIC_STATUS, dumps,
-                      state_message)
+from .control import Control
+from .core import Core, CoreOptions
+from .links import ConnectionLink
 
 log = logging.getLogger(__name__)
 
 _STOP = object()
+SUBSCRIPTIONS = ((TOPIC_FRAMES, 1), (TOPIC_FRAMES + "/+", 1), (TOPIC_CONTROL, 1))
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class ServeOptions:
     """Everything ``sortcore serve`` takes besides the engine config and the store.
 
-    ``max_future``: frames whose ``ts`` is further than this many seconds ahead
-    of their receive time are dead letters (a wrong clock would otherwise
-    move the engine's time far ahead and turn every later sock into ghosts).
+    ``connect``: how to reach the broker (its client id and session are fixed
+    here); ``core``: status pacing. ``max_future``: frames whose ``ts`` is
+    further than this many seconds ahead of their receive time are dead letters.
     """
 
     broker: str = "mqtt://127.0.0.1:1883"
-    username: Optional[str] = None
-    password: Optional[str] = field(default=None, repr=False)
-    tls_ca: Optional[str] = None
-    tls_cert: Optional[str] = None
-    tls_key: Optional[str] = None
-    client_id: str = "sortcore-serve"
+    connect: ConnectOptions = ConnectOptions(client_id="sortcore-serve", clean_session=False)
+    core: CoreOptions = CoreOptions()
     camera_default: str = ""
     batch: int = 50
     tick_interval: float = 0.5
-    status_interval: float = 5.0
-    publish_timeout: float = 10.0
-    keepalive: int = 30
-    reconnect_max: float = 30.0
     max_future: float = 300.0
 
     def __post_init__(self):
         parse_url(self.broker)  # raises ConfigError
-        if not self.client_id:
+        if not self.connect.client_id:
             raise ConfigError("the service needs a fixed client id for its persistent session")
         if self.batch < 1:
             raise ConfigError("batch must be at least 1")
-        for name in ("tick_interval", "status_interval", "publish_timeout", "max_future"):
+        for name in ("tick_interval", "max_future"):
             if not getattr(self, name) > 0:
                 raise ConfigError("%s must be positive" % name)
 
     def connect_options(self) -> ConnectOptions:
-        return ConnectOptions(
-            username=self.username, password=self.password, tls_ca=self.tls_ca,
-            tls_cert=self.tls_cert, tls_key=self.tls_key, client_id=self.client_id,
-            clean_session=False, keepalive=self.keepalive, manual_ack=True,
-            subscriptions=((TOPIC_FRAMES, 1), (TOPIC_FRAMES + "/+", 1), (TOPIC_CONTROL, 1)),
-            will=(TOPIC_STATUS, dumps({"status": "offline"}), 1, True),
-            reconnect_max=self.reconnect_max, timeout=self.publish_timeout,
-        )
-
-
-class Counters:
-    """What the service did since it started (published in the status)."""
-
-    def __init__(self):
-        self.received = 0
-        self.frames = 0
-        self.dead_letters = 0
-        self.duplicates = 0
-        self.socks = 0
-        self.published = 0
-        self.resets = 0
-        self.connects = 0
-
-    def as_dict(self) -> dict:
-        return dict(vars(self))
+        return dataclasses.replace(
+            self.connect, clean_session=False, manual_ack=True, subscriptions=SUBSCRIPTIONS,
+            will=(TOPIC_STATUS, offline_will(), 1, True))
 
 
 def _digest(message: Message) -> str:
     return hashlib.sha1(message.topic.encode("utf-8") + b"\0" + message.payload).hexdigest()[:16]
 
 
-class Service:
-    """The serve loop around one store, one pipeline and one broker connection.
+class Service(object):
+    """The serve loop around one store, one core and one broker connection.
 
     ``clock`` gives the receive time of frames without ``ts`` (and the times in
     results); ``monotonic`` paces ticks and status. :meth:`stop` may be called
@@ -118,22 +92,21 @@ class Service:
         self.options = options
         self.clock = clock
         self.monotonic = monotonic
-        self.pipeline = Pipeline(store, config, source="serve:" + options.client_id, clock=clock)
+        client_id = options.connect.client_id
+        pipeline = Pipeline(store, config, source="serve:" + client_id, clock=clock)
         self.conn = Connection(options.broker, options.connect_options())
         self.events = self.conn.events
-        self.counters = Counters()
-        self.started_at = clock()
+        self.core = Core(pipeline, [ConnectionLink("mqtt", self.conn)], options.core, "serve",
+                         clock=clock, monotonic=monotonic)
+        self.control = Control(self.core, clock=monotonic)
+        self.pipeline = pipeline
+        self.counters = self.core.counters
         self.stopping = threading.Event()
         self.ready = threading.Event()  # set once subscribed and the status is online
-        self._progress = threading.Condition()  # notified after each committed batch
-        position = self.pipeline.position or {}
+        position = pipeline.position or {}
         self._recent = list(position.get("recent", [])) if isinstance(position, dict) else []
+        self._held = []  # received but not committed (the store refused): not acknowledged
         self._last_event = None  # (event time, monotonic receive time) of the latest frame
-        self._state_due = True
-        self._status_due = True
-        self._status_now = True  # publish the status at once (connect, reset), not at the interval
-        self._outbox_due = True
-        self._status_at = 0.0
 
     # --- control -----------------------------------------------------------
 
@@ -144,7 +117,8 @@ class Service:
 
     def run(self):
         """Serve until :meth:`stop`; then commit, publish ``offline`` and disconnect."""
-        log.info("serving %s as %s, session %d", self.conn.url, self.options.client_id, self.pipeline.session)
+        log.info("serving %s as %s, session %d", self.conn.url, self.options.connect.client_id,
+                 self.pipeline.session)
         self.conn.start()
         next_tick = self.monotonic() + self.options.tick_interval
         try:
@@ -155,7 +129,9 @@ class Service:
                 if self.monotonic() >= next_tick:
                     self._tick()
                     next_tick = self.monotonic() + self.options.tick_interval
-                self._publish_due()
+                if self.conn.connected:
+                    self.core.publish_due()
+                    self.ready.set()
         finally:
             self._shutdown()
 
@@ -174,51 +150,60 @@ class Service:
     # --- one batch ---------------------------------------------------------
 
     def _handle(self, batch: list):
-        received = []
-        confirmed = False
         for event in batch:
             if isinstance(event, Message):
-                received.append(event)
-                if event.dup and _digest(event) in self._recent:
-                    self.counters.duplicates += 1  # committed before a crash, delivered again
-                    continue
-                self.counters.received += 1
-                if event.topic == TOPIC_CONTROL:
-                    self._control(event)
-                else:
-                    confirmed = self._frame(event) or confirmed
+                self._message(event)
             elif isinstance(event, Connected):
-                self._on_connected(event)
+                self.counters.connects += 1
+                log.info("connected to %s (%s session)", self.conn.url,
+                         "resumed" if event.session_present else "new")
+                self.core.status_soon()
             elif isinstance(event, Disconnected):
                 log.debug("broker: %s", event.reason)  # sortcore.adapters.mqtt logged it
-        if received or self.pipeline.dirty:
-            digests = [_digest(m) for m in received]
-            self._recent = (self._recent + digests)[-2 * self.options.batch:]
-            self.pipeline.commit({"recent": self._recent})
-        for message in received:
+        if self._held or self.pipeline.dirty:
+            self._commit()
+
+    def _message(self, message: Message):
+        self._held.append(message)
+        if message.dup and _digest(message) in self._recent:
+            self.counters.duplicates += 1  # committed before a crash, delivered again
+            return
+        self.counters.received += 1
+        if message.topic == TOPIC_CONTROL:
+            self.control.handle(message.payload, message.retain, message.topic)
+            if self.control.reset_done:
+                self._last_event = None
+        else:
+            self._frame(message)
+
+    def _commit(self):
+        digests = [_digest(m) for m in self._held]
+        recent = (self._recent + digests)[-2 * self.options.batch:]
+        try:
+            self.core.commit({"recent": recent})
+        except StoreError as exc:  # a full disk: hold the acks, so the broker holds the frames
+            if self.core.problem != str(exc):
+                log.error("store: %s; not acknowledging frames until it can commit", exc)
+                self.core.problem = str(exc)
+                self.core.status_soon()
+            return
+        if self.core.problem is not None:
+            log.info("store: committing again")
+            self.core.problem = None
+            self.core.status_soon()
+        self._recent = recent
+        held, self._held = self._held, []
+        for message in held:
             try:
                 self.conn.ack(message)
             except MqttError as exc:  # the broker will deliver it again; dedup catches it
                 log.debug("%s", exc)
-        if received:
-            self._status_due = True  # counters changed; published at most every status_interval
-        if confirmed:
-            self._outbox_due = self._state_due = True
-        with self._progress:
-            self._progress.notify_all()
 
     def wait_until(self, predicate, timeout: float) -> bool:
         """Block until ``predicate(service)`` holds after a batch (for demos and tests)."""
-        deadline = time.monotonic() + timeout
-        with self._progress:
-            while not predicate(self):
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._progress.wait(remaining)
-        return True
+        return self.core.wait_until(lambda: predicate(self), timeout)
 
-    def _frame(self, message: Message) -> bool:
+    def _frame(self, message: Message):
         topic = message.topic
         camera = topic[len(TOPIC_FRAMES) + 1:] if topic.startswith(TOPIC_FRAMES + "/") else self.options.camera_default
         received_at = self.clock()
@@ -231,95 +216,35 @@ class Service:
             elif frame.ts > received_at + self.options.max_future:
                 raise BadFrame("'ts' is %.0f s ahead of the receive time" % (frame.ts - received_at))
         except BadFrame as exc:
-            self.pipeline.reject(DeadLetter(topic, None, exc.reason, raw_text(message.payload)))
-            self.counters.dead_letters += 1
-            self._status_due = True
-            return False
-        events = self.pipeline.feed(frame)
-        self.counters.frames += 1
+            self.core.reject(DeadLetter(topic, None, exc.reason, raw_text(message.payload)))
+            return
+        self.core.feed(frame)
         if self._last_event is None or frame.ts >= self._last_event[0]:
             self._last_event = (frame.ts, self.monotonic())
-        socks = sum(1 for e in events if isinstance(e, SockConfirmed))
-        self.counters.socks += socks
-        return socks > 0
 
-    def _control(self, message: Message):
-        try:
-            if message.retain:
-                raise BadFrame("retained control message ignored")
-            try:
-                obj = json.loads(message.payload.decode("utf-8"))
-            except (ValueError, UnicodeDecodeError, RecursionError):
-                raise BadFrame("control message is not JSON")
-            cmd = obj.get("cmd") if isinstance(obj, dict) else None
-            if cmd != "reset":
-                raise BadFrame("unknown control command %r" % (str(cmd)[:40],))
-        except BadFrame as exc:
-            self.pipeline.reject(DeadLetter(message.topic, None, exc.reason, raw_text(message.payload)))
-            self.counters.dead_letters += 1
-            self._status_due = True
-            return
-        session = self.pipeline.reset()
-        self.counters.resets += 1
-        self._last_event = None
-        log.info("control: reset, new sorting session %d", session)
-        self._state_due = True
-        self._status_now = True
-
-    def _on_connected(self, event: Connected):
-        self.counters.connects += 1
-        log.info("connected to %s (%s session)", self.conn.url, "resumed" if event.session_present else "new")
-        self._state_due = self._outbox_due = True
-        self._status_now = True
-
-    # --- time and publishing ----------------------------------------------
+    # --- time --------------------------------------------------------------
 
     def _tick(self):
         """Close idle runs: event time moves on by the wall time since the last frame."""
         if self._last_event is None:
             return
         ts, seen = self._last_event
-        if self.pipeline.tick(ts + (self.monotonic() - seen)):
-            self.pipeline.commit()
+        if self.pipeline.tick(ts + (self.monotonic() - seen)) and not self._held:
+            self._commit()
 
-    def status(self, state: str = "online") -> dict:
-        return dict(status=state, session=self.pipeline.session, client_id=self.options.client_id,
-                    since=self.started_at, updated_at=self.clock(), **self.counters.as_dict())
+    def status(self, state=None) -> dict:
+        return self.core.status(state)
 
     def state(self) -> dict:
-        return state_message(self.pipeline.session, self.pipeline.table(), self.clock())
-
-    def _publish_due(self):
-        if not self.conn.connected:
-            return
-        try:
-            if self._outbox_due:
-                while True:
-                    sent = drain(self.store, self.conn, 100)
-                    self.counters.published += sent
-                    if sent < 100:
-                        break
-                self._outbox_due = bool(self.store.pending(1))
-            if self._state_due:
-                self.conn.publish_nowait(TOPIC_STATE, dumps(self.state()), qos=1, retain=True)
-                self._state_due = False
-            now = self.monotonic()
-            if self._status_now or (self._status_due and now - self._status_at >= self.options.status_interval):
-                self.conn.publish_nowait(TOPIC_STATUS, dumps(self.status()), qos=1, retain=True)
-                self._status_due = self._status_now = False
-                self._status_at = now
-                self.ready.set()
-        except MqttError as exc:
-            log.info("publishing paused: %s", exc.reason)
+        return self.core.state()
 
     def _shutdown(self):
         try:
-            if self.pipeline.dirty:
-                self.pipeline.commit()
+            if self.pipeline.dirty or self._held:
+                self._commit()
             if self.conn.connected:
-                drain(self.store, self.conn, 100)
-                self.conn.publish(TOPIC_STATUS, dumps(self.status("offline")), qos=1, retain=True,
-                                  timeout=min(self.options.publish_timeout, 3.0))
+                self.core.publish_due()
+                self.core.say_offline()
         except MqttError as exc:
             log.warning("could not say offline: %s", exc.reason)
         finally:
@@ -327,9 +252,11 @@ class Service:
             log.info("stopped; session %d is kept in the store", self.pipeline.session)
 
 
-def serve(store, config: EngineConfig, options: ServeOptions, install_signals: bool = True) -> Service:
+def serve(store, config: EngineConfig, options: ServeOptions, install_signals: bool = True,
+          listeners=()) -> Service:
     """Run the service in this thread until SIGTERM/SIGINT (or ``Service.stop``)."""
     service = Service(store, config, options)
+    service.core.listeners.extend(listeners)
     if install_signals:
         import signal
 

@@ -1,0 +1,85 @@
+"""Options objects from a settings dict (:mod:`sortcore.settings`), built by keyword.
+
+The CLI and the lambda both call these, so a setting means the same everywhere.
+Python 3.7 compatible.
+"""
+
+import socket
+from typing import Optional
+
+from .. import settings as table
+from ..adapters.mqtt_config import ConnectOptions
+from ..engine import EngineConfig
+from ..errors import ConfigError
+from .core import CoreOptions
+
+
+def read_secret(path: Optional[str], what: str = "password") -> Optional[str]:
+    """The first line of a secret file; ConfigError (naming the file, never its content)."""
+    if not path:
+        return None
+    try:
+        with open(path, "rb") as f:
+            data = f.read(4096)
+    except OSError as exc:
+        raise ConfigError("cannot read the %s file %s: %s" % (what, path, exc.strerror or exc))
+    try:
+        line = data.decode("utf-8").splitlines()[0] if data.strip() else ""
+    except UnicodeDecodeError:
+        raise ConfigError("the %s file %s is not UTF-8 text" % (what, path))
+    if not line or not line.isprintable():
+        raise ConfigError("the %s file %s has no printable first line" % (what, path))
+    return line
+
+
+def engine_config(values: dict) -> EngineConfig:
+    return EngineConfig(**table.group(values, "engine"))
+
+
+def core_options(values: dict) -> CoreOptions:
+    return CoreOptions(status_interval=values.get("status_interval", 5.0),
+                       heartbeat=values.get("heartbeat", 30.0))
+
+
+def connect_options(values: dict, persistent: bool = True) -> ConnectOptions:
+    """How to reach ``values['broker']``; the password comes from ``password_file``."""
+    return ConnectOptions(
+        username=values.get("username"), password=read_secret(values.get("password_file")),
+        tls_ca=values.get("tls_ca"), tls_cert=values.get("tls_cert"), tls_key=values.get("tls_key"),
+        client_id=values.get("client_id") or "", clean_session=not persistent,
+        protocol=values.get("protocol", "5"))
+
+
+def camera_name(values: dict, environ: dict) -> str:
+    """The camera setting, else the Greengrass thing name, else this host's name."""
+    name = values.get("camera") or environ.get("AWS_IOT_THING_NAME") or socket.gethostname() or "camera"
+    return name[:64]
+
+
+def prefixed_topics(prefix: str) -> dict:
+    """``{topic: prefix + topic}`` for what the runtimes publish (``{}`` without a prefix)."""
+    from ..messages import TOPIC_FRAMES, TOPIC_PAIRS, TOPIC_STATE, TOPIC_STATUS
+
+    if not prefix:
+        return {}
+    if any(c in prefix for c in "#+"):
+        raise ConfigError("topic_prefix must not contain MQTT wildcards: %r" % prefix)
+    return {t: prefix + t for t in (TOPIC_FRAMES, TOPIC_PAIRS, TOPIC_STATE, TOPIC_STATUS)}
+
+
+def publisher_factory(values: dict):
+    """``connect()`` for a :class:`~sortcore.runtime.links.Link` to ``values['broker']``."""
+    options = connect_options(values, persistent=False)
+    url = values["broker"]
+
+    def connect():
+        from ..adapters.mqtt import connect_publisher  # paho only when a broker is configured
+        return connect_publisher(url, timeout=options.timeout, **_fields(options))
+
+    return connect
+
+
+def _fields(options: ConnectOptions) -> dict:
+    import dataclasses
+
+    return {f.name: getattr(options, f.name) for f in dataclasses.fields(options) if f.name != "timeout"}

@@ -1,0 +1,77 @@
+"""Control commands, the same for every runtime: ``{"cmd": "reset"}`` and ``{"cmd": "status"}``.
+
+A reset starts a new sorting session (the next laundry load), with two guards:
+
+- a reset of a session that has counted no frame yet keeps that session (a
+  double click, or a flood of resets, creates no empty sessions);
+- resets closer together than ``min_interval`` seconds are refused.
+
+A retained control message is refused: it would reset again at every restart
+(MQTT 5 subscriptions keep the retain flag as published, so it is seen).
+Anything else is a dead letter with its reason. Python 3.7 compatible.
+"""
+
+import json
+import logging
+import time
+
+from ..errors import BadFrame
+from ..frames import DeadLetter, raw_text
+
+log = logging.getLogger(__name__)
+
+COMMANDS = ("reset", "status")
+
+
+def parse_command(payload: bytes) -> str:
+    """The command of a control payload; :class:`BadFrame` with the reason if it has none."""
+    try:
+        obj = json.loads(payload.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise BadFrame("control message is not JSON")
+    cmd = obj.get("cmd") if isinstance(obj, dict) else None
+    if cmd not in COMMANDS:
+        raise BadFrame("unknown control command %r" % (str(cmd)[:40],))
+    return cmd
+
+
+class Control(object):
+    """Applies control commands to a :class:`~sortcore.runtime.core.Core`."""
+
+    def __init__(self, core, min_interval: float = 2.0, clock=time.monotonic):
+        self.core = core
+        self.min_interval = min_interval
+        self.clock = clock
+        self.reset_done = False  # the last command started a new session
+        self._last_reset = None
+
+    def handle(self, payload: bytes, retained: bool = False, where: str = "control"):
+        """Apply one control message; a bad one becomes a dead letter. Returns the command or None."""
+        self.reset_done = False
+        try:
+            if retained:
+                raise BadFrame("retained control message ignored")
+            cmd = parse_command(payload)
+            if cmd == "reset":
+                self.reset()
+            else:
+                self.core.status_soon()
+            return cmd
+        except BadFrame as exc:
+            self.core.reject(DeadLetter(where, None, exc.reason, raw_text(payload)))
+            return None
+
+    def reset(self) -> int:
+        """Start a new session unless the current one is empty; BadFrame when too soon."""
+        now = self.clock()
+        if self._last_reset is not None and now - self._last_reset < self.min_interval:
+            raise BadFrame("reset refused: the last one was %.1f s ago (at most one every %g s)"
+                           % (now - self._last_reset, self.min_interval))
+        self._last_reset = now
+        pipeline = self.core.pipeline
+        if pipeline.engine.frames == 0 and not pipeline.dirty:
+            log.info("reset: session %d has no frames yet; kept", pipeline.session)
+            self.core.status_soon()
+            return pipeline.session
+        self.reset_done = True
+        return self.core.reset()

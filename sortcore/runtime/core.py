@@ -1,0 +1,227 @@
+"""The runtime core under ``serve``, ``run`` and the Greengrass lambda.
+
+Each runtime is a thin shell: it says where frames come from (MQTT, a camera) and
+where results go (links: MQTT, Greengrass, both). The core does the rest, the
+same way for all of them:
+
+- feeds frames and dead letters to the :class:`~sortcore.pipeline.Pipeline` and
+  counts them (:class:`Counters`);
+- after each commit hands the confirmed socks to listeners (the live page);
+- publishes on every ready link: the outbox through one :class:`OutboxPump` per
+  link (many in flight, sent rows marked in one transaction), the retained
+  ``sockpairs/state`` when it changed, and the retained ``sockpairs/status``
+  (one schema, :func:`sortcore.messages.status_message`) when counters changed,
+  at most every ``status_interval``, and at least every ``heartbeat``.
+
+:class:`RateLimiter` paces cameras. Time is injected. Python 3.7 compatible.
+"""
+
+import dataclasses
+import logging
+import threading
+import time
+from typing import List, Optional
+
+from ..engine import SockConfirmed
+from ..errors import ConfigError, MqttError
+from ..messages import (TOPIC_STATE, TOPIC_STATUS, dumps, sock_message, state_message,
+                        status_message)
+from ..outbox import OutboxPump
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class CoreOptions:
+    """``status_interval``: seconds between status updates while counters change;
+    ``heartbeat``: seconds between status messages when nothing does (0: none)."""
+
+    status_interval: float = 5.0
+    heartbeat: float = 30.0
+    retry_denied: float = 5.0
+
+    def __post_init__(self):
+        if not self.status_interval > 0 or not self.heartbeat >= 0 or not self.retry_denied > 0:
+            raise ConfigError("status_interval and retry_denied must be positive, heartbeat >= 0")
+
+
+class Counters(object):
+    """What a runtime did since it started (in its status)."""
+
+    FIELDS = ("received", "frames", "dead_letters", "duplicates", "socks", "resets", "connects",
+              "errors")
+
+    def __init__(self):
+        for name in self.FIELDS:
+            setattr(self, name, 0)
+
+    def as_dict(self) -> dict:
+        return {name: getattr(self, name) for name in self.FIELDS}
+
+
+class RateLimiter(object):
+    """At most ``fps`` frames a second (0: no limit): :meth:`wait` sleeps *before* a frame,
+    so a live camera gives a fresh one rather than one that waited in a buffer."""
+
+    def __init__(self, fps: float, clock=time.time, sleep=time.sleep):
+        if not fps >= 0:
+            raise ConfigError("fps must be 0 (unlimited) or positive, got %r" % (fps,))
+        self.period = 1.0 / fps if fps else 0.0
+        self.clock = clock
+        self.sleep = sleep
+        self._due = None  # type: Optional[float]
+
+    def wait(self):
+        now = self.clock()
+        if self._due is not None and now < self._due:
+            self.sleep(self._due - now)
+            now = self._due
+        self._due = now + self.period
+
+
+class Core(object):
+    """One pipeline, its counters, and what every runtime publishes; see the module docstring."""
+
+    def __init__(self, pipeline, links: List, options: CoreOptions = CoreOptions(), runtime: str = "serve",
+                 camera: Optional[str] = None, clock=time.time, monotonic=time.monotonic):
+        self.pipeline = pipeline
+        self.links = list(links)
+        self.options = options
+        self.runtime = runtime
+        self.camera = camera
+        self.clock = clock
+        self.monotonic = monotonic
+        self.counters = Counters()
+        self.pumps = {link.name: OutboxPump(pipeline.store, link.name, retry_after=options.retry_denied,
+                                            monotonic=monotonic) for link in self.links}
+        self.listeners = []  # type: List  # objects with sock(dict), set_state(dict), set_status(dict)
+        self.problem = None  # type: Optional[str]  # why the status says degraded
+        self.started_at = clock()
+        self.progress = threading.Condition()  # notified after each commit
+        self._state_due = self._status_now = True
+        self._status_due = False
+        self._status_at = None  # type: Optional[float]
+
+    # --- frames ------------------------------------------------------------
+
+    def feed(self, frame) -> int:
+        """Count one frame; return the socks it confirmed."""
+        events = self.pipeline.feed(frame)
+        self.counters.frames += 1
+        self._status_due = True
+        return sum(1 for e in events if isinstance(e, SockConfirmed))
+
+    def reject(self, dead_letter):
+        self.pipeline.reject(dead_letter)
+        self.counters.dead_letters += 1
+        self._status_due = True
+
+    def commit(self, position=None):
+        """Commit what was fed; tell listeners about the socks that are now stored."""
+        confirmed = self.pipeline.commit(position)
+        if confirmed:
+            self.counters.socks += len(confirmed)
+            self._state_due = True
+            for event in confirmed:
+                self._tell("sock", sock_message(self.pipeline.session, event))
+        with self.progress:
+            self.progress.notify_all()
+        return confirmed
+
+    def reset(self) -> int:
+        session = self.pipeline.reset()
+        self.counters.resets += 1
+        self._state_due = self._status_now = True
+        log.info("new sorting session %d", session)
+        return session
+
+    def wait_until(self, predicate, timeout: float) -> bool:
+        """Block until ``predicate()`` holds after a commit (for demos and tests)."""
+        deadline = time.monotonic() + timeout
+        with self.progress:
+            while not predicate():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self.progress.wait(remaining)
+        return True
+
+    # --- messages ----------------------------------------------------------
+
+    def state(self) -> dict:
+        return state_message(self.pipeline.session, self.pipeline.table(), self.clock())
+
+    def status(self, state: Optional[str] = None) -> dict:
+        pending = sum(pump.pending() for pump in self.pumps.values())
+        denied = sum(len(pump.denied) for pump in self.pumps.values())
+        reason = self.problem or next((p.last_error for p in self.pumps.values() if p.denied), None)
+        if state is None:
+            state = "degraded" if self.problem or denied else "online"
+        broker = "none" if not self.links else (
+            "connected" if all(link.ready for link in self.links) else "disconnected")
+        return status_message(
+            status=state, runtime=self.runtime, session=self.pipeline.session, camera=self.camera,
+            broker=broker, reason=reason, since=self.started_at, updated_at=self.clock(),
+            published=sum(pump.sent for pump in self.pumps.values()), pending=pending, denied=denied,
+            **self.counters.as_dict())
+
+    def status_soon(self):
+        """Send the status at the next :meth:`publish_due` (a connect, a reset, a fault)."""
+        self._status_now = True
+
+    # --- publishing ---------------------------------------------------------
+
+    def publish_due(self):
+        """Outbox, state and status to every ready link; failures wait for the next call."""
+        for link in self.links:
+            if link.ready:
+                self.pumps[link.name].pump(link)
+        if self._state_due:
+            state = self.state()
+            self._tell("set_state", state)
+            self._state_due = not self._broadcast(TOPIC_STATE, state)
+        now = self.monotonic()
+        since = None if self._status_at is None else now - self._status_at
+        heartbeat = self.options.heartbeat and since is not None and since >= self.options.heartbeat
+        changed = self._status_due and (since is None or since >= self.options.status_interval)
+        if self._status_now or changed or heartbeat:
+            status = self.status()
+            self._tell("set_status", status)
+            if self._broadcast(TOPIC_STATUS, status) or not self.links:
+                self._status_now = self._status_due = False
+                self._status_at = now
+
+    def _broadcast(self, topic: str, message: dict) -> bool:
+        """Retained, to every ready link; True when at least one took it."""
+        payload, taken = dumps(message), 0
+        for link in self.links:
+            if not link.ready:
+                continue
+            try:
+                nowait = getattr(link, "publish_nowait", None)
+                if nowait is not None:
+                    nowait(topic, payload, qos=1, retain=True)
+                else:
+                    link.publish(topic, payload, qos=1, retain=True)
+                taken += 1
+            except MqttError as exc:
+                log.debug("%s to %s: %s", topic, link.name, exc)
+        return taken > 0
+
+    def say_offline(self):
+        """The last status before a clean stop (the will covers an unclean one)."""
+        status = self.status("offline")
+        self._tell("set_status", status)
+        for link in self.links:
+            if link.ready:
+                try:
+                    link.publish(TOPIC_STATUS, dumps(status), qos=1, retain=True)
+                except MqttError as exc:
+                    log.warning("could not say offline to %s: %s", link.name, exc.reason)
+
+    def _tell(self, method: str, message: dict):
+        for listener in self.listeners:
+            try:
+                getattr(listener, method)(message)
+            except Exception as exc:  # a page must never stop the counting
+                log.warning("listener %s.%s failed: %s", type(listener).__name__, method, exc)
