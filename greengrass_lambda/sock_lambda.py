@@ -62,41 +62,16 @@ def build_loop(config: dict, stop=None, links=None):
 
     ``links`` replaces the publishers the configuration names (tests).
     """
-    from sortcore.runtime import config as build
-    from sortcore.runtime.device import DeviceLoop, DeviceOptions
+    from sortcore.runtime.appliance import build_device_loop, broker_links
+    from sortcore.runtime.config import prefixed_topics
     from sortcore.runtime.links import Link
 
-    topics = build.prefixed_topics(config["topic_prefix"])
     if links is None:
-        links = []
+        links = broker_links(config)
         if config["greengrass"]:
             from sortcore.adapters.greengrass import GreengrassPublisher
-            links.append(Link("greengrass", GreengrassPublisher, topics=topics))
-        if config["broker"]:
-            links.append(Link("mqtt", build.publisher_factory(config), topics=topics))
-
-    def open_source():
-        from sortcore.camera.sources import open_source as _open
-        return _open(config["source"])
-
-    def load_classifier():
-        if config["model_backend"] == "deeplens":
-            from sortcore.camera.deeplens import load_optimized_model
-            return load_optimized_model(config["model"])
-        from sortcore.classifier.model import load_model
-        return load_model(config["model"])
-
-    def open_pipeline():
-        from sortcore.pipeline import Pipeline
-        from sortcore.store import Store
-        folder = os.path.dirname(os.path.abspath(config["db"]))
-        if not os.path.isdir(folder):
-            os.makedirs(folder)
-        return Pipeline(Store(config["db"]), build.engine_config(config), source="camera:" + config["camera"])
-
-    options = DeviceOptions(camera=config["camera"], fps=config["fps"], publish_frames=config["publish_frames"],
-                            core=build.core_options(config))
-    return DeviceLoop(open_source, load_classifier, open_pipeline, links, options, stop=stop)
+            links.insert(0, Link("greengrass", GreengrassPublisher, topics=prefixed_topics(config["topic_prefix"])))
+    return build_device_loop(config, links, runtime="lambda", stop=stop)
 
 
 # --- the one loop of this process ---------------------------------------------

@@ -7,10 +7,11 @@ import click
 from . import device as _device
 from . import model as _model
 from . import replay as _replay
+from . import run as _run
 from . import service as _service
 from . import settings as _settings
 
-COMMAND_MODULES = [_replay, _service, _model, _device, _settings]
+COMMAND_MODULES = [_replay, _service, _run, _model, _device, _settings]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

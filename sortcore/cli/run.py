@@ -1,0 +1,40 @@
+"""``sortcore run``: the appliance in one process on plain Linux (a thin wrapper)."""
+
+import os
+
+import click
+
+from ..errors import SortcoreError
+from .common import live_page
+from .options import settings_options
+
+
+def _shipped_model() -> str:
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "model")
+
+
+@click.command("run")
+@settings_options("run")
+def run(settings):
+    """The appliance: camera -> classifier -> engine -> store -> MQTT (with --broker) -> page (--http).
+
+    Runs until SIGTERM or Ctrl-C; camera, model, store and broker faults are
+    retried with backoff, and the status says why. A folder or video source
+    stops at its end.
+    """
+    from ..runtime.appliance import run_appliance
+    from ..runtime.config import camera_name
+
+    if not settings["source"]:
+        raise click.UsageError("give --source (webcam:0, video:PATH, folder:PATH) or SORTCORE_SOURCE")
+    values = dict(settings, model=settings["model"] or _shipped_model(),
+                  camera=camera_name(settings, os.environ), db=settings["db"])
+    try:
+        with live_page(settings, camera=True) as listeners:
+            loop = run_appliance(values, listeners)
+    except SortcoreError as exc:
+        raise click.ClickException(str(exc))
+    click.echo("stopped after %d frames; %s" % (loop.frames, loop.last_error or "no errors"), err=True)
+
+
+commands = [run]

@@ -1,0 +1,79 @@
+"""The camera appliance from its settings: what ``sortcore run`` and the lambda build.
+
+:func:`build_device_loop` wires a :class:`~sortcore.runtime.device.DeviceLoop` from a
+settings dict (:mod:`sortcore.settings`): the frame source, the classifier, the store
+and the links. :func:`run_appliance` runs one in this thread until SIGTERM, with the
+live page's listeners. Python 3.7 compatible.
+"""
+
+import logging
+import os
+import signal
+import threading
+
+from .config import core_options, engine_config, prefixed_topics, publisher_factory
+from .device import DeviceLoop, DeviceOptions
+from .links import Link
+
+log = logging.getLogger(__name__)
+
+
+def broker_links(values: dict) -> list:
+    """A link to ``values['broker']`` when one is set (paho only imported on connect)."""
+    if not values.get("broker"):
+        return []
+    return [Link("mqtt", publisher_factory(values), topics=prefixed_topics(values.get("topic_prefix", "")))]
+
+
+def _loaders(values: dict):
+    def open_source():
+        from ..camera.sources import open_source as _open
+        return _open(values["source"])
+
+    def load_classifier():
+        if values.get("model_backend") == "deeplens":
+            from ..camera.deeplens import load_optimized_model
+            return load_optimized_model(values["model"])
+        from ..classifier.model import load_model
+        return load_model(values["model"])
+
+    def open_pipeline():
+        from ..pipeline import Pipeline
+        from ..store import Store
+        folder = os.path.dirname(os.path.abspath(values["db"]))
+        if not os.path.isdir(folder):
+            os.makedirs(folder)
+        return Pipeline(Store(values["db"]), engine_config(values), source="camera:" + values["camera"])
+
+    return open_source, load_classifier, open_pipeline
+
+
+def build_device_loop(values: dict, links: list, runtime: str, stop=None, on_frame=None,
+                      stop_at_end: bool = False) -> DeviceLoop:
+    """The loop for these settings; nothing is opened until it runs."""
+    options = DeviceOptions(camera=values["camera"], fps=values["fps"], publish_frames=values["publish_frames"],
+                            core=core_options(values), stop_at_end=stop_at_end)
+    return DeviceLoop(*_loaders(values), links=links, options=options, stop=stop, runtime=runtime,
+                      on_frame=on_frame)
+
+
+def run_appliance(values: dict, listeners=(), on_frame=None) -> DeviceLoop:
+    """Run the appliance in this thread until SIGTERM/SIGINT; return the stopped loop."""
+    stop = threading.Event()
+    source = values["source"]
+    finite = source.startswith(("folder:", "video:")) and not source.endswith("?loop")
+    loop = build_device_loop(values, broker_links(values), "run", stop=stop, on_frame=on_frame,
+                             stop_at_end=finite)
+    loop.listeners.extend(listeners)
+    for listener in listeners:
+        if hasattr(listener, "reset"):
+            listener.reset = loop.request_reset  # the page's button, handled in the loop's thread
+
+    def on_signal(signum, frame):
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    log.info("running camera %s from %s", values["camera"], source)
+    loop.run()
+    return loop
