@@ -108,6 +108,40 @@ def test_deploy_script_runs_the_whole_cli_sequence():
     assert "s|%s|" % PLACEHOLDER in script
 
 
+def test_function_name_is_inside_the_deeplens_service_role_policy():
+    """AWSDeepLensServiceRolePolicy allows Lambda actions on ``function:deeplens*`` only."""
+    script = (GG / "deploy.sh").read_text()
+    default = re.search(r"^FUNCTION_NAME=\$\{FUNCTION_NAME:-([\w-]+)\}$", script, re.M).group(1)
+    assert default == "deeplens-sortcore"
+    assert "deeplens*" in script  # says why, for whoever overrides it
+
+
+def test_group_version_keeps_every_definition_it_does_not_replace():
+    """create-group-version replaces the group's lists: what we do not redeploy must be passed on."""
+    script = (GG / "deploy.sh").read_text()
+    query = re.search(r"--query '(Definition\.\[[^']*\])'", script).group(1)
+    kept = re.findall(r"(\w+)DefinitionVersionArn", query)
+    assert set(kept) == {"Core", "Device", "Logger", "Connector"}
+    for flag in ("--core-definition-version-arn", "--device-definition-version-arn",
+                 "--logger-definition-version-arn", "--connector-definition-version-arn",
+                 "--function-definition-version-arn", "--subscription-definition-version-arn",
+                 "--resource-definition-version-arn"):
+        assert flag in script, flag
+
+
+def test_data_folder_is_owned_by_ggc_user(resources):
+    data = next(r for r in resources if r["Id"] == "sortcore-data")["ResourceDataContainer"]["LocalVolumeResourceData"]
+    assert data["GroupOwnerSetting"] == {"AutoAddGroupOwner": False, "GroupOwner": "ggc_group"}
+    docs = (ROOT / "docs" / "greengrass.md").read_text()
+    assert "install -d -o ggc_user -g ggc_group -m 0770 %s" % data["SourcePath"] in docs
+
+
+def test_greengrass_v1_docs_say_first_that_they_are_historical():
+    head = (ROOT / "docs" / "greengrass.md").read_text().split("\n## ", 1)[0]
+    assert "historical" in head.lower() and "7 Oct" in head and "31 Jan 2024" in head
+    assert "greengrass-v2.md" in head and "linux.md" in head
+
+
 # --- Kafka -----------------------------------------------------------------------
 
 def sample_sock_message():
