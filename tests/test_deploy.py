@@ -153,9 +153,44 @@ def test_confluent_connector_reads_sockpairs_into_kafka():
     config = load(KAFKA / "mqtt-source-confluent.json")["config"]
     assert config["connector.class"] == "io.confluent.connect.mqtt.MqttSourceConnector"
     assert config["mqtt.topics"] == messages.TOPIC_PAIRS and config["kafka.topic"] == "sockpairs"
-    assert config["mqtt.qos"] == "1" and config["mqtt.server.uri"].startswith("tcp://")
+    assert config["mqtt.qos"] == "1"
     assert config["value.converter"].endswith("ByteArrayConverter")  # JSON bytes kept as they are
     assert all(isinstance(v, str) for v in config.values())
+    # At least once: a persistent session. The connector has no client-id key; with clean
+    # sessions off it gives each task its own stable client id.
+    assert config["mqtt.clean.session.enabled"] == "false" and "mqtt.client.id" not in config
+
+
+def shipped_broker():
+    """(TLS port, ACL users) of deploy/mosquitto."""
+    conf = (ROOT / "deploy" / "mosquitto" / "mosquitto.conf").read_text()
+    acl = (ROOT / "deploy" / "mosquitto" / "acl").read_text()
+    assert re.search(r"^allow_anonymous false$", conf, re.M)
+    tls_port = next(line.split()[1] for line in conf.splitlines()
+                    if line.startswith("listener ") and len(line.split()) == 2)
+    return tls_port, set(re.findall(r"^user (\w+)$", acl, re.M))
+
+
+SECRET = re.compile(r"^\$\{file:(/etc/kafka-connect/secrets/[\w.-]+):([\w.]+)\}$")
+
+
+def test_connectors_log_in_over_tls_with_secrets_from_a_config_provider():
+    """The shipped broker refuses anonymous clients and plain TCP off loopback."""
+    tls_port, users = shipped_broker()
+    worker = dict(line.split("=", 1) for line in (KAFKA / "connect-worker.properties").read_text().splitlines()
+                  if line and not line.startswith("#"))
+    assert worker["config.providers"] == "file"
+    assert worker["config.providers.file.class"] == "org.apache.kafka.common.config.provider.FileConfigProvider"
+    confluent = load(KAFKA / "mqtt-source-confluent.json")["config"]
+    lenses = lenses_properties()
+    assert confluent["mqtt.server.uri"] == lenses["connect.mqtt.hosts"] == "ssl://mosquitto:%s" % tls_port
+    assert confluent["mqtt.username"] == lenses["connect.mqtt.username"] == "reader" and "reader" in users
+    for value in (confluent["mqtt.password"], confluent["mqtt.ssl.trust.store.password"],
+                  lenses["connect.mqtt.password"]):
+        match = SECRET.match(value)
+        assert match and match.group(1).startswith(worker["config.providers.file.param.allowed.paths"])
+    assert confluent["mqtt.ssl.trust.store.path"].endswith(".jks")
+    assert lenses["connect.mqtt.ssl.ca.cert"].endswith(".crt")
 
 
 def test_ksqldb_connector_statement_matches_the_json():
@@ -168,14 +203,19 @@ def test_ksqldb_connector_statement_matches_the_json():
     assert properties == connector["config"]
 
 
-def test_lenses_alternative_has_the_same_route():
+def lenses_properties():
     props = {}
     for line in (KAFKA / "mqtt-source-lenses.properties").read_text().splitlines():
         if line.strip() and not line.lstrip().startswith("#"):
             key, _, value = line.partition("=")
             props[key.strip()] = value.strip()
+    return props
+
+
+def test_lenses_alternative_has_the_same_route():
+    props = lenses_properties()
     assert props["connector.class"] == "io.lenses.streamreactor.connect.mqtt.source.MqttSourceConnector"
-    assert props["connect.mqtt.hosts"].startswith("tcp://")
+    assert props["connect.mqtt.clean"] == "false" and props["connect.mqtt.client.id"]
     assert props["connect.mqtt.service.quality"] == "1"
     assert re.match(r"INSERT INTO sockpairs SELECT \* FROM sockpairs WITHCONVERTER=`[\w.]+JsonSimpleConverter`$",
                     props["connect.mqtt.kcql"])
@@ -192,6 +232,8 @@ def test_ksqldb_stream_and_latest_pairs_table():
     columns = re.findall(r"^\s*(\w+) (INT|BIGINT|VARCHAR|DOUBLE),?$", stream, re.M)
     assert {name for name, _ in columns} == set(sample_sock_message())  # every field of the message
     assert "KAFKA_TOPIC='sockpairs'" in stream and "VALUE_FORMAT='JSON'" in stream
+    # ksqlDB creates the topic if the connector has not yet, and then needs PARTITIONS.
+    assert re.search(r"\bPARTITIONS=1\b", stream)
     table = next(s for s in statements if s.startswith("CREATE TABLE"))
     assert "FROM sockpairs_stream" in table and "KEY_FORMAT='JSON'" in table
     assert re.search(r"GROUP BY session, image\s+EMIT CHANGES$", table)
