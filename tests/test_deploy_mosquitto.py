@@ -206,3 +206,21 @@ def test_lambda_link_reads_control_and_only_the_operator_resets(debian):
         finally:
             operator.close()
         assert lam.wait(1, "sockpairs/control") == [b'{"cmd": "reset"}']
+
+
+def test_mosquitto_sub_as_docs_watching_says(debian, tmp_path):
+    """docs/watching.md: the options from ~/.config/mosquitto_sub, then the short command."""
+    service = Client(debian, "sortcore", "svc-pw")
+    try:  # retained, so the subscriber gets it whenever it subscribes
+        service.client.publish("sockpairs/state", b'{"pairs": 1}', qos=1, retain=True).wait_for_publish(10)
+    finally:
+        service.close()
+    config = tmp_path / "xdg" / "mosquitto_sub"
+    config.parent.mkdir()
+    config.write_text("-h 127.0.0.1\n-p %d\n--cafile %s\n-u reader\n-P rd-pw\n" % (debian.tls_port, debian.ca))
+    env = dict(os.environ, XDG_CONFIG_HOME=str(config.parent))
+    docs = (ROOT / "docs" / "watching.md").read_text()
+    assert "mosquitto_sub -q 1 -t 'sockpairs/#' -v" in docs
+    out = subprocess.run(["mosquitto_sub", "-q", "1", "-t", "sockpairs/#", "-v", "-C", "1", "-W", "10"],
+                         env=env, capture_output=True, timeout=20)
+    assert out.stdout == b'sockpairs/state {"pairs": 1}\n', out.stderr
