@@ -7,6 +7,7 @@ environment the lambda reads, the JSON the lambda publishes.
 
 import json
 import re
+import shutil
 import subprocess
 
 import pytest
@@ -246,3 +247,77 @@ def test_docs_cover_every_lambda_variable(function):
     for name in function["FunctionConfiguration"]["Environment"]["Variables"]:
         assert name in docs, name
     assert "package-lambda" in docs and "deploy.sh" in docs
+
+
+# --- Plain Linux / Raspberry Pi: deploy/linux -----------------------------------------
+
+LINUX = ROOT / "deploy" / "linux"
+
+
+def unit_sections(text):
+    """{section: [(key, value), ...]} of a systemd unit; keys may repeat (Environment=)."""
+    sections, current = {}, None
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        if line.startswith("["):
+            current = sections.setdefault(line.strip("[]"), [])
+        else:
+            key, sep, value = line.partition("=")
+            assert sep and current is not None, line
+            current.append((key, value))
+    return sections
+
+
+def test_systemd_unit_runs_sortcore_run_hardened():
+    sections = unit_sections((LINUX / "sortcore.service").read_text())
+    service = sections["Service"]
+    one = dict(service)
+    env = dict(v.split("=", 1) for k, v in service if k == "Environment")
+    assert one["ExecStart"] == "/opt/sortcore/venv/bin/sortcore run"
+    assert env["SORTCORE_SOURCE"] == "webcam:0" and env["SORTCORE_HTTP"] == "0.0.0.0:8080"
+    assert env["SORTCORE_DB"] == "/var/lib/sortcore/sortcore.db"
+    keys = [k for k, _ in service]
+    assert keys.index("EnvironmentFile") > max(i for i, k in enumerate(keys) if k == "Environment")
+    assert one["EnvironmentFile"] == "-/etc/sortcore/sortcore.env"
+    assert one["User"] == "sortcore" and "video" in one["SupplementaryGroups"].split()
+    assert one["StateDirectory"] == "sortcore" and one["Restart"] == "on-failure"
+    for key, value in {"NoNewPrivileges": "yes", "ProtectSystem": "strict", "ProtectHome": "yes",
+                       "PrivateTmp": "yes", "DevicePolicy": "closed",
+                       "DeviceAllow": "char-video4linux rw", "CapabilityBoundingSet": ""}.items():
+        assert one[key] == value, key
+    assert "PrivateDevices" not in one  # it would hide /dev/video*
+    assert dict(sections["Install"])["WantedBy"] == "multi-user.target"
+
+
+def test_env_file_names_only_run_options():
+    text = (LINUX / "sortcore.env").read_text()
+    names = set(re.findall(r"^#?(SORTCORE_[A-Z_]+)=", text, re.M))
+    options = {"source", "broker", "http", "http-token-file", "db", "model"}
+    assert names == {"SORTCORE_" + o.upper().replace("-", "_") for o in options}
+
+
+@pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze is not installed")
+def test_systemd_analyze_verify_accepts_the_unit(tmp_path):
+    """verify exits 0 even on unknown keys, so its stderr must be empty as well."""
+    unit = tmp_path / "sortcore.service"
+    # verify checks that ExecStart's program exists; it is in /opt only after install.sh
+    unit.write_text((LINUX / "sortcore.service").read_text().replace("/opt/sortcore/venv/bin/sortcore", "/bin/true"))
+    result = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stderr.strip() == "", result.stderr
+
+
+def test_install_script_parses_and_passes_shellcheck():
+    script = LINUX / "install.sh"
+    assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
+    text = script.read_text()
+    assert "set -euo pipefail" in text and "SPEC=${1:-sortcore[onnx]}" in text
+    for needed in ("/opt/sortcore/venv", "useradd --system", "--groups video", "sortcore.service",
+                   "/etc/sortcore/sortcore.env", "systemctl daemon-reload"):
+        assert needed in text, needed
+    if not shutil.which("shellcheck"):
+        pytest.skip("shellcheck is not installed (apt install shellcheck)")
+    for path in (script, GG / "deploy.sh"):
+        result = subprocess.run(["shellcheck", str(path)], capture_output=True, text=True)
+        assert result.returncode == 0, result.stdout
