@@ -68,12 +68,14 @@ def test_recipe_has_only_documented_keys(recipe):
 def test_lifecycle_runs_sortcore_run_from_a_venv_with_the_configuration(recipe):
     config = recipe["ComponentConfiguration"]["DefaultConfiguration"]
     lifecycle = recipe["Manifests"][0]["Lifecycle"]
-    env = lifecycle["Setenv"]
-    assert set(k for k in env if k.startswith("SORTCORE_")) | {"SORTCORE_BROKER"} <= RUN_ENV
+    run = lifecycle["Run"]["Script"]
+    exported = dict(re.findall(r'(SORTCORE_\w+)="([^"]*)"', run))
+    assert set(exported) == RUN_ENV - {"SORTCORE_HTTP_TOKEN_FILE"}
     used = set(re.findall(r"\{configuration:/(\w+)\}", json.dumps(lifecycle)))
     assert used == {k for k in config if k != "accessControl"} == {"source", "http", "broker"}
-    assert env["SORTCORE_SOURCE"] == "{configuration:/source}" and env["SORTCORE_DB"].startswith("{work:path}/")
-    assert env["SORTCORE_MODEL"] == "{artifacts:decompressedPath}/%s/model" % TOP
+    assert exported["SORTCORE_SOURCE"] == "{configuration:/source}"
+    assert exported["SORTCORE_DB"] == "{work:path}/sortcore.db"
+    assert exported["SORTCORE_MODEL"] == "{artifacts:decompressedPath}/%s/model" % TOP
     install = lifecycle["Install"]["Script"]
     assert "{artifacts:decompressedPath}/%s" % TOP in install and "python3 -m venv {work:path}/venv" in install
     assert "[onnx,greengrass-v2]" in install and isinstance(lifecycle["Install"]["Timeout"], int)
@@ -225,3 +227,35 @@ def test_outside_greengrass_it_says_so(monkeypatch):
     with pytest.raises(GreengrassUnavailable) as err:
         connect_greengrass_v2()
     assert "awsiotsdk" in err.value.reason
+
+
+def render(script, work, artifacts, config):
+    """What the nucleus runs: recipe variables filled in."""
+    script = script.replace("{work:path}", str(work)).replace("{artifacts:decompressedPath}", str(artifacts))
+    return re.sub(r"\{configuration:/(\w+)\}", lambda m: config[m.group(1)], script)
+
+
+@pytest.mark.parametrize("broker", ["greengrass-v2:local", ""])
+def test_run_script_passes_the_configuration_to_sortcore_run(recipe, tmp_path, broker):
+    """The nucleus runs lifecycle scripts with sh; a stub sortcore prints what it was given."""
+    lifecycle = recipe["Manifests"][0]["Lifecycle"]
+    work, artifacts = tmp_path / "work", tmp_path / "artifacts"
+    (work / "venv" / "bin").mkdir(parents=True)
+    stub = work / "venv" / "bin" / "sortcore"
+    stub.write_text("#!/bin/sh\necho \"$@\"\nenv | grep '^SORTCORE_' | sort\n")
+    stub.chmod(0o755)
+    config = dict(recipe["ComponentConfiguration"]["DefaultConfiguration"], source="webcam:/dev/video2",
+                  broker=broker)
+    assert subprocess.run(["sh", "-n", "-c", render(lifecycle["Install"]["Script"], work, artifacts, config)]
+                          ).returncode == 0
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SORTCORE_")}
+    out = subprocess.run(["sh", "-c", render(lifecycle["Run"]["Script"], work, artifacts, config)],
+                         capture_output=True, text=True, env=env, timeout=30)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == "run"
+    expected = {"SORTCORE_SOURCE": "webcam:/dev/video2", "SORTCORE_HTTP": "127.0.0.1:8080",
+                "SORTCORE_DB": "%s/sortcore.db" % work, "SORTCORE_MODEL": "%s/%s/model" % (artifacts, TOP)}
+    if broker:
+        expected["SORTCORE_BROKER"] = broker
+    assert dict(line.split("=", 1) for line in lines[1:]) == expected
