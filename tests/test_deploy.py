@@ -306,6 +306,10 @@ def test_systemd_analyze_verify_accepts_the_unit(tmp_path):
     unit.write_text((LINUX / "sortcore.service").read_text().replace("/opt/sortcore/venv/bin/sortcore", "/bin/true"))
     result = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and result.stderr.strip() == "", result.stderr
+    # the exposure score (0 best, 10 worst; --threshold is in tenths): 1.7 as shipped
+    security = subprocess.run(["systemd-analyze", "security", "--offline=yes", "--threshold=20", str(unit)],
+                              capture_output=True, text=True, timeout=60)
+    assert security.returncode == 0, security.stdout[-600:]
 
 
 def test_install_script_parses_and_passes_shellcheck():
