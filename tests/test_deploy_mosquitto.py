@@ -94,6 +94,9 @@ def debian(tmp_path, tls):
     for user, password in USERS.items():
         subprocess.run(["mosquitto_passwd", "-b", str(passwd), user, password], check=True, capture_output=True)
     os.chmod(str(passwd), 0o600)
+    for conf in (etc / "mosquitto.conf", etc / "conf.d/sortcore.conf"):  # nothing left pointing at the machine's
+        lines = [l for l in conf.read_text().splitlines() if l and not l.startswith("#")]
+        assert not [l for l in lines if re.search(r"\s/(etc|var|run)/", l)], conf
     broker = DebianBroker(root, port, tls_port)
     broker.start()
     broker.ca = str(etc / "certs/ca.crt")
