@@ -7,6 +7,7 @@ environment the lambda reads, the JSON the lambda publishes.
 
 import json
 import re
+import shutil
 import subprocess
 
 import pytest
@@ -109,6 +110,40 @@ def test_deploy_script_runs_the_whole_cli_sequence():
     assert "s|%s|" % PLACEHOLDER in script
 
 
+def test_function_name_is_inside_the_deeplens_service_role_policy():
+    """AWSDeepLensServiceRolePolicy allows Lambda actions on ``function:deeplens*`` only."""
+    script = (GG / "deploy.sh").read_text()
+    default = re.search(r"^FUNCTION_NAME=\$\{FUNCTION_NAME:-([\w-]+)\}$", script, re.M).group(1)
+    assert default == "deeplens-sortcore"
+    assert "deeplens*" in script  # says why, for whoever overrides it
+
+
+def test_group_version_keeps_every_definition_it_does_not_replace():
+    """create-group-version replaces the group's lists: what we do not redeploy must be passed on."""
+    script = (GG / "deploy.sh").read_text()
+    query = re.search(r"--query '(Definition\.\[[^']*\])'", script).group(1)
+    kept = re.findall(r"(\w+)DefinitionVersionArn", query)
+    assert set(kept) == {"Core", "Device", "Logger", "Connector"}
+    for flag in ("--core-definition-version-arn", "--device-definition-version-arn",
+                 "--logger-definition-version-arn", "--connector-definition-version-arn",
+                 "--function-definition-version-arn", "--subscription-definition-version-arn",
+                 "--resource-definition-version-arn"):
+        assert flag in script, flag
+
+
+def test_data_folder_is_owned_by_ggc_user(resources):
+    data = next(r for r in resources if r["Id"] == "sortcore-data")["ResourceDataContainer"]["LocalVolumeResourceData"]
+    assert data["GroupOwnerSetting"] == {"AutoAddGroupOwner": False, "GroupOwner": "ggc_group"}
+    docs = (ROOT / "docs" / "greengrass.md").read_text()
+    assert "install -d -o ggc_user -g ggc_group -m 0770 %s" % data["SourcePath"] in docs
+
+
+def test_greengrass_v1_docs_say_first_that_they_are_historical():
+    head = (ROOT / "docs" / "greengrass.md").read_text().split("\n## ", 1)[0]
+    assert "historical" in head.lower() and "7 Oct" in head and "31 Jan 2024" in head
+    assert "greengrass-v2.md" in head and "linux.md" in head
+
+
 # --- Kafka -----------------------------------------------------------------------
 
 def sample_sock_message():
@@ -120,9 +155,44 @@ def test_confluent_connector_reads_sockpairs_into_kafka():
     config = load(KAFKA / "mqtt-source-confluent.json")["config"]
     assert config["connector.class"] == "io.confluent.connect.mqtt.MqttSourceConnector"
     assert config["mqtt.topics"] == messages.TOPIC_PAIRS and config["kafka.topic"] == "sockpairs"
-    assert config["mqtt.qos"] == "1" and config["mqtt.server.uri"].startswith("tcp://")
+    assert config["mqtt.qos"] == "1"
     assert config["value.converter"].endswith("ByteArrayConverter")  # JSON bytes kept as they are
     assert all(isinstance(v, str) for v in config.values())
+    # At least once: a persistent session. The connector has no client-id key; with clean
+    # sessions off it gives each task its own stable client id.
+    assert config["mqtt.clean.session.enabled"] == "false" and "mqtt.client.id" not in config
+
+
+def shipped_broker():
+    """(TLS port, ACL users) of deploy/mosquitto."""
+    conf = (ROOT / "deploy" / "mosquitto" / "mosquitto.conf").read_text()
+    acl = (ROOT / "deploy" / "mosquitto" / "acl").read_text()
+    assert re.search(r"^allow_anonymous false$", conf, re.M)
+    tls_port = next(line.split()[1] for line in conf.splitlines()
+                    if line.startswith("listener ") and len(line.split()) == 2)
+    return tls_port, set(re.findall(r"^user (\w+)$", acl, re.M))
+
+
+SECRET = re.compile(r"^\$\{file:(/etc/kafka-connect/secrets/[\w.-]+):([\w.]+)\}$")
+
+
+def test_connectors_log_in_over_tls_with_secrets_from_a_config_provider():
+    """The shipped broker refuses anonymous clients and plain TCP off loopback."""
+    tls_port, users = shipped_broker()
+    worker = dict(line.split("=", 1) for line in (KAFKA / "connect-worker.properties").read_text().splitlines()
+                  if line and not line.startswith("#"))
+    assert worker["config.providers"] == "file"
+    assert worker["config.providers.file.class"] == "org.apache.kafka.common.config.provider.FileConfigProvider"
+    confluent = load(KAFKA / "mqtt-source-confluent.json")["config"]
+    lenses = lenses_properties()
+    assert confluent["mqtt.server.uri"] == lenses["connect.mqtt.hosts"] == "ssl://mosquitto:%s" % tls_port
+    assert confluent["mqtt.username"] == lenses["connect.mqtt.username"] == "reader" and "reader" in users
+    for value in (confluent["mqtt.password"], confluent["mqtt.ssl.trust.store.password"],
+                  lenses["connect.mqtt.password"]):
+        match = SECRET.match(value)
+        assert match and match.group(1).startswith(worker["config.providers.file.param.allowed.paths"])
+    assert confluent["mqtt.ssl.trust.store.path"].endswith(".jks")
+    assert lenses["connect.mqtt.ssl.ca.cert"].endswith(".crt")
 
 
 def test_ksqldb_connector_statement_matches_the_json():
@@ -135,14 +205,19 @@ def test_ksqldb_connector_statement_matches_the_json():
     assert properties == connector["config"]
 
 
-def test_lenses_alternative_has_the_same_route():
+def lenses_properties():
     props = {}
     for line in (KAFKA / "mqtt-source-lenses.properties").read_text().splitlines():
         if line.strip() and not line.lstrip().startswith("#"):
             key, _, value = line.partition("=")
             props[key.strip()] = value.strip()
+    return props
+
+
+def test_lenses_alternative_has_the_same_route():
+    props = lenses_properties()
     assert props["connector.class"] == "io.lenses.streamreactor.connect.mqtt.source.MqttSourceConnector"
-    assert props["connect.mqtt.hosts"].startswith("tcp://")
+    assert props["connect.mqtt.clean"] == "false" and props["connect.mqtt.client.id"]
     assert props["connect.mqtt.service.quality"] == "1"
     assert re.match(r"INSERT INTO sockpairs SELECT \* FROM sockpairs WITHCONVERTER=`[\w.]+JsonSimpleConverter`$",
                     props["connect.mqtt.kcql"])
@@ -159,6 +234,8 @@ def test_ksqldb_stream_and_latest_pairs_table():
     columns = re.findall(r"^\s*(\w+) (INT|BIGINT|VARCHAR|DOUBLE),?$", stream, re.M)
     assert {name for name, _ in columns} == set(sample_sock_message())  # every field of the message
     assert "KAFKA_TOPIC='sockpairs'" in stream and "VALUE_FORMAT='JSON'" in stream
+    # ksqlDB creates the topic if the connector has not yet, and then needs PARTITIONS.
+    assert re.search(r"\bPARTITIONS=1\b", stream)
     table = next(s for s in statements if s.startswith("CREATE TABLE"))
     assert "FROM sockpairs_stream" in table and "KEY_FORMAT='JSON'" in table
     assert re.search(r"GROUP BY session, image\s+EMIT CHANGES$", table)
@@ -172,3 +249,81 @@ def test_docs_cover_every_lambda_variable(function):
         assert "`%s`" % name in settings_doc or name + "," in settings_doc, name
     docs = (ROOT / "docs" / "greengrass.md").read_text()
     assert "package-lambda" in docs and "deploy.sh" in docs
+
+
+# --- Plain Linux / Raspberry Pi: deploy/linux -----------------------------------------
+
+LINUX = ROOT / "deploy" / "linux"
+
+
+def unit_sections(text):
+    """{section: [(key, value), ...]} of a systemd unit; keys may repeat (Environment=)."""
+    sections, current = {}, None
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        if line.startswith("["):
+            current = sections.setdefault(line.strip("[]"), [])
+        else:
+            key, sep, value = line.partition("=")
+            assert sep and current is not None, line
+            current.append((key, value))
+    return sections
+
+
+def test_systemd_unit_runs_sortcore_run_hardened():
+    sections = unit_sections((LINUX / "sortcore.service").read_text())
+    service = sections["Service"]
+    one = dict(service)
+    env = dict(v.split("=", 1) for k, v in service if k == "Environment")
+    assert one["ExecStart"] == "/opt/sortcore/venv/bin/sortcore run"
+    assert env["SORTCORE_SOURCE"] == "webcam:0" and env["SORTCORE_HTTP"] == "0.0.0.0:8080"
+    assert env["SORTCORE_DB"] == "/var/lib/sortcore/sortcore.db"
+    keys = [k for k, _ in service]
+    assert keys.index("EnvironmentFile") > max(i for i, k in enumerate(keys) if k == "Environment")
+    assert one["EnvironmentFile"] == "-/etc/sortcore/sortcore.env"
+    assert one["User"] == "sortcore" and "video" in one["SupplementaryGroups"].split()
+    assert one["StateDirectory"] == "sortcore" and one["Restart"] == "on-failure"
+    for key, value in {"NoNewPrivileges": "yes", "ProtectSystem": "strict", "ProtectHome": "yes",
+                       "PrivateTmp": "yes", "DevicePolicy": "closed",
+                       "DeviceAllow": "char-video4linux rw", "CapabilityBoundingSet": ""}.items():
+        assert one[key] == value, key
+    assert "PrivateDevices" not in one  # it would hide /dev/video*
+    assert dict(sections["Install"])["WantedBy"] == "multi-user.target"
+
+
+def test_env_file_names_only_run_options():
+    text = (LINUX / "sortcore.env").read_text()
+    names = set(re.findall(r"^#?(SORTCORE_[A-Z_]+)=", text, re.M))
+    options = {"source", "broker", "http", "http-token-file", "db", "model"}
+    assert names == {"SORTCORE_" + o.upper().replace("-", "_") for o in options}
+
+
+@pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze is not installed")
+def test_systemd_analyze_verify_accepts_the_unit(tmp_path):
+    """verify exits 0 even on unknown keys, so its stderr must be empty as well."""
+    unit = tmp_path / "sortcore.service"
+    # verify checks that ExecStart's program exists; it is in /opt only after install.sh
+    unit.write_text((LINUX / "sortcore.service").read_text().replace("/opt/sortcore/venv/bin/sortcore", "/bin/true"))
+    result = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stderr.strip() == "", result.stderr
+    # the exposure score (0 best, 10 worst; --threshold is in tenths): 1.7 as shipped
+    security = subprocess.run(["systemd-analyze", "security", "--offline=yes", "--threshold=20", str(unit)],
+                              capture_output=True, text=True, timeout=60)
+    assert security.returncode == 0, security.stdout[-600:]
+
+
+def test_install_script_parses_and_passes_shellcheck():
+    script = LINUX / "install.sh"
+    assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
+    text = script.read_text()
+    assert "set -euo pipefail" in text and "SPEC=${1:-sortcore[onnx]}" in text
+    for needed in ("/opt/sortcore/venv", "useradd --system", "--groups video", "sortcore.service",
+                   "/etc/sortcore/sortcore.env", "systemctl daemon-reload"):
+        assert needed in text, needed
+    if not shutil.which("shellcheck"):
+        pytest.skip("shellcheck is not installed (apt install shellcheck)")
+    for path in (script, GG / "deploy.sh"):
+        result = subprocess.run(["shellcheck", str(path)], capture_output=True, text=True)
+        assert result.returncode == 0, result.stdout

@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
 # Deploy the sortcore lambda to an existing AWS IoT Greengrass v1 group (the DeepLens's).
 #
+# HISTORICAL: AWS discontinued Greengrass V1 on 7 Oct 2026 (groups and deployments can
+# no longer be reached) and Lambda no longer creates python3.7 functions, so this script
+# cannot succeed today. Kept as the record of the DeepLens deployment; for a current
+# device see deploy/linux/ and deploy/greengrass-v2/ (docs/linux.md, docs/greengrass-v2.md).
+#
 # Steps: build the zip -> create or update the Lambda function -> publish a
 # version -> point the alias at it -> new function, subscription and resource
 # definitions (with their initial versions) -> a new group version that keeps
@@ -11,9 +16,12 @@
 #                       on the device the group role applies)
 # Optional:  AWS_REGION (default us-east-1), FUNCTION_NAME, ALIAS, ZIP, MODEL_DIR,
 #            SKIP_BUILD=1 to upload an existing $ZIP.
+#            FUNCTION_NAME defaults to deeplens-sortcore: the DeepLens service role's
+#            policy (AWSDeepLensServiceRolePolicy) only covers functions named deeplens*.
 #
 # Note: the new group version REPLACES the group's function, subscription and
-# resource definitions. On a DeepLens that removes a project deployed from the
+# resource definitions; the core, device, logger and connector definitions are
+# carried over from the group's current version. On a DeepLens that removes a project deployed from the
 # DeepLens console; merge definitions by hand if you need both.
 # Never run in this repository's CI: it needs AWS credentials and a device.
 set -euo pipefail
@@ -22,7 +30,7 @@ cd "$(dirname "$0")/../.."
 : "${GROUP_ID:?set GROUP_ID to the Greengrass group id}"
 : "${ROLE_ARN:?set ROLE_ARN to the Lambda execution role ARN}"
 AWS_REGION=${AWS_REGION:-us-east-1}
-FUNCTION_NAME=${FUNCTION_NAME:-sortcore-sock-lambda}
+FUNCTION_NAME=${FUNCTION_NAME:-deeplens-sortcore}
 ALIAS=${ALIAS:-live}
 ZIP=${ZIP:-dist/sock-lambda.zip}
 MODEL_DIR=${MODEL_DIR:-model}
@@ -70,12 +78,14 @@ RESOURCE_DEF=$(aws_text greengrass create-resource-definition \
 
 echo "== group $GROUP_ID" >&2
 CURRENT=$(aws_text greengrass get-group --group-id "$GROUP_ID" --query LatestVersion)
-read -r CORE_DEF DEVICE_DEF LOGGER_DEF < <(aws_text greengrass get-group-version \
+# Everything this script does not replace is passed on, or the new version would drop it.
+read -r CORE_DEF DEVICE_DEF LOGGER_DEF CONNECTOR_DEF < <(aws_text greengrass get-group-version \
     --group-id "$GROUP_ID" --group-version-id "$CURRENT" \
-    --query 'Definition.[CoreDefinitionVersionArn, DeviceDefinitionVersionArn, LoggerDefinitionVersionArn]')
+    --query 'Definition.[CoreDefinitionVersionArn, DeviceDefinitionVersionArn, LoggerDefinitionVersionArn, ConnectorDefinitionVersionArn]')
 optional=()
 [ "$DEVICE_DEF" != None ] && optional+=(--device-definition-version-arn "$DEVICE_DEF")
 [ "$LOGGER_DEF" != None ] && optional+=(--logger-definition-version-arn "$LOGGER_DEF")
+[ "$CONNECTOR_DEF" != None ] && optional+=(--connector-definition-version-arn "$CONNECTOR_DEF")
 GROUP_VERSION=$(aws_text greengrass create-group-version --group-id "$GROUP_ID" \
     --core-definition-version-arn "$CORE_DEF" \
     --function-definition-version-arn "$FUNCTION_DEF" \

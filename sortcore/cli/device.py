@@ -1,8 +1,9 @@
-"""Commands for the camera: package-lambda (the Greengrass zip)."""
+"""Commands for the camera: package-lambda (the Greengrass v1 zip), package-component (v2)."""
 
 import click
 
 from ..errors import SortcoreError
+from ..devtools.component import build_component
 from ..devtools.package import HANDLER, build_lambda_zip
 
 
@@ -29,4 +30,26 @@ def package_lambda(out, model_dir, cache_dir):
                                    ", ".join("%s %s" % item for item in sorted(report.vendored.items()))))
 
 
-commands = [package_lambda]
+@click.command("package-component")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="dist/greengrass-v2", show_default=True,
+              help="Folder to write sortcore-component.zip into.")
+@click.option("--root", type=click.Path(file_okay=False, exists=True), default=None,
+              help="The sortcore checkout to package. [default: the one this sortcore runs from]")
+@click.option("--model", "model_dir", type=click.Path(file_okay=False), default=None,
+              help="Model folder to ship. [default: ROOT/model]")
+def package_component(out_dir, root, model_dir):
+    """Build the Greengrass v2 component artifact (sortcore source tree + model/, reproducible).
+
+    The recipe in deploy/greengrass-v2/ installs it into a venv on the device
+    and runs `sortcore run` (see docs/greengrass-v2.md).
+    """
+    try:
+        report = build_component(out_dir, root=root, model_dir=model_dir)
+    except SortcoreError as exc:
+        raise click.ClickException(str(exc))
+    click.echo("wrote %s: %.1f KiB, %d files, sha256 %s" % (report.path, report.size / 1024.0, report.files,
+                                                          report.sha256))
+    click.echo("model: %s" % ", ".join(report.model_files))
+
+
+commands = [package_lambda, package_component]
