@@ -73,7 +73,8 @@ SETTINGS = (
        "engine", ENGINE),
     # --- the broker link ---
     _s("broker", "str", None, "Broker URL, mqtt://HOST[:PORT] or mqtts://HOST[:PORT] (TLS); no "
-       "password in it (use password_file). serve: default mqtt://127.0.0.1:1883; run, lambda, "
+       "password in it (use password_file); run: also greengrass-v2:iotcore or greengrass-v2:local "
+       "(a Greengrass v2 component's IPC). serve: default mqtt://127.0.0.1:1883; run, lambda, "
        "watch: none, no broker.", "connect", BROKER),
     _s("username", "str", None, "Broker user name.", "connect", BROKER),
     _s("password_file", "path", None, "File whose first line is the broker password.",

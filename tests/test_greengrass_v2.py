@@ -259,3 +259,11 @@ def test_run_script_passes_the_configuration_to_sortcore_run(recipe, tmp_path, b
     if broker:
         expected["SORTCORE_BROKER"] = broker
     assert dict(line.split("=", 1) for line in lines[1:]) == expected
+
+
+def test_run_links_to_the_component_ipc_when_the_recipe_says_so():
+    from sortcore.runtime.appliance import broker_links
+
+    (link,) = broker_links({"broker": "greengrass-v2:iotcore", "topic_prefix": ""})
+    assert link.name == "greengrass-v2"
+    assert broker_links({"broker": None}) == []

@@ -25,8 +25,7 @@ stays unsent and is retried. Outside a Greengrass v2 component (no
 
 import logging
 
-from ..errors import MqttError
-from .greengrass import GreengrassUnavailable
+from ..errors import GreengrassUnavailable, MqttError
 
 log = logging.getLogger(__name__)
 

@@ -18,11 +18,25 @@ from .links import Link
 log = logging.getLogger(__name__)
 
 
+GREENGRASS_V2 = "greengrass-v2:"  # broker values for the Greengrass v2 IPC: ...:iotcore or ...:local
+
+
 def broker_links(values: dict) -> list:
-    """A link to ``values['broker']`` when one is set (paho only imported on connect)."""
-    if not values.get("broker"):
+    """A link to ``values['broker']`` when one is set: an MQTT URL (paho only imported on
+    connect), or ``greengrass-v2:iotcore`` / ``greengrass-v2:local`` (the component's IPC)."""
+    broker = values.get("broker")
+    topics = prefixed_topics(values.get("topic_prefix", ""))
+    if not broker:
         return []
-    return [Link("mqtt", publisher_factory(values), topics=prefixed_topics(values.get("topic_prefix", "")))]
+    if broker.startswith(GREENGRASS_V2):
+        target = broker[len(GREENGRASS_V2):]
+
+        def connect():
+            from ..adapters.greengrass_v2 import GreengrassV2Publisher
+            return GreengrassV2Publisher(target=target)
+
+        return [Link("greengrass-v2", connect, topics=topics)]
+    return [Link("mqtt", publisher_factory(values), topics=topics)]
 
 
 def _loaders(values: dict):
