@@ -58,19 +58,28 @@ class LiveView:
     # --- fed by the runtime ------------------------------------------------
 
     def set_state(self, state: dict):
-        """The retained ``sockpairs/state`` message (``rows``, or ``socks`` from older callers)."""
+        """The retained ``sockpairs/state`` message (``rows``, or ``socks`` from older callers).
+
+        An ``Unknown`` row (older callers count unrecognised socks as a design) is
+        shown apart, as the ``unknown`` count, like ``sock()`` does.
+        """
         rows = _rows(state.get("rows", state.get("socks")))
+        unknown = [row["number_socks_seen"] for row in rows if row["image"] == UNKNOWN]
+        rows = [row for row in rows if row["image"] != UNKNOWN]  # shown apart, as "unrecognised"
         with self._lock:
             old = self._state
             session = state.get("session")
             started_at = state.get("started_at")
             if started_at is None and session == old["session"]:
                 started_at = old["started_at"]
+            if "unknown" in state or unknown:
+                unknown = int(state.get("unknown", sum(unknown)))
+            else:
+                unknown = old["unknown"] if session == old["session"] else 0
             self._state = {
                 "session": session, "started_at": started_at, "rows": rows,
-                "odd": list(state.get("odd", odd_of(rows))),
-                "unknown": int(state.get("unknown", old["unknown"] if session == old["session"] else 0)),
-                "updated_at": state.get("updated_at", self.clock()),
+                "odd": [image for image in state.get("odd", odd_of(rows)) if image != UNKNOWN],
+                "unknown": unknown, "updated_at": state.get("updated_at", self.clock()),
             }
             self._bump()
 

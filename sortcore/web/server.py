@@ -201,10 +201,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=" + BOUNDARY)
         self.send_header("Cache-Control", "no-store")
         self.end_headers()
+        # Each frame is followed at once by the next part's boundary and headers: Chrome
+        # shows a part only when the next one has begun, not after Content-Length bytes.
+        head = "--%s\r\nContent-Type: image/jpeg\r\n\r\n" % BOUNDARY
+        self.wfile.write(head.encode("ascii"))
         while not self.server.closing.is_set():
             if jpeg is not None:
-                head = "--%s\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % (BOUNDARY, len(jpeg))
-                self.wfile.write(head.encode("ascii") + jpeg + b"\r\n")
+                self.wfile.write(jpeg + b"\r\n" + head.encode("ascii"))
             seq, jpeg = self.server.view.wait_frame(seq, KEEPALIVE)
 
 
