@@ -14,17 +14,18 @@ from sortcore.frames import Frame
 from sortcore.messages import sock_message, state_message
 from sortcore.pipeline import Pipeline
 from sortcore.store import Store
-from sortcore.web import LiveView, parse_address, read_token_file, start_http
+from sortcore.web.live import LiveView
+from sortcore.web.server import parse_address, read_token_file, start_http
 
 TOKEN = "s3cret-token-for-tests"
-T0 = time.time() - 3600
+T0 = time.time() - 200  # the session: a few minutes of socks, ending about now
 
 
 class Session:
     """A real Store + Pipeline whose confirmed socks feed a LiveView as the runtime will."""
 
     def __init__(self, path, view):
-        self.store = Store(str(path))
+        self.store = Store(str(path), clock=lambda: T0 - 30)  # started just before the first sock
         self.pipeline = Pipeline(self.store)
         self.view = view
         self.shown = 0
@@ -49,7 +50,9 @@ class Session:
 
     def publish_state(self):
         session = self.pipeline.session
-        self.view.set_state(state_message(session, self.store.pairs(session), time.time()))
+        state = state_message(session, self.store.pairs(session), time.time())
+        state.setdefault("started_at", self.store.session(session)["started_at"])
+        self.view.set_state(state)
 
     def reset(self):
         session = self.pipeline.reset()

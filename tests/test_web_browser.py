@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from sortcore.web import LiveView, start_http
+from sortcore.web.live import LiveView
+from sortcore.web.server import start_http
 from tests.shared import PHOTOS
 from tests.test_web import TOKEN, Session
 

@@ -1,6 +1,6 @@
-"""The appliance's live status page: a LiveView the runtime feeds, served over HTTP."""
+"""The appliance's live status page.
 
-from .live import LiveView
-from .server import HttpHandle, parse_address, read_token_file, start_http
-
-__all__ = ["LiveView", "HttpHandle", "parse_address", "read_token_file", "start_http"]
+``sortcore.web.live.LiveView`` is what the runtime feeds (no web code in it);
+``sortcore.web.server.start_http`` serves it. Nothing is imported here, so a
+process that runs without ``--http`` never loads the HTTP server.
+"""
