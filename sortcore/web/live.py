@@ -49,6 +49,7 @@ class LiveView:
         self._sightings = deque(maxlen=history)
         self._frame = None  # type: Optional[bytes]
         self._frame_seq = 0
+        self._watchers = 0
         self._interrupted = 0
 
     @property
@@ -126,6 +127,18 @@ class LiveView:
             self._framed.notify_all()
             if first:  # the page shows the camera from now on
                 self._bump()
+
+    @property
+    def frame_wanted(self) -> bool:
+        """True before the first frame and while a camera view is open: the runtime can skip
+        encoding JPEGs nobody watches."""
+        with self._lock:
+            return self._frame is None or self._watchers > 0
+
+    def watching(self, delta: int):
+        """The server counts open camera views (+1 on open, -1 on close)."""
+        with self._lock:
+            self._watchers += delta
 
     def _bump(self):
         self._version += 1

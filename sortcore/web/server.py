@@ -203,12 +203,16 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         # Each frame is followed at once by the next part's boundary and headers: Chrome
         # shows a part only when the next one has begun, not after Content-Length bytes.
-        head = "--%s\r\nContent-Type: image/jpeg\r\n\r\n" % BOUNDARY
-        self.wfile.write(head.encode("ascii"))
-        while not self.server.closing.is_set():
-            if jpeg is not None:
-                self.wfile.write(jpeg + b"\r\n" + head.encode("ascii"))
-            seq, jpeg = self.server.view.wait_frame(seq, KEEPALIVE)
+        head = ("--%s\r\nContent-Type: image/jpeg\r\n\r\n" % BOUNDARY).encode("ascii")
+        self.wfile.write(head)
+        self.server.view.watching(+1)
+        try:
+            while not self.server.closing.is_set():
+                if jpeg is not None:
+                    self.wfile.write(jpeg + b"\r\n" + head)
+                seq, jpeg = self.server.view.wait_frame(seq, KEEPALIVE)
+        finally:
+            self.server.view.watching(-1)
 
 
 class HttpHandle:
