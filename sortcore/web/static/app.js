@@ -12,6 +12,7 @@
   var retry = 1000;
   var canReset = false;
   var cameraFailedAt = 0;
+  var pushed = false;  // once the stream delivered, the first-paint fetch must not undo it
 
   function $(id) { return document.getElementById(id); }
 
@@ -120,6 +121,7 @@
     source = new EventSource("/api/events");
     source.addEventListener("snapshot", function (e) {
       retry = 1000;
+      pushed = true;
       setLink(true);
       render(JSON.parse(e.data));
     });
@@ -174,7 +176,8 @@
     $("reset").addEventListener("click", function () { $("reset-msg").textContent = ""; showResetForm(true); });
     $("reset-cancel").addEventListener("click", function () { showResetForm(false); });
     $("reset-form").addEventListener("submit", sendReset);
-    fetch("/api/status").then(function (r) { return r.json(); }).then(render).catch(function () {});
+    fetch("/api/status").then(function (r) { return r.json(); })
+      .then(function (s) { if (!pushed) render(s); }).catch(function () {});
     connect();
   });
 })();
