@@ -15,6 +15,14 @@ if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ] \
     (service mosquitto stop || true) >/dev/null 2>&1
 fi
 
+# The status page's browser tests drive Debian's chromium (Playwright never downloads one).
+if [ ! -x /usr/bin/chromium ]; then
+    echo "setup: installing chromium for the status page's browser tests" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq chromium >/dev/null
+fi
+
 PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
     "$PY" -m venv .venv

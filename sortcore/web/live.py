@@ -1,0 +1,207 @@
+"""What the status page shows, kept up to date by the runtime (no web library here).
+
+The runtime calls :meth:`LiveView.set_state`, :meth:`LiveView.sock`,
+:meth:`LiveView.set_status` and :meth:`LiveView.frame` from its own threads (paho's
+callback thread, the service loop, the device loop); the HTTP threads read
+:meth:`LiveView.snapshot` and wait for changes with :meth:`LiveView.wait_change`
+and :meth:`LiveView.wait_frame`. Every change bumps a version number; a waiter
+that missed several changes gets the latest snapshot once (latest state wins,
+nothing queues up behind a slow phone).
+"""
+
+import threading
+import time
+from collections import deque
+from typing import Callable, List, Optional, Tuple
+
+from ..errors import SortcoreError
+from ..messages import odd_of, rows_as_dicts
+
+UNKNOWN = "Unknown"
+SIGHTING_KEYS = ("session", "sighting", "image", "camera", "first_seen", "confirmed_at",
+                 "number_socks_seen", "pair_seen", "pairs")
+
+
+def _rows(rows) -> List[dict]:
+    keys = ("image", "number_socks_seen", "pair_seen", "pairs")
+    return sorted(({k: row.get(k) for k in keys} for row in rows_as_dicts(rows or ())),
+                  key=lambda row: str(row["image"]))
+
+
+class LiveView:
+    """The latest pairs table, status, sightings and camera frame of one process.
+
+    ``reset``: a callable that starts a new sorting session and returns its id
+    (or raises SortcoreError); None when this process cannot reset.
+    ``history``: how many confirmed socks the "last sightings" list keeps.
+    """
+
+    def __init__(self, reset: Optional[Callable[[], int]] = None, clock=time.time, history: int = 20):
+        self._reset = reset
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._framed = threading.Condition(self._lock)
+        self._version = 0
+        self._state = {"session": None, "started_at": None, "rows": [], "odd": [], "unknown": 0,
+                       "updated_at": None}
+        self._status = None  # type: Optional[dict]
+        self._sightings = deque(maxlen=history)
+        self._frame = None  # type: Optional[bytes]
+        self._frame_seq = 0
+        self._watchers = 0
+        self._interrupted = 0
+
+    @property
+    def can_reset(self) -> bool:
+        return self._reset is not None
+
+    # --- fed by the runtime ------------------------------------------------
+
+    def set_state(self, state: dict):
+        """The retained ``sockpairs/state`` message (``rows``, or ``socks`` from older callers).
+
+        An ``Unknown`` row (older callers count unrecognised socks as a design) is
+        shown apart, as the ``unknown`` count, like ``sock()`` does.
+        """
+        rows = _rows(state.get("rows", state.get("socks")))
+        unknown = [row["number_socks_seen"] for row in rows if row["image"] == UNKNOWN]
+        rows = [row for row in rows if row["image"] != UNKNOWN]  # shown apart, as "unrecognised"
+        with self._lock:
+            old = self._state
+            session = state.get("session")
+            started_at = state.get("started_at")
+            if started_at is None and session == old["session"]:
+                started_at = old["started_at"]
+            if "unknown" in state or unknown:
+                unknown = int(state.get("unknown", sum(unknown)))
+            else:
+                unknown = old["unknown"] if session == old["session"] else 0
+            self._state = {
+                "session": session, "started_at": started_at, "rows": rows,
+                "odd": [image for image in state.get("odd", odd_of(rows)) if image != UNKNOWN],
+                "unknown": unknown, "updated_at": state.get("updated_at", self.clock()),
+            }
+            self._bump()
+
+    def sock(self, message: dict):
+        """One ``sockpairs`` message: update its row at once (the state follows later)."""
+        entry = {key: message.get(key) for key in SIGHTING_KEYS}
+        with self._lock:
+            if any(s["session"] == entry["session"] and s["sighting"] == entry["sighting"]
+                   for s in self._sightings):
+                return  # at-least-once delivery: a redelivered sock counts once
+            self._sightings.appendleft(entry)
+            self._count(entry)
+            self._bump()
+
+    def _count(self, entry: dict):
+        state = self._state
+        session = entry["session"]
+        if state["session"] is not None and session is not None and session < state["session"]:
+            return  # a late sock of an earlier session: listed, not counted
+        if session != state["session"]:
+            state.update(session=session, started_at=None, rows=[], odd=[], unknown=0)
+        state["updated_at"] = self.clock()
+        if entry["image"] == UNKNOWN:
+            seen = entry["number_socks_seen"]
+            state["unknown"] = seen if isinstance(seen, int) else state["unknown"] + 1
+            return
+        row = {k: entry[k] for k in ("image", "number_socks_seen", "pair_seen", "pairs")}
+        rows = [r for r in state["rows"] if r["image"] != entry["image"]] + [row]
+        state["rows"] = _rows(rows)
+        state["odd"] = odd_of(state["rows"])
+
+    def set_status(self, status: dict):
+        """The ``sockpairs/status`` message, shown as it is."""
+        with self._lock:
+            self._status = dict(status)
+            self._bump()
+
+    def frame(self, jpeg: bytes):
+        """The latest annotated camera frame (JPEG bytes)."""
+        with self._lock:
+            first = self._frame is None
+            self._frame = bytes(jpeg)
+            self._frame_seq += 1
+            self._framed.notify_all()
+            if first:  # the page shows the camera from now on
+                self._bump()
+
+    @property
+    def frame_wanted(self) -> bool:
+        """True before the first frame and while a camera view is open: the runtime can skip
+        encoding JPEGs nobody watches."""
+        with self._lock:
+            return self._frame is None or self._watchers > 0
+
+    def watching(self, delta: int):
+        """The server counts open camera views (+1 on open, -1 on close)."""
+        with self._lock:
+            self._watchers += delta
+
+    def _bump(self):
+        self._version += 1
+        self._changed.notify_all()
+
+    # --- read by the web server ----------------------------------------------
+
+    def snapshot(self) -> dict:
+        """Everything the page shows, as JSON-ready data; ``version`` grows on every change."""
+        with self._lock:
+            return self._snapshot()
+
+    def _snapshot(self) -> dict:
+        state = self._state
+        out = dict(state, rows=[dict(r) for r in state["rows"]], odd=list(state["odd"]))
+        out.update(status=dict(self._status) if self._status else None,
+                   sightings=[dict(s) for s in self._sightings],
+                   stream=self._frame is not None, version=self._version)
+        return out
+
+    def pairs(self) -> List[dict]:
+        """The current session's rows, as ``pairs --json`` prints them."""
+        with self._lock:
+            return [dict(r) for r in self._state["rows"]]
+
+    def wait_change(self, after: int, timeout: float) -> Optional[dict]:
+        """The snapshot once ``version`` > ``after``; None on timeout or :meth:`interrupt`."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            interrupted = self._interrupted
+            while self._version <= after and self._interrupted == interrupted:
+                left = deadline - time.monotonic()
+                if left <= 0 or not self._changed.wait(left):
+                    break
+            return self._snapshot() if self._version > after else None
+
+    def wait_frame(self, after: int, timeout: float) -> Tuple[int, Optional[bytes]]:
+        """``(seq, jpeg)`` of a frame newer than ``after``; ``(after, None)`` on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            interrupted = self._interrupted
+            while self._frame_seq <= after and self._interrupted == interrupted:
+                left = deadline - time.monotonic()
+                if left <= 0 or not self._framed.wait(left):
+                    break
+            if self._frame_seq > after:
+                return self._frame_seq, self._frame
+            return after, None
+
+    def interrupt(self):
+        """Wake every waiter now (the server is closing)."""
+        with self._lock:
+            self._interrupted += 1
+            self._changed.notify_all()
+            self._framed.notify_all()
+
+    def reset(self) -> int:
+        """Start a new sorting session through the runtime; show it empty at once."""
+        if self._reset is None:
+            raise SortcoreError("this process cannot start a new session")
+        session = self._reset()
+        with self._lock:
+            self._state = {"session": session, "started_at": self.clock(), "rows": [], "odd": [],
+                           "unknown": 0, "updated_at": self.clock()}
+            self._bump()
+        return session

@@ -1,0 +1,251 @@
+"""The status page's HTTP server: stdlib ``ThreadingHTTPServer`` in background threads.
+
+One thread accepts; each request gets its own thread, so the Server-Sent Events
+and MJPEG streams (one per open phone) never block the others or paho. See
+docs/web.md for the routes and why the standard library and not a framework.
+"""
+
+import hmac
+import logging
+import pkgutil
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Optional, Tuple
+
+from ..errors import ConfigError, SortcoreError
+from ..messages import dumps
+from .live import LiveView
+
+log = logging.getLogger(__name__)
+
+KEEPALIVE = 10.0  # seconds between SSE comments / MJPEG waits, so dead clients are noticed
+BOUNDARY = "sortcoreframe"
+ASSETS = {
+    "/": ("index.html", "text/html; charset=utf-8"),
+    "/static/app.js": ("app.js", "text/javascript; charset=utf-8"),
+    "/static/style.css": ("style.css", "text/css; charset=utf-8"),
+    "/static/icon.svg": ("icon.svg", "image/svg+xml"),
+}
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self';"
+       " base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+CLIENT_GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, socket.timeout)
+
+
+def read_token_file(path: str) -> str:
+    """The reset token: the file's one line of printable ASCII, surrounding whitespace ignored."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(4097)
+    except OSError as exc:
+        raise ConfigError("cannot read the HTTP token file %s: %s" % (path, exc.strerror or exc))
+    if len(raw) > 4096:
+        raise ConfigError("the HTTP token file %s is over 4 KiB: not a token" % path)
+    try:
+        text = raw.decode("ascii")
+    except UnicodeDecodeError:
+        raise ConfigError("the HTTP token file %s is binary or not ASCII: put one line of text in it" % path)
+    token = text.strip()
+    if not token:
+        raise ConfigError("the HTTP token file %s is empty" % path)
+    if not all(33 <= ord(c) < 127 for c in token):
+        raise ConfigError("the HTTP token file %s must hold one token: no spaces, no control"
+                          " characters, no second line" % path)
+    return token
+
+
+def parse_address(text: str) -> Tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:8080`` for IPv6) as ``(host, port)``."""
+    host, sep, port = text.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise ConfigError("--http wants HOST:PORT (e.g. 0.0.0.0:8080), not %r" % text)
+    return host, int(port)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True  # a phone left open never holds the process up at exit
+
+    def __init__(self, address, view: LiveView, token: Optional[str]):
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        self.view = view
+        self.token = token
+        self.closing = threading.Event()
+        self.assets = {route: (pkgutil.get_data(__name__.rpartition(".")[0], "static/" + name), kind)
+                       for route, (name, kind) in ASSETS.items()}
+        super().__init__(address, _Handler)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_version = "sortcore"
+    timeout = 30  # a stalled client's socket gives up instead of holding its thread
+
+    def log_message(self, format, *args):  # noqa: A002 (stdlib's name)
+        log.debug("%s %s", self.address_string(), format % args)
+
+    # --- plumbing -----------------------------------------------------------
+
+    def _send(self, status: int, body: bytes, kind: str, headers=()):
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        for name, value in headers:
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _json(self, status: int, obj, headers=()):
+        self._send(status, dumps(obj).encode("utf-8"), "application/json", headers)
+
+    def _error(self, status: int, message: str, headers=()):
+        self._json(status, {"error": message}, headers)
+
+    def _snapshot(self) -> dict:
+        snap = self.server.view.snapshot()
+        snap["can_reset"] = self.server.token is not None and self.server.view.can_reset
+        return snap
+
+    # --- routes -------------------------------------------------------------
+
+    def do_GET(self):
+        path = self.path.split("?", 1)[0]
+        routes = {
+            "/api/pairs": self._pairs, "/api/status": lambda: self._json(200, self._snapshot()),
+            "/api/events": self._events, "/healthz": self._healthz, "/stream.mjpg": self._mjpeg,
+        }
+        try:
+            if path in self.server.assets:
+                body, kind = self.server.assets[path]
+                self._send(200, body, kind, [("Content-Security-Policy", CSP)] if path == "/" else ())
+            elif path in routes:
+                routes[path]()
+            elif path == "/api/reset":
+                self._error(405, "POST /api/reset with Authorization: Bearer <token>", [("Allow", "POST")])
+            else:
+                self._error(404, "no such page: %s" % path)
+        except CLIENT_GONE:
+            pass
+
+    def do_POST(self):
+        path = self.path.split("?", 1)[0]
+        try:
+            if path == "/api/reset":
+                self._reset()
+            elif path in self.server.assets or path.startswith("/api/") or path == "/healthz":
+                self._error(405, "%s takes GET" % path, [("Allow", "GET")])
+            else:
+                self._error(404, "no such page: %s" % path)
+        except CLIENT_GONE:
+            pass
+
+    def _pairs(self):
+        snap = self.server.view.snapshot()
+        self._json(200, {key: snap[key] for key in ("session", "rows", "odd", "unknown")})
+
+    def _healthz(self):
+        status = self.server.view.snapshot()["status"] or {}
+        self._json(200, {"ok": True, "service": status.get("state")})
+
+    def _authorized(self) -> bool:
+        scheme, _, given = (self.headers.get("Authorization") or "").partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(
+            given.strip().encode("utf-8", "replace"), self.server.token.encode("ascii"))
+
+    def _reset(self):
+        length = self.headers.get("Content-Length") or "0"
+        if length.isdigit() and int(length) <= 65536:
+            self.rfile.read(int(length))
+        if self.server.token is None:
+            return self._error(403, "reset is disabled: the process was started without --http-token-file")
+        if not self._authorized():
+            return self._error(401, "a valid 'Authorization: Bearer <token>' header is required",
+                               [("WWW-Authenticate", 'Bearer realm="sortcore"')])
+        if not self.server.view.can_reset:
+            return self._error(403, "this process cannot start a new session")
+        try:
+            session = self.server.view.reset()
+        except SortcoreError as exc:
+            return self._error(503, "reset failed: %s" % exc)
+        log.info("new session %s started from the web page (%s)", session, self.address_string())
+        self._json(200, {"session": session})
+
+    def _events(self):
+        """Server-Sent Events: the whole snapshot on connect and after every change."""
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(b"retry: 1000\n\n")
+        version = -1
+        while not self.server.closing.is_set():
+            snap = self.server.view.wait_change(version, KEEPALIVE)
+            if self.server.closing.is_set():
+                break
+            if snap is None:
+                self.wfile.write(b": keepalive\n\n")
+                continue
+            version = snap["version"]
+            snap["can_reset"] = self.server.token is not None and self.server.view.can_reset
+            self.wfile.write(("id: %d\nevent: snapshot\ndata: %s\n\n" % (version, dumps(snap))).encode("utf-8"))
+
+    def _mjpeg(self):
+        """multipart/x-mixed-replace of the latest frames; 404 before a camera sent one."""
+        seq, jpeg = self.server.view.wait_frame(0, 0)
+        if jpeg is None:
+            return self._error(404, "this process has no camera")
+        self.send_response(200)
+        self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=" + BOUNDARY)
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        # Each frame is followed at once by the next part's boundary and headers: Chrome
+        # shows a part only when the next one has begun, not after Content-Length bytes.
+        head = ("--%s\r\nContent-Type: image/jpeg\r\n\r\n" % BOUNDARY).encode("ascii")
+        self.wfile.write(head)
+        self.server.view.watching(+1)
+        try:
+            while not self.server.closing.is_set():
+                if jpeg is not None:
+                    self.wfile.write(jpeg + b"\r\n" + head)
+                seq, jpeg = self.server.view.wait_frame(seq, KEEPALIVE)
+        finally:
+            self.server.view.watching(-1)
+
+
+class HttpHandle:
+    """A running status page: ``port``, ``url``, ``close()``."""
+
+    def __init__(self, server: _Server, thread: threading.Thread, host: str):
+        self._server = server
+        self._thread = thread
+        self.port = server.server_address[1]
+        self.url = "http://%s:%d/" % ("[%s]" % host if ":" in host else host, self.port)
+
+    def close(self):
+        """Stop accepting, end the open streams, free the port."""
+        self._server.closing.set()
+        self._server.view.interrupt()
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def start_http(view: LiveView, host: str, port: int, token: Optional[str]) -> HttpHandle:
+    """Serve the status page of ``view`` on ``host:port`` (0: a free port) in the background."""
+    try:
+        server = _Server((host, port), view, token)
+    except OSError as exc:
+        raise ConfigError("cannot serve the status page on %s:%d: %s" % (host, port, exc.strerror or exc))
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
+                              name="sortcore-http", daemon=True)
+    thread.start()
+    log.info("status page on http://%s:%d/", host, server.server_address[1])
+    return HttpHandle(server, thread, host)

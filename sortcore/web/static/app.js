@@ -1,0 +1,183 @@
+// sortcore status page: renders the snapshot pushed on /api/events.
+// Labels are user data: text goes in with textContent only, never innerHTML.
+"use strict";
+(function () {
+  var TOKEN_KEY = "sortcore.token";
+  var STATUS_FIELDS = [
+    ["frames", "frames"], ["socks", "socks"], ["dead_letters", "dead letters"],
+    ["broker", "broker"], ["pending", "unsent"], ["camera", "camera"], ["updated_at", "updated"]
+  ];
+  var previous = {};   // design -> socks seen, to mark rows that just changed
+  var source = null;
+  var retry = 1000;
+  var canReset = false;
+  var cameraFailedAt = 0;
+  var pushed = false;  // once the stream delivered, the first-paint fetch must not undo it
+
+  function $(id) { return document.getElementById(id); }
+
+  function el(tag, text, attrs) {
+    var node = document.createElement(tag);
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    Object.keys(attrs || {}).forEach(function (k) { node.setAttribute(k, attrs[k]); });
+    return node;
+  }
+
+  function clock(ts) {
+    if (typeof ts !== "number") return "–";
+    return new Date(ts * 1000).toLocaleTimeString([], {hour: "2-digit", minute: "2-digit", second: "2-digit"});
+  }
+
+  function day(ts) {
+    if (typeof ts !== "number") return "–";
+    var d = new Date(ts * 1000);
+    return d.toLocaleDateString([], {month: "short", day: "numeric"}) + " " + clock(ts);
+  }
+
+  function design(name) { return name === "Unknown" ? "unrecognised" : name; }
+
+  function renderRows(s) {
+    var rows = s.rows || [];
+    var seen = {};
+    var body = $("pairs").tBodies[0];
+    body.replaceChildren.apply(body, rows.map(function (r) {
+      var tr = el("tr", null, {"data-image": r.image});
+      tr.appendChild(el("th", r.image, {scope: "row"}));
+      tr.appendChild(el("td", r.number_socks_seen, {"data-field": "number_socks_seen"}));
+      tr.appendChild(el("td", r.pair_seen, {"data-field": "pair_seen"}));
+      tr.appendChild(el("td", r.pairs, {"data-field": "pairs"}));
+      if (r.pair_seen !== "Pair") tr.className = "odd";
+      if (previous[r.image] !== undefined && previous[r.image] !== r.number_socks_seen) tr.classList.add("fresh");
+      seen[r.image] = r.number_socks_seen;
+      return tr;
+    }));
+    previous = seen;
+    $("no-rows").hidden = rows.length > 0;
+    $("total-pairs").textContent = rows.reduce(function (n, r) { return n + (r.pairs || 0); }, 0);
+    $("total-socks").textContent = rows.reduce(function (n, r) { return n + (r.number_socks_seen || 0); }, 0)
+      + (s.unknown || 0);
+  }
+
+  function renderOdd(s) {
+    var odd = s.odd || [];
+    $("odd").replaceChildren.apply($("odd"), odd.map(function (name) { return el("li", name, {"data-image": name}); }));
+    $("no-odd").hidden = odd.length > 0;
+    $("unknown").textContent = s.unknown || 0;
+  }
+
+  function renderSightings(s) {
+    var list = s.sightings || [];
+    $("sightings").replaceChildren.apply($("sightings"), list.map(function (x) {
+      var li = el("li", null, {"data-sighting": x.sighting});
+      li.appendChild(el("time", clock(x.confirmed_at)));
+      li.appendChild(el("span", design(x.image), {"class": x.image === "Unknown" ? "design unknown" : "design"}));
+      if (x.camera) li.appendChild(el("span", x.camera, {"class": "muted"}));
+      return li;
+    }));
+    $("no-sightings").hidden = list.length > 0;
+  }
+
+  function renderStatus(s) {
+    var st = s.status || {};
+    var state = st.state || "unknown";
+    $("state").textContent = state;
+    $("state").className = "state " + state;
+    $("reason").textContent = st.reason || "";
+    $("status").replaceChildren.apply($("status"), STATUS_FIELDS.filter(function (f) {
+      return st[f[0]] !== undefined && st[f[0]] !== null;
+    }).reduce(function (nodes, f) {
+      var value = f[0] === "updated_at" ? clock(st[f[0]]) : st[f[0]];
+      return nodes.concat([el("dt", f[1]), el("dd", value, {"data-status": f[0]})]);
+    }, []));
+  }
+
+  function renderCamera(s) {
+    var show = !!(s.status && s.status.camera && s.stream);
+    var img = $("camera-img");
+    $("camera").hidden = !show;
+    if (!show) { img.removeAttribute("src"); return; }
+    if (!img.getAttribute("src") && Date.now() - cameraFailedAt > 5000) img.src = "/stream.mjpg";
+  }
+
+  function render(s) {
+    $("session").textContent = s.session === null || s.session === undefined ? "–" : s.session;
+    $("started").textContent = day(s.started_at);
+    renderRows(s);
+    renderOdd(s);
+    renderSightings(s);
+    renderStatus(s);
+    renderCamera(s);
+    canReset = !!s.can_reset;
+    $("reset").disabled = !canReset;
+    $("reset-off").hidden = canReset;
+  }
+
+  function setLink(up) {
+    $("link").textContent = up ? "live" : "reconnecting…";
+    $("link").className = up ? "link up" : "link down";
+  }
+
+  function connect() {
+    source = new EventSource("/api/events");
+    source.addEventListener("snapshot", function (e) {
+      retry = 1000;
+      pushed = true;
+      setLink(true);
+      render(JSON.parse(e.data));
+    });
+    source.onerror = function () {
+      setLink(false);
+      if (source.readyState === EventSource.CLOSED) {  // the browser gave up: we do not
+        source.close();
+        setTimeout(connect, retry);
+        retry = Math.min(retry * 2, 10000);
+      }
+    };
+  }
+
+  function showResetForm(show) {
+    var known = !!sessionStorage.getItem(TOKEN_KEY);
+    $("reset-form").hidden = !show;
+    $("reset").hidden = show;
+    $("token-label").hidden = known;
+    if (show && !known) $("token").focus();
+  }
+
+  function sendReset(e) {
+    e.preventDefault();
+    var token = sessionStorage.getItem(TOKEN_KEY) || $("token").value.trim();
+    if (!token) { $("reset-msg").textContent = "Enter the token first."; return; }
+    $("reset-confirm").disabled = true;
+    fetch("/api/reset", {method: "POST", headers: {"Authorization": "Bearer " + token}})
+      .then(function (r) {
+        return r.json().catch(function () { return {}; }).then(function (body) { return [r.status, body]; });
+      })
+      .then(function (res) {
+        var status = res[0], body = res[1];
+        if (status === 200) {
+          sessionStorage.setItem(TOKEN_KEY, token);
+          $("token").value = "";
+          showResetForm(false);
+          $("reset-msg").textContent = "Session " + body.session + " started.";
+        } else {
+          if (status === 401) { sessionStorage.removeItem(TOKEN_KEY); showResetForm(true); }
+          $("reset-msg").textContent = status === 401 ? "Wrong token: not reset." : (body.error || "Reset failed (" + status + ").");
+        }
+      })
+      .catch(function () { $("reset-msg").textContent = "The service cannot be reached: not reset."; })
+      .then(function () { $("reset-confirm").disabled = false; });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    $("camera-img").addEventListener("error", function () {
+      cameraFailedAt = Date.now();
+      $("camera-img").removeAttribute("src");
+    });
+    $("reset").addEventListener("click", function () { $("reset-msg").textContent = ""; showResetForm(true); });
+    $("reset-cancel").addEventListener("click", function () { showResetForm(false); });
+    $("reset-form").addEventListener("submit", sendReset);
+    fetch("/api/status").then(function (r) { return r.json(); })
+      .then(function (s) { if (!pushed) render(s); }).catch(function () {});
+    connect();
+  });
+})();

@@ -1,0 +1,314 @@
+"""The status page's HTTP side (no browser): routes, token, SSE, MJPEG, LiveView."""
+
+import json
+import socket
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from sortcore.engine import SockConfirmed
+from sortcore.errors import ConfigError, SortcoreError
+from sortcore.frames import Frame
+from sortcore.messages import sock_message, state_message
+from sortcore.pipeline import Pipeline
+from sortcore.store import Store
+from sortcore.web.live import LiveView
+from sortcore.web.server import parse_address, read_token_file, start_http
+
+TOKEN = "s3cret-token-for-tests"
+T0 = time.time() - 200  # the session: a few minutes of socks, ending about now
+
+
+class Session:
+    """A real Store + Pipeline whose confirmed socks feed a LiveView as the runtime will."""
+
+    def __init__(self, path, view):
+        self.store = Store(str(path), clock=lambda: T0 - 30)  # started just before the first sock
+        self.pipeline = Pipeline(self.store)
+        self.view = view
+        self.shown = 0
+
+    def show(self, image, camera="left"):
+        """One sock held in front of the camera: 4 frames, a commit, then the messages."""
+        base = T0 + 20.0 * self.shown  # past the tick below: never a late frame
+        self.shown += 1
+        events = []
+        for k in range(4):
+            events += self.pipeline.feed(Frame(image, 90.0, base + 0.25 * k, camera))
+        events += self.pipeline.tick(base + 10)
+        self.pipeline.commit()
+        session = self.pipeline.session
+        for event in events:
+            if isinstance(event, SockConfirmed):
+                self.view.sock(sock_message(session, event))
+        self.publish_state()
+        confirmed = [e for e in events if isinstance(e, SockConfirmed)]
+        assert [e.image for e in confirmed] == [image]
+        return confirmed
+
+    def publish_state(self):
+        session = self.pipeline.session
+        state = state_message(session, self.store.pairs(session), time.time())
+        state.setdefault("started_at", self.store.session(session)["started_at"])
+        self.view.set_state(state)
+
+    def reset(self):
+        session = self.pipeline.reset()
+        self.publish_state()
+        return session
+
+
+@pytest.fixture
+def view():
+    return LiveView()
+
+
+@pytest.fixture
+def served(tmp_path):
+    """A LiveView fed by a real session, served with a token; yields (handle, session)."""
+    holder = {}
+    view = LiveView(reset=lambda: holder["session"].reset())
+    session = holder["session"] = Session(tmp_path / "web.db", view)
+    handle = start_http(view, "127.0.0.1", 0, TOKEN)
+    yield handle, session
+    handle.close()
+    session.store.close()
+
+
+def get(url, headers=None, method="GET"):
+    """(status, headers, body) of one request; HTTP errors are answers too."""
+    request = urllib.request.Request(url, headers=headers or {}, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=5) as r:
+            return r.status, r.headers, r.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers, exc.read()
+
+
+def sse_events(response):
+    """Yield (event, data) from an open SSE response."""
+    name, data = None, []
+    for raw in response:
+        line = raw.decode("utf-8").rstrip("\n")
+        if not line:
+            if data:
+                yield name, json.loads("\n".join(data))
+            name, data = None, []
+        elif line.startswith("event:"):
+            name = line[6:].strip()
+        elif line.startswith("data:"):
+            data.append(line[5:].strip())
+
+
+# --- routes -------------------------------------------------------------------
+
+
+def test_page_and_its_assets_come_from_the_package(served):
+    handle, _ = served
+    status, headers, body = get(handle.url)
+    assert status == 200 and headers["Content-Type"].startswith("text/html")
+    assert "script-src 'self'" in headers["Content-Security-Policy"]
+    assert b'data-field' not in body  # rows are built by app.js, never as HTML from data
+    for path, kind in [("static/app.js", "text/javascript"), ("static/style.css", "text/css"),
+                       ("static/icon.svg", "image/svg+xml")]:
+        status, headers, body = get(handle.url + path)
+        assert (status, headers["Content-Type"].split(";")[0]) == (200, kind) and body
+    assert b"http" not in get(handle.url)[2].replace(b"http-equiv", b"")  # nothing from a CDN
+    assert get(handle.url + "static/nope.js")[0] == 404
+    assert get(handle.url + "api/pairs", method="POST")[0] == 405
+
+
+def test_api_pairs_are_the_store_rows(served):
+    handle, session = served
+    for image in ["Google", "Mongo", "Google", "Github"]:
+        session.show(image)
+    status, _, body = get(handle.url + "api/pairs")
+    pairs = json.loads(body)
+    assert status == 200
+    assert pairs == {"session": session.pipeline.session, "rows": session.store.pairs(session.pipeline.session),
+                     "odd": ["Github", "Mongo"], "unknown": 0}
+    assert pairs["rows"][1] == {"image": "Google", "number_socks_seen": 2, "pair_seen": "Pair", "pairs": 1}
+
+
+def test_api_status_has_status_sightings_and_no_stream(served):
+    handle, session = served
+    session.show("Google")
+    session.view.set_status({"state": "degraded", "session": 1, "frames": 4, "dead_letters": 2,
+                             "broker": "disconnected", "reason": "broker down", "extra": "ignored"})
+    snap = json.loads(get(handle.url + "api/status")[2])
+    assert snap["status"]["state"] == "degraded" and snap["status"]["dead_letters"] == 2
+    assert [s["image"] for s in snap["sightings"]] == ["Google"]
+    assert snap["stream"] is False and snap["can_reset"] is True
+    assert json.loads(get(handle.url + "healthz")[2]) == {"ok": True, "service": "degraded"}
+
+
+def test_sse_pushes_a_confirmed_sock_within_300ms(served):
+    handle, session = served
+    with urllib.request.urlopen(handle.url + "api/events", timeout=5) as response:
+        assert response.headers["Content-Type"].startswith("text/event-stream")
+        events = sse_events(response)
+        name, first = next(events)
+        assert name == "snapshot" and first["rows"] == []
+        start = time.monotonic()
+        session.show("Mongo")
+        while True:
+            name, snap = next(events)
+            if snap["sightings"]:
+                break
+        assert time.monotonic() - start < 0.3
+        assert snap["sightings"][0]["image"] == "Mongo"
+        assert snap["rows"] == [{"image": "Mongo", "number_socks_seen": 1, "pair_seen": "Un-matched", "pairs": 0}]
+
+
+def test_close_ends_open_streams_and_frees_the_port(tmp_path):
+    view = LiveView()
+    view.frame(b"\xff\xd8jpeg\xff\xd9")
+    handle = start_http(view, "127.0.0.1", 0, None)
+    events = urllib.request.urlopen(handle.url + "api/events", timeout=5)
+    stream = urllib.request.urlopen(handle.url + "stream.mjpg", timeout=5)
+    events.readline()
+    stream.readline()
+    start = time.monotonic()
+    handle.close()
+    assert events.read() is not None and stream.read() is not None  # EOF, not a timeout
+    assert time.monotonic() - start < 2
+    again = start_http(view, "127.0.0.1", handle.port, None)  # the same port, at once
+    again.close()
+
+
+def test_a_busy_port_is_one_clear_error():
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        with pytest.raises(ConfigError, match="cannot serve the status page on 127.0.0.1"):
+            start_http(LiveView(), "127.0.0.1", busy.getsockname()[1], None)
+
+
+# --- reset and the token -------------------------------------------------------------
+
+
+def test_reset_needs_the_bearer_token(served):
+    handle, session = served
+    session.show("Google")
+    before = session.pipeline.session
+    url = handle.url + "api/reset"
+    for headers in [{}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic " + TOKEN},
+                    {"Authorization": "Bearer"}]:
+        status, answer, body = get(url, headers, method="POST")
+        assert status == 401 and answer["WWW-Authenticate"].startswith("Bearer"), headers
+    assert session.pipeline.session == before and get(url)[0] == 405
+    status, _, body = get(url, {"Authorization": "Bearer " + TOKEN}, method="POST")
+    assert status == 200 and json.loads(body) == {"session": before + 1}
+    assert session.store.session()["id"] == before + 1
+    assert json.loads(get(handle.url + "api/pairs")[2])["rows"] == []
+
+
+def test_reset_without_a_token_configured_is_forbidden(tmp_path):
+    called = []
+    with start_http(LiveView(reset=lambda: called.append(1) or 2), "127.0.0.1", 0, None) as handle:
+        status, _, body = get(handle.url + "api/reset", {"Authorization": "Bearer x"}, method="POST")
+        assert status == 403 and b"--http-token-file" in body and not called
+        assert json.loads(get(handle.url + "api/status")[2])["can_reset"] is False
+
+
+def test_a_failing_reset_is_a_clear_503():
+    def refuse():
+        raise SortcoreError("the store is locked")
+
+    with start_http(LiveView(reset=refuse), "127.0.0.1", 0, TOKEN) as handle:
+        status, _, body = get(handle.url + "api/reset", {"Authorization": "Bearer " + TOKEN}, method="POST")
+        assert status == 503 and json.loads(body) == {"error": "reset failed: the store is locked"}
+    with start_http(LiveView(), "127.0.0.1", 0, TOKEN) as handle:  # a process that cannot reset
+        assert get(handle.url + "api/reset", {"Authorization": "Bearer " + TOKEN}, method="POST")[0] == 403
+
+
+def test_token_file(tmp_path):
+    good = tmp_path / "token"
+    good.write_text("  %s\n" % TOKEN)
+    assert read_token_file(str(good)) == TOKEN
+    cases = {"missing": None, "empty": b" \n", "binary": b"\x00\xff\xfe token", "lines": b"one\ntwo\n"}
+    messages = {"missing": "cannot read the HTTP token file .*missing: No such file",
+                "empty": "is empty", "binary": "is binary", "lines": "no second line"}
+    for name, content in cases.items():
+        if content is not None:
+            (tmp_path / name).write_bytes(content)
+        with pytest.raises(ConfigError, match=messages[name]):
+            read_token_file(str(tmp_path / name))
+
+
+def test_parse_address():
+    assert parse_address("0.0.0.0:8080") == ("0.0.0.0", 8080)
+    assert parse_address("[::1]:0") == ("::1", 0)
+    for bad in ["8080", ":8080", "host:", "host:99999", "host:http"]:
+        with pytest.raises(ConfigError, match="HOST:PORT"):
+            parse_address(bad)
+
+
+# --- camera ----------------------------------------------------------------------
+
+
+def test_mjpeg_is_404_without_a_camera_and_streams_frames_with_one(view):
+    with start_http(view, "127.0.0.1", 0, None) as handle:
+        assert get(handle.url + "stream.mjpg")[0] == 404 and view.frame_wanted
+        view.frame(b"\xff\xd8first\xff\xd9")  # now it has a camera
+        assert not view.frame_wanted  # nobody watches: the runtime may skip encoding
+        with urllib.request.urlopen(handle.url + "stream.mjpg", timeout=5) as r:
+            assert r.headers["Content-Type"].startswith("multipart/x-mixed-replace; boundary=")
+            part = ("--%s\r\nContent-Type: image/jpeg\r\n\r\n" % r.headers["Content-Type"].split("boundary=")[1])
+            for jpeg in [b"\xff\xd8first\xff\xd9", b"\xff\xd8second\xff\xd9"]:
+                if b"second" in jpeg:
+                    view.frame(jpeg)
+                # a part's head, the latest frame; the next head follows at once (see server._mjpeg)
+                expected = part.encode() + jpeg + b"\r\n"
+                assert r.read(len(expected)) == expected
+                assert view.frame_wanted
+        assert json.loads(get(handle.url + "api/status")[2])["stream"] is True
+
+
+# --- LiveView ------------------------------------------------------------------
+
+
+def sock(session, sighting, image, seen):
+    return {"session": session, "sighting": sighting, "image": image, "number_socks_seen": seen,
+            "pair_seen": "Pair" if seen % 2 == 0 else "Un-matched", "pairs": seen // 2,
+            "camera": "left", "first_seen": 10.0, "confirmed_at": 11.0}
+
+
+def test_view_counts_each_sock_once_and_unknown_apart(view):
+    view.set_state({"session": 4, "started_at": 100.0, "rows": [], "odd": [], "unknown": 0, "updated_at": 1.0})
+    view.sock(sock(4, 1, "Google", 1))
+    view.sock(sock(4, 1, "Google", 1))  # redelivered
+    view.sock(sock(4, 2, "Unknown", 1))
+    snap = view.snapshot()
+    assert [s["sighting"] for s in snap["sightings"]] == [2, 1]
+    assert snap["rows"] == [{"image": "Google", "number_socks_seen": 1, "pair_seen": "Un-matched", "pairs": 0}]
+    assert (snap["odd"], snap["unknown"], snap["started_at"]) == (["Google"], 1, 100.0)
+    view.set_state({"session": 4, "socks": snap["rows"], "updated_at": 2.0})  # an older caller
+    assert (view.snapshot()["started_at"], view.snapshot()["unknown"]) == (100.0, 1)
+
+
+def test_view_starts_afresh_on_a_new_session_and_ignores_late_ones(view):
+    view.set_state({"session": 4, "started_at": 100.0, "rows": [sock(4, 1, "Google", 1)], "updated_at": 1.0})
+    view.sock(sock(5, 9, "Mongo", 1))
+    assert [r["image"] for r in view.pairs()] == ["Mongo"] and view.snapshot()["session"] == 5
+    view.sock(sock(4, 3, "Github", 1))  # late, from the session before
+    assert [r["image"] for r in view.pairs()] == ["Mongo"]
+    assert len(view.snapshot()["sightings"]) == 2
+
+
+def test_view_waiters_wake_on_change_and_on_interrupt(view):
+    version = view.snapshot()["version"]
+    assert view.wait_change(version, 0.01) is None
+    view.set_status({"state": "online"})
+    assert view.wait_change(version, 1)["status"] == {"state": "online"}
+    assert view.wait_frame(0, 0.01) == (0, None)
+
+
+def test_view_shows_unrecognised_socks_apart_from_the_designs(view):
+    rows = [{"image": "Unknown", "number_socks_seen": 3, "pair_seen": "Un-matched", "pairs": 1},
+            {"image": "Google", "number_socks_seen": 1, "pair_seen": "Un-matched", "pairs": 0}]
+    view.set_state({"session": 2, "socks": rows, "odd": ["Google", "Unknown"], "updated_at": 1.0})
+    snap = view.snapshot()
+    assert ([r["image"] for r in snap["rows"]], snap["odd"], snap["unknown"]) == (["Google"], ["Google"], 3)

@@ -1,0 +1,166 @@
+"""The status page in a real browser: Debian's chromium driven by Playwright.
+
+One browser for the module, a fresh phone-sized page per test. Set
+SORTCORE_WEB_SCREENSHOT=docs/web.png to also write the docs' screenshot.
+"""
+
+import os
+import shutil
+import time
+
+import pytest
+
+from sortcore.web.live import LiveView
+from sortcore.web.server import start_http
+from tests.shared import PHOTOS
+from tests.test_web import TOKEN, Session
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+PHONE = {"width": 390, "height": 844}
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (the test extra)")
+expect = sync_api.expect
+if not os.access(CHROMIUM, os.X_OK):
+    pytest.skip("%s is missing: scripts/setup.sh installs Debian's chromium" % CHROMIUM, allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def app(tmp_path):
+    """A served LiveView fed by a real Store + Pipeline, reset through the pipeline."""
+    holder = {}
+    view = LiveView(reset=lambda: holder["session"].reset())
+    session = holder["session"] = Session(tmp_path / "web.db", view)
+    session.handle = start_http(view, "127.0.0.1", 0, TOKEN)
+    yield session
+    session.handle.close()
+    session.store.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A phone-sized page; console errors and page errors fail the test unless it clears them."""
+    context = browser.new_context(viewport=PHONE, device_scale_factor=2)
+    page = context.new_page()
+    page.errors = []
+    page.on("console", lambda m: page.errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda exc: page.errors.append(str(exc)))
+    yield page
+    errors = list(page.errors)
+    context.close()
+    assert errors == []
+
+
+def row(page, image):
+    quoted = image.replace("\\", "\\\\").replace('"', '\\"')  # a CSS string
+    return page.locator('#pairs tr[data-image="%s"]' % quoted)
+
+
+def cell(page, image, field):
+    return row(page, image).locator('[data-field="%s"]' % field)
+
+
+def online(session, camera=None):
+    session.view.set_status({"state": "online", "session": session.pipeline.session, "frames": 48,
+                             "dead_letters": 1, "socks": session.shown, "broker": "connected",
+                             "pending": 0, "camera": camera, "reason": None, "updated_at": time.time()})
+
+
+def test_the_page_renders_the_session_and_shows_a_new_sock_live(app, page, tmp_path):
+    for image in ["Google", "Mongo", "Google", "Github", "Confluent", "Github", "Streamsets"]:
+        app.show(image)
+    app.show("Unknown")
+    online(app)
+    page.goto(app.handle.url)
+    expect(cell(page, "Google", "number_socks_seen")).to_have_text("2")
+    expect(cell(page, "Google", "pair_seen")).to_have_text("Pair")
+    expect(cell(page, "Github", "pairs")).to_have_text("1")
+    expect(cell(page, "Mongo", "pair_seen")).to_have_text("Un-matched")
+    expect(page.locator("#pairs tbody tr")).to_have_count(5)  # "Unknown" is not a design row
+    expect(page.locator("#session")).to_have_text(str(app.pipeline.session))
+    expect(page.locator("#odd li")).to_have_text(["Confluent", "Mongo", "Streamsets"])
+    expect(page.locator("#unknown")).to_have_text("1")
+    expect(page.locator("#sightings li").first).to_contain_text("unrecognised")
+    expect(page.locator("#state")).to_have_text("online")
+    expect(page.locator('[data-status="dead_letters"]')).to_have_text("1")
+    expect(page.locator('[data-status="broker"]')).to_have_text("connected")
+    expect(page.locator("#camera")).to_be_hidden()
+    expect(page.locator("#link")).to_have_text("live")
+
+    start = time.monotonic()
+    app.show("Mongo")
+    page.wait_for_function(
+        """() => { const c = document.querySelector('#pairs tr[data-image="Mongo"] [data-field="pair_seen"]');
+                   return c && c.textContent === "Pair"; }""", polling="raf", timeout=2000)
+    shown = time.monotonic() - start
+    print("a confirmed sock showed in %.0f ms" % (shown * 1000))
+    assert shown < 0.3, "a confirmed sock took %.0f ms to show" % (shown * 1000)
+    expect(page.locator("#sightings li").first).to_contain_text("Mongo")
+    expect(page.locator("#odd li")).to_have_text(["Confluent", "Streamsets"])
+    page.screenshot(path=str(tmp_path / "web.png"), full_page=True)
+    if os.environ.get("SORTCORE_WEB_SCREENSHOT"):
+        shutil.copy(str(tmp_path / "web.png"), os.environ["SORTCORE_WEB_SCREENSHOT"])
+
+
+def test_labels_are_text_never_markup(app, page):
+    hostile = '<img src=x onerror="document.title=\'owned\'">'
+    app.show(hostile)
+    page.goto(app.handle.url)
+    expect(cell(page, hostile, "number_socks_seen")).to_have_text("1")
+    expect(row(page, hostile).locator("th")).to_have_text(hostile)
+    assert page.locator("#pairs img").count() == 0 and page.title() != "owned"
+
+
+def test_reset_needs_the_token_and_asks_for_it_once(app, page):
+    app.show("Google")
+    first = app.pipeline.session
+    page.goto(app.handle.url)
+    expect(cell(page, "Google", "number_socks_seen")).to_have_text("1")
+    page.click("#reset")
+    page.fill("#token", "wrong-token")
+    page.click("#reset-confirm")
+    expect(page.locator("#reset-msg")).to_have_text("Wrong token: not reset.")
+    assert app.pipeline.session == first
+    assert any("401" in e for e in page.errors)  # the browser logs the refused request
+    page.errors.clear()
+
+    page.fill("#token", TOKEN)
+    page.click("#reset-confirm")
+    expect(page.locator("#reset-msg")).to_have_text("Session %d started." % (first + 1))
+    expect(page.locator("#session")).to_have_text(str(first + 1))
+    expect(page.locator("#pairs tbody tr")).to_have_count(0)
+    assert app.store.session()["id"] == first + 1
+
+    page.click("#reset")  # the token is kept for this tab: only a confirmation now
+    expect(page.locator("#token")).to_be_hidden()
+    page.click("#reset-confirm")
+    expect(page.locator("#session")).to_have_text(str(first + 2))
+
+
+def test_the_camera_shows_only_with_a_camera_and_the_page_reconnects(app, page):
+    page.goto(app.handle.url)
+    expect(page.locator("#link")).to_have_text("live")
+    expect(page.locator("#camera")).to_be_hidden()
+    photos = sorted(PHOTOS.glob("*/*.jpg"))
+    app.view.frame(photos[0].read_bytes() if photos else page.screenshot(type="jpeg"))
+    online(app, camera="deeplens")
+    expect(page.locator("#camera")).to_be_visible()
+    page.wait_for_function("() => document.getElementById('camera-img').naturalWidth > 0")
+
+    port = app.handle.port
+    app.handle.close()  # the service restarts
+    expect(page.locator("#link")).to_have_text("reconnecting…")
+    app.handle = start_http(app.view, "127.0.0.1", port, TOKEN)
+    app.show("Databricks")
+    expect(cell(page, "Databricks", "number_socks_seen")).to_have_text("1", timeout=10000)
+    expect(page.locator("#link")).to_have_text("live")
+    page.errors[:] = [e for e in page.errors if "ERR_CONNECTION_REFUSED" not in e]
