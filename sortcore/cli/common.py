@@ -43,22 +43,23 @@ def engine_options(func):
 
 
 @contextlib.contextmanager
-def live_page(settings: dict, camera: bool = False):
+def live_page(settings: dict):
     """Serve the status page when ``settings['http']`` says where; yield the listeners to add."""
     if not settings.get("http"):
         yield []
         return
-    from ..runtime.config import read_secret
     from ..web.live import LiveView
-    from ..web.server import start_http
+    from ..web.server import parse_address, read_token_file, start_http
 
-    host, _, port = settings["http"].rpartition(":")
-    if not host or not port.isdigit():
-        raise click.BadParameter("--http takes HOST:PORT, e.g. 0.0.0.0:8080, not %r" % settings["http"])
-    token = read_secret(settings.get("http_token_file"), "token")
+    try:
+        host, port = parse_address(settings["http"])
+        token = read_token_file(settings["http_token_file"]) if settings.get("http_token_file") else None
+    except SortcoreError as exc:
+        raise click.BadParameter(str(exc))
     view = LiveView()
-    handle = start_http(view, host, int(port), token)
-    click.echo("status page on %s" % handle.url, err=True)
+    handle = start_http(view, host, port, token)
+    click.echo("status page on %s%s" % (handle.url, "" if token else " (reset needs --http-token-file)"),
+               err=True)
     try:
         yield [view]
     finally:

@@ -30,7 +30,7 @@ def run(settings):
     values = dict(settings, model=settings["model"] or _shipped_model(),
                   camera=camera_name(settings, os.environ), db=settings["db"])
     try:
-        with live_page(settings, camera=True) as listeners:
+        with live_page(settings) as listeners:
             loop = run_appliance(values, listeners)
     except SortcoreError as exc:
         raise click.ClickException(str(exc))

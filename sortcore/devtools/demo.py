@@ -108,6 +108,8 @@ def _run(options, config, on_sock, lines, truth, workdir, listeners):
         broker=broker.url, connect=ConnectOptions(client_id="sortcore-demo", clean_session=False),
         core=CoreOptions(status_interval=1.0)))
     service.core.listeners.extend(listeners)
+    for listener in listeners:
+        listener.bind_reset(service.resets.ask)
     thread = threading.Thread(target=service.run, name="sortcore-serve", daemon=True)
     viewer = camera = None
     try:

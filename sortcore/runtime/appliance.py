@@ -80,8 +80,7 @@ def run_appliance(values: dict, listeners=(), on_frame=None) -> DeviceLoop:
                              stop_at_end=finite)
     loop.listeners.extend(listeners)
     for listener in listeners:
-        if hasattr(listener, "reset"):
-            listener.reset = loop.request_reset  # the page's button, handled in the loop's thread
+        listener.bind_reset(loop.resets.ask)  # the page's button, done in the loop's thread
 
     def on_signal(signum, frame):
         stop.set()

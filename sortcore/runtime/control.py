@@ -13,9 +13,10 @@ Anything else is a dead letter with its reason. Python 3.7 compatible.
 
 import json
 import logging
+import threading
 import time
 
-from ..errors import BadFrame
+from ..errors import BadFrame, SortcoreError
 from ..frames import DeadLetter, raw_text
 
 log = logging.getLogger(__name__)
@@ -75,3 +76,41 @@ class Control(object):
             return pipeline.session
         self.reset_done = True
         return self.core.reset()
+
+
+class ResetRequests(object):
+    """Resets asked for from another thread (the page's button), done in the runtime's thread.
+
+    :meth:`ask` blocks until the runtime called :meth:`serve` and returns the session id, or
+    raises :class:`SortcoreError` with the reason it was refused. ``wake`` tells an idle
+    runtime to look (serve puts a marker on its event queue).
+    """
+
+    def __init__(self, wake=None, timeout: float = 5.0):
+        self.wake = wake
+        self.timeout = timeout
+        self._lock = threading.Lock()
+        self._waiting = []  # type: list
+
+    def ask(self) -> int:
+        request = {"done": threading.Event()}
+        with self._lock:
+            self._waiting.append(request)
+        if self.wake is not None:
+            self.wake()
+        if not request["done"].wait(self.timeout):
+            raise SortcoreError("the runtime did not take the reset within %.0f s" % self.timeout)
+        if "error" in request:
+            raise SortcoreError(request["error"])
+        return request["session"]
+
+    def serve(self, control: Control):
+        """Do the waiting resets (call from the thread that owns the pipeline)."""
+        with self._lock:
+            waiting, self._waiting = self._waiting, []
+        for request in waiting:
+            try:
+                request["session"] = control.reset()
+            except BadFrame as exc:
+                request["error"] = exc.reason
+            request["done"].set()

@@ -33,7 +33,7 @@ from typing import Callable, List, Optional
 from ..errors import BadFrame, ConfigError, MqttError, SourceEnded
 from ..frames import DeadLetter, frame_from_obj
 from ..messages import TOPIC_FRAMES, dumps, frame_payload
-from .control import Control
+from .control import Control, ResetRequests
 from .core import Core, CoreOptions, RateLimiter
 from .links import Backoff, Link
 
@@ -104,6 +104,7 @@ class DeviceLoop(object):
         self.source = self.classifier = self.pipeline = self.core = self.control = None
         self._frames = None
         self._reset = threading.Event()
+        self.resets = ResetRequests()  # the page's, answered with the new session id
         self._status_now = threading.Event()
         self.frames = 0  # frames read since start
         self.errors = 0
@@ -205,6 +206,7 @@ class DeviceLoop(object):
             self._frames = iter(self.source)
 
     def _requests(self):
+        self.resets.serve(self.control)
         if self._reset.is_set():
             self._reset.clear()
             try:

@@ -31,13 +31,14 @@ from ..errors import BadFrame, ConfigError, MqttError, StoreError
 from ..frames import DeadLetter, decode_payload, raw_text
 from ..messages import TOPIC_CONTROL, TOPIC_FRAMES, TOPIC_STATUS, offline_will
 from ..pipeline import Pipeline
-from .control import Control
+from .control import Control, ResetRequests
 from .core import Core, CoreOptions
 from .links import ConnectionLink
 
 log = logging.getLogger(__name__)
 
 _STOP = object()
+_WAKE = object()  # a reset asked for from another thread
 SUBSCRIPTIONS = ((TOPIC_FRAMES, 1), (TOPIC_FRAMES + "/+", 1), (TOPIC_CONTROL, 1))
 
 
@@ -99,6 +100,7 @@ class Service(object):
         self.core = Core(pipeline, [ConnectionLink("mqtt", self.conn)], options.core, "serve",
                          clock=clock, monotonic=monotonic)
         self.control = Control(self.core, clock=monotonic)
+        self.resets = ResetRequests(wake=lambda: self.events.put(_WAKE))
         self.pipeline = pipeline
         self.counters = self.core.counters
         self.stopping = threading.Event()
@@ -126,6 +128,7 @@ class Service(object):
                 batch = self._take(max(0.0, next_tick - self.monotonic()))
                 if batch:
                     self._handle(batch)
+                self.resets.serve(self.control)
                 if self.monotonic() >= next_tick:
                     self._tick()
                     next_tick = self.monotonic() + self.options.tick_interval
@@ -257,6 +260,8 @@ def serve(store, config: EngineConfig, options: ServeOptions, install_signals: b
     """Run the service in this thread until SIGTERM/SIGINT (or ``Service.stop``)."""
     service = Service(store, config, options)
     service.core.listeners.extend(listeners)
+    for listener in listeners:
+        listener.bind_reset(service.resets.ask)
     if install_signals:
         import signal
 

@@ -52,6 +52,10 @@ class LiveView:
         self._watchers = 0
         self._interrupted = 0
 
+    def bind_reset(self, reset: Optional[Callable[[], int]]):
+        """Set the reset callable once the runtime exists (it runs in an HTTP thread)."""
+        self._reset = reset
+
     @property
     def can_reset(self) -> bool:
         return self._reset is not None
