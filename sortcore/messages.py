@@ -16,7 +16,12 @@ def dumps(obj) -> str:
 
 
 def sock_message(session: int, event) -> dict:
-    """The ``sockpairs`` message for one confirmed sock (a SockConfirmed event)."""
+    """The ``sockpairs`` message for one confirmed sock (a SockConfirmed event).
+
+    An unrecognised sock has ``"image": "Unknown"``, ``"pair_seen":
+    "Unrecognised"``, ``"pairs": 0`` and ``number_socks_seen`` = the
+    session's unrecognised socks so far.
+    """
     row = event.row
     return {
         "session": session,
@@ -44,10 +49,12 @@ def odd_of(rows: Iterable) -> List[str]:
     return [row["image"] for row in rows_as_dicts(rows) if row["number_socks_seen"] % 2]
 
 
-def state_message(session: int, rows, updated_at: float) -> dict:
-    """The retained ``sockpairs/state``: the whole table and the odd socks."""
+def state_message(session: int, rows, updated_at: float, unknown: int = 0) -> dict:
+    """The retained ``sockpairs/state``: the whole table, the odd socks and the
+    number of unrecognised socks (never a row, never odd)."""
     socks = rows_as_dicts(rows)
-    return {"session": session, "socks": socks, "odd": odd_of(socks), "updated_at": updated_at}
+    return {"session": session, "socks": socks, "odd": odd_of(socks), "unknown": unknown,
+            "updated_at": updated_at}
 
 
 #: The ``sockpairs/status`` keys every runtime sends (docs/mqtt.md documents them).

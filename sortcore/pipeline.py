@@ -1,13 +1,16 @@
 """Engine + store for one sorting session: the step replay, the service and the
 lambda share. Frames go in; confirmed socks come out, stored with their outbox
 rows; :meth:`Pipeline.commit` writes a batch atomically with the engine state.
+A frame the engine finds late (stamped before its camera's clock, see
+docs/time.md) is kept as a dead letter, never dropped silently.
 """
 
 import logging
 import time
 from typing import List, Optional
 
-from .engine import Engine, EngineConfig, SightingClosed, SockConfirmed
+from .engine import Engine, EngineConfig, FrameLate, SightingClosed, SockConfirmed
+from .frames import DeadLetter
 from .messages import TOPIC_PAIRS, dumps, sock_message
 
 log = logging.getLogger(__name__)
@@ -78,7 +81,10 @@ class Pipeline:
         self._pending["dead_letters"].append(dead_letter)
 
     def tick(self, now: Optional[float] = None) -> list:
-        """Move the engine clock (default: the injected clock) to close idle runs."""
+        """Report socks idle at ``now`` (default: the injected clock) for display.
+
+        It closes nothing for good: only frames move the cameras' clocks.
+        """
         events = self.engine.tick(self.clock() if now is None else now)
         self._collect(events)
         return events
@@ -94,6 +100,8 @@ class Pipeline:
                     )
             elif isinstance(event, SightingClosed):
                 pending["closed"].append(event)
+            elif isinstance(event, FrameLate):
+                pending["dead_letters"].append(_late_letter(event))
 
     @property
     def dirty(self) -> bool:
@@ -131,3 +139,17 @@ class Pipeline:
 
     def table(self) -> List:
         return self.engine.table()
+
+    @property
+    def unknown(self) -> int:
+        """Unrecognised socks (``Unknown`` runs that confirmed) in this session."""
+        return self.engine.unknown
+
+
+def _late_letter(event: FrameLate) -> DeadLetter:
+    frame = event.frame
+    reason = "late: 'ts' %.3f is %.3f s before camera %r's clock %.3f; its run may be closed" % (
+        frame.ts, event.clock - frame.ts, frame.camera, event.clock)
+    raw = dumps({"image": frame.image, "probability": frame.probability, "ts": frame.ts,
+                 "camera": frame.camera, "frame": frame.frame})
+    return DeadLetter("engine", None, reason, raw)

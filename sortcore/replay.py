@@ -21,6 +21,7 @@ class ReplayResult(NamedTuple):
     dead_letters: int
     rows: list
     resumed: bool
+    unknown: int = 0  # unrecognised socks (not in ``rows``)
 
     def as_json(self) -> dict:
         """The ``replay --json`` object."""
@@ -29,7 +30,7 @@ class ReplayResult(NamedTuple):
         socks = rows_as_dicts(self.rows)
         return {
             "session": self.session, "mode": self.mode, "frames": self.frames,
-            "dead_letters": self.dead_letters, "socks": socks, "odd": odd_of(socks),
+            "dead_letters": self.dead_letters, "socks": socks, "odd": odd_of(socks), "unknown": self.unknown,
         }
 
 
@@ -81,5 +82,6 @@ def replay(store, paths: Sequence[str], config: EngineConfig = EngineConfig(), f
         pipe.commit({"file": index + 1, "line": 0})
     pipe.finish()
     dead = store.dead_letter_count(pipe.session)
-    return ReplayResult(pipe.session, config.mode, pipe.engine.frames, dead, pipe.table(), resumed)
+    return ReplayResult(pipe.session, config.mode, pipe.engine.frames, dead, pipe.table(), resumed,
+                        pipe.unknown)
 

@@ -10,7 +10,10 @@ Schema (version 1):
 - ``outbox``: results to publish; ``deliveries`` records, per destination (a
   broker, the Greengrass core), each row the destination acknowledged, so one
   destination being down never holds results back from another;
-- views ``pairs`` (per session and design) and ``current_pairs`` (latest session).
+- views ``pairs`` (per session and design) and ``current_pairs`` (latest session):
+  designs only, never the unrecognised socks (image ``Unknown``, see
+  :meth:`Store.unknown`). Views hold no data, so every open brings them to this
+  version's SQL (:func:`_ensure_views`) without a schema version.
 
 Every write of a batch happens in one transaction (:meth:`Store.commit`), so a
 confirmed sock, its outbox row and the engine state that counted it land
@@ -25,6 +28,7 @@ from typing import Iterable, List, Optional
 
 import sqlite_utils
 
+from .engine import UNKNOWN
 from .errors import StoreError
 
 SCHEMA_VERSION = 1
@@ -35,7 +39,7 @@ select session, image,
        count(*) as number_socks_seen,
        case when count(*) % 2 = 0 then 'Pair' else 'Un-matched' end as pair_seen,
        count(*) / 2 as pairs
-from sightings group by session, image order by session, image
+from sightings where image != '""" + UNKNOWN + """' group by session, image order by session, image
 """
 CURRENT_PAIRS_VIEW = """
 select image, number_socks_seen, pair_seen, pairs from pairs
@@ -82,6 +86,22 @@ def _create_v1(db: sqlite_utils.Database):
 
 
 MIGRATIONS = [_create_v1]  # MIGRATIONS[n] brings a database from version n to n+1
+VIEWS = (("pairs", PAIRS_VIEW), ("current_pairs", CURRENT_PAIRS_VIEW))
+
+
+def _ensure_views(conn: sqlite3.Connection):
+    """Recreate the views whose SQL is not this version's (e.g. pairs before ``Unknown``)."""
+    def stale():
+        found = dict(conn.execute("select name, sql from sqlite_master where type = 'view'").fetchall())
+        return [(name, sql) for name, sql in VIEWS if not (found.get(name) or "").rstrip().endswith(sql.strip())]
+
+    if not stale():
+        return
+    with _Transaction(conn):
+        for name, sql in reversed(VIEWS):  # current_pairs reads pairs
+            conn.execute("drop view if exists %s" % name)
+        for name, sql in VIEWS:
+            conn.execute("create view %s as %s" % (name, sql.strip()))
 
 
 class Store:
@@ -122,6 +142,7 @@ class Store:
             self.conn.execute(
                 "insert or replace into meta (key, value) values ('schema_version', ?)", [str(step + 1)]
             )
+        _ensure_views(self.conn)
 
     # --- sessions ----------------------------------------------------------
 
@@ -254,6 +275,12 @@ class Store:
         return list(self.db.query(
             "select image, number_socks_seen, pair_seen, pairs from pairs where session = ?", [session]
         ))
+
+    def unknown(self, session: int) -> int:
+        """Unrecognised socks of a session (sightings of ``Unknown``; never in ``pairs``)."""
+        return self.conn.execute(
+            "select count(*) from sightings where session = ? and image = ?", [session, UNKNOWN]
+        ).fetchone()[0]
 
     def dead_letter_count(self, session: int) -> int:
         return self.conn.execute("select count(*) from dead_letters where session = ?", [session]).fetchone()[0]

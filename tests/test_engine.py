@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sortcore.engine import Engine, EngineConfig, SightingClosed, SockConfirmed
+from sortcore.engine import UNKNOWN, UNRECOGNISED, Engine, EngineConfig, SightingClosed, SockConfirmed
 from sortcore.errors import ConfigError
 from sortcore.frames import Frame, read_frames
 
@@ -90,14 +90,23 @@ def test_blank_and_low_probability_frames_are_not_counted():
     assert run(frames, config)[0].counts == {}
 
 
-def test_tick_closes_idle_runs_and_time_never_goes_backwards():
+def test_tick_reports_idle_socks_but_a_later_frame_still_joins_the_run():
     engine, _ = run(frames_at("Google", [0, 0.3, 0.6, 0.9]))
     assert engine.tick(1.0) == []
-    closed = engine.tick(5.0)
-    assert [(c.sighting, c.reason) for c in closed] == [(1, "idle")]
-    assert engine.tick(2.0) == [] and engine.now == 5.0
-    engine.feed(Frame("Google", 90.0, 3.0))  # late frame: counted, clock stays
-    assert engine.now == 5.0
+    reported = engine.tick(5.0)
+    assert [(c.sighting, c.reason, c.frames) for c in reported] == [(1, "idle", 4)]
+    assert engine.tick(6.0) == []  # reported once until it changes
+    assert engine.feed(Frame("Google", 90.0, 1.2)) == []  # within gap: the same sock, no new one
+    assert engine.counts == {"Google": 1}
+    assert [(c.sighting, c.frames) for c in engine.tick(7.0)] == [(1, 5)]
+    assert [(c.sighting, c.reason, c.frames) for c in engine.close_all()] == [(1, "end", 5)]
+
+
+def test_tick_never_reports_a_ghost_that_may_still_confirm():
+    engine, _ = run(frames_at("Google", [0, 0.3]))
+    assert engine.tick(100.0) == []
+    engine.feed(Frame("Google", 90.0, 0.6))
+    assert [e.sighting for e in engine.feed(Frame("Google", 90.0, 0.9))] == [1]
 
 
 def test_cameras_are_separate_runs():
@@ -119,9 +128,40 @@ def test_feeding_a_frame_without_time_is_a_caller_error():
         Engine().feed(Frame("Google", 90.0))
 
 
+def test_a_run_of_unknown_frames_is_an_unrecognised_sock_never_a_pair():
+    frames = []
+    for start in (0.0, 10.0):  # two unrecognised socks: even, yet never a "Pair"
+        frames += frames_at(UNKNOWN, [start + 0.3 * i for i in range(5)])
+    frames += frames_at("Google", [20.0, 20.3, 20.6, 20.9])
+    engine, events = run(frames)
+    confirmed = [e for e in events if isinstance(e, SockConfirmed)]
+    assert [(e.image, e.row) for e in confirmed] == [
+        (UNKNOWN, (UNKNOWN, 1, UNRECOGNISED, 0)), (UNKNOWN, (UNKNOWN, 2, UNRECOGNISED, 0)),
+        ("Google", ("Google", 1, "Un-matched", 0)),
+    ]
+    assert [e.sighting for e in confirmed] == [1, 2, 3]
+    assert engine.unknown == 2
+    assert engine.counts == {"Google": 1}
+    assert engine.table() == [("Google", 1, "Un-matched", 0)]
+    assert Engine(EngineConfig(), json.loads(json.dumps(engine.snapshot()))).unknown == 2
+
+
+def test_unknown_is_matched_exactly_and_a_short_unknown_burst_is_a_ghost():
+    engine, events = run(frames_at("unknown", [0, 0.3, 0.6, 0.9]) + frames_at(UNKNOWN, [5.0, 5.3, 5.6]))
+    assert engine.counts == {"unknown": 1}  # another label, not the open-set one
+    assert engine.unknown == 0
+    closed = [e for e in engine.close_all() if e.image == UNKNOWN]
+    assert [(e.sighting, e.frames) for e in closed] == [(None, 3)]
+
+
+def test_blank_stays_ignored_next_to_unknown():
+    engine, _ = run(frames_at("Blank", [0, 0.3, 0.6, 0.9]) + frames_at(UNKNOWN, [1.0, 1.3, 1.6, 1.9]))
+    assert (engine.counts, engine.unknown) == ({}, 1)
+
+
 # --- properties ------------------------------------------------------------
 
-DESIGNS = ["Google", "Mongo", "Github", "Blank"]
+DESIGNS = ["Google", "Mongo", "Github", "Blank", UNKNOWN]
 
 
 @st.composite
@@ -172,4 +212,5 @@ def test_every_fed_frame_lands_in_exactly_one_closed_run(frames):
     assert sum(e.frames for e in events if isinstance(e, SightingClosed)) == len(counted)
     ids = [e.sighting for e in events if isinstance(e, SockConfirmed)]
     assert ids == list(range(1, len(ids) + 1))
-    assert sum(engine.counts.values()) == len(ids)
+    assert sum(engine.counts.values()) + engine.unknown == len(ids)
+    assert UNKNOWN not in engine.counts

@@ -146,3 +146,24 @@ def test_a_replay_killed_at_random_points_resumes_to_the_same_answer(tmp_path):
     conn = sqlite3.connect(db)
     ids = [row[0] for row in conn.execute("select id from sightings order by id")]
     assert ids == list(range(1, sum(one_pass.values()) + 1))
+
+
+def test_unrecognised_socks_in_replay_and_pairs_json(tmp_path):
+    lines = []
+    t = 1790011615.0
+    for image in ("Unknown", "Google", "Unknown", "Blank", "Google"):
+        for _ in range(5):
+            lines.append('%.2f {"image": "%s", "probability": 80}' % (t, image))
+            t += 0.3
+        t += 3.0
+    log = tmp_path / "unknown.log"
+    log.write_text("\n".join(lines) + "\n")
+    db = tmp_path / "u.db"
+    result, out = replay_json(db, log)
+    assert result.exit_code == 0, result.output
+    assert (out["socks"], out["odd"], out["unknown"]) == (
+        [{"image": "Google", "number_socks_seen": 2, "pair_seen": "Pair", "pairs": 1}], [], 2)
+    shown = cli_runner().invoke(main, ["pairs", "--db", str(db), "--json"])
+    assert shown.exit_code == 0, shown.output
+    pairs = json.loads(shown.stdout)
+    assert (pairs["socks"], pairs["odd"], pairs["unknown"]) == (out["socks"], [], 2)

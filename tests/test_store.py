@@ -7,10 +7,11 @@ import sys
 
 import pytest
 
-from sortcore.engine import Engine, EngineConfig
+from sortcore.engine import UNKNOWN, Engine, EngineConfig
 from sortcore.errors import StoreError
 from sortcore.frames import DeadLetter, Frame
 from sortcore.pipeline import Pipeline
+from sortcore.messages import state_message
 from sortcore.store import SCHEMA_VERSION, Store
 
 pytestmark = pytest.mark.compat
@@ -126,3 +127,47 @@ def test_engine_state_round_trips_through_the_store(store):
     again.feed(Frame("Google", 90.0, 0.9))
     assert again.engine.counts == {"Google": 1}
     assert again.engine.snapshot()["runs"] == Engine(EngineConfig(), again.engine.snapshot()).snapshot()["runs"]
+
+
+def test_unrecognised_socks_are_sightings_but_never_pairs_rows(store):
+    pipe = Pipeline(store, EngineConfig(), clock=lambda: 5.0)
+    feed_socks(pipe, UNKNOWN, "Google", UNKNOWN)
+    pipe.commit()
+    assert [s["image"] for s in store.sightings(pipe.session)] == [UNKNOWN, "Google", UNKNOWN]
+    assert store.pairs(pipe.session) == [{"image": "Google", "number_socks_seen": 1, "pair_seen": "Un-matched",
+                                          "pairs": 0}]
+    assert list(store.db.query("select image from current_pairs")) == [{"image": "Google"}]
+    assert store.unknown(pipe.session) == pipe.unknown == 2
+    payloads = [json.loads(r["payload"]) for r in store.pending()]
+    assert [(p["image"], p["number_socks_seen"], p["pair_seen"], p["pairs"]) for p in payloads] == [
+        (UNKNOWN, 1, "Unrecognised", 0), ("Google", 1, "Un-matched", 0), (UNKNOWN, 2, "Unrecognised", 0)]
+    state = state_message(pipe.session, pipe.table(), 5.0, unknown=pipe.unknown)
+    assert (state["socks"], state["odd"], state["unknown"]) == (
+        [{"image": "Google", "number_socks_seen": 1, "pair_seen": "Un-matched", "pairs": 0}], ["Google"], 2)
+
+
+def test_an_older_pairs_view_is_brought_up_to_date_on_open(tmp_path):
+    path = str(tmp_path / "old.db")
+    Store(path).close()
+    conn = sqlite3.connect(path)  # the views as the first release wrote them
+    conn.executescript(
+        "drop view current_pairs; drop view pairs;"
+        "create view pairs as select session, image, count(*) as number_socks_seen,"
+        " case when count(*) % 2 = 0 then 'Pair' else 'Un-matched' end as pair_seen, count(*) / 2 as pairs"
+        " from sightings group by session, image order by session, image;"
+        "create view current_pairs as select image, number_socks_seen, pair_seen, pairs from pairs"
+        " where session = (select max(id) from sessions);")
+    conn.close()
+    store = Store(path)
+    try:
+        pipe = Pipeline(store, EngineConfig())
+        feed_socks(pipe, UNKNOWN, UNKNOWN)
+        pipe.commit()
+        assert store.pairs(pipe.session) == []
+        assert list(store.db.query("select * from current_pairs")) == []
+    finally:
+        store.close()
+    views = sqlite3.connect(path).execute("select sql from sqlite_master where type = 'view'").fetchall()
+    Store(path).close()  # up to date: opening again rewrites nothing
+    assert sqlite3.connect(path).execute("select sql from sqlite_master where type = 'view'").fetchall() == views
+

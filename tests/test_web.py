@@ -50,7 +50,7 @@ class Session:
 
     def publish_state(self):
         session = self.pipeline.session
-        state = state_message(session, self.store.pairs(session), time.time())
+        state = state_message(session, self.store.pairs(session), time.time(), self.store.unknown(session))
         state.setdefault("started_at", self.store.session(session)["started_at"])
         self.view.set_state(state)
 

@@ -78,7 +78,8 @@ def pairs(db_path, session, as_json):
         raise click.ClickException("no such session" if session else "no session yet: replay or serve first")
     rows = store.pairs(row["id"])
     if as_json:
-        click.echo(json.dumps({"session": row["id"], "mode": row["mode"], "socks": rows, "odd": odd_of(rows)}))
+        click.echo(json.dumps({"session": row["id"], "mode": row["mode"], "socks": rows, "odd": odd_of(rows),
+                               "unknown": store.unknown(row["id"])}))
     else:
         print_table(rows, "session %d (%s, %s)" % (row["id"], row["mode"], row["status"]))
 

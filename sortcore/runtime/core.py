@@ -149,7 +149,8 @@ class Core(object):
     # --- messages ----------------------------------------------------------
 
     def state(self) -> dict:
-        return state_message(self.pipeline.session, self.pipeline.table(), self.clock())
+        return state_message(self.pipeline.session, self.pipeline.table(), self.clock(),
+                             self.pipeline.unknown)
 
     def status(self, state: Optional[str] = None) -> dict:
         pending = sum(pump.pending() for pump in self.pumps.values())
