@@ -1,8 +1,8 @@
 """``sortcore doctor``: check a store's integrity and make a recovered copy of a damaged one.
 
 The copy comes from the ``sqlite3`` command line's ``.recover`` (it reads
-around damaged pages) when that program is installed, else from reading each
-table row by row and keeping every row that can still be read.
+around damaged pages) when that program is installed and works, else from
+reading each table row by row and keeping every row that can still be read.
 """
 
 import os
@@ -64,10 +64,15 @@ def _count_rows(out: str) -> dict:
         conn.close()
 
 
+class _RecoverFailed(Exception):
+    pass
+
+
 def _with_cli(sqlite3_cli: str, path: str, out: str) -> List[str]:
     dump = subprocess.run([sqlite3_cli, path, ".recover"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    if dump.returncode != 0 and not dump.stdout:
-        raise StoreError("sqlite3 .recover failed on %s: %s" % (path, dump.stderr.decode(errors="replace").strip()))
+    failed = dump.stderr.decode(errors="replace").strip()
+    if dump.returncode != 0 or failed:  # Debian's 3.40.1 says "sql error: SQL logic error" on any index
+        raise _RecoverFailed(failed or "exit code %d" % dump.returncode)
     load = subprocess.run([sqlite3_cli, out], input=dump.stdout, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     if load.returncode != 0:
         raise StoreError("cannot write the recovered copy %s: %s" % (out, load.stderr.decode(errors="replace").strip()))
@@ -119,10 +124,16 @@ def recover(path: str, out: Optional[str] = None, sqlite3_cli: Optional[str] = "
         raise StoreError("%s exists: give another --out" % out)
     cli = shutil.which(sqlite3_cli) if sqlite3_cli else None
     try:
+        method, lost = None, []
         if cli:
-            method, lost = "sqlite3 .recover", _with_cli(cli, path, out)
-        else:
-            method, lost = "row copy", _with_rows(path, out)
+            try:
+                method, lost = "sqlite3 .recover", _with_cli(cli, path, out)
+            except _RecoverFailed as exc:
+                lost = ["sqlite3 .recover failed (%s): copied the readable rows instead" % exc]
+                if os.path.exists(out):
+                    os.remove(out)
+        if method is None:
+            method, lost = "row copy", lost + _with_rows(path, out)
         os.chmod(out, 0o600)
         return Recovery(out, method, _count_rows(out), lost)
     except (OSError, sqlite3.Error) as exc:

@@ -30,8 +30,8 @@ import sqlite3
 import time
 from typing import Iterable, List, Optional
 
-from .errors import StoreError, store_error
-from .storefile import StoreLock, create_private, guarded
+from .errors import StoreCorrupt, StoreError, store_error
+from .storefile import StoreLock, Transaction, create_private, guarded
 
 SCHEMA_VERSION = 1
 DEFAULT_DESTINATION = "mqtt"
@@ -70,10 +70,8 @@ CREATE TABLE "outbox" (
    "id" INTEGER PRIMARY KEY, "session" INTEGER, "sighting" INTEGER, "topic" TEXT NOT NULL,
    "payload" TEXT NOT NULL, "created_at" REAL NOT NULL
 );
-CREATE TABLE "deliveries" (
-   "outbox" INTEGER REFERENCES "outbox"("id"), "destination" TEXT, "sent_at" REAL,
-   PRIMARY KEY ("outbox", "destination")
-);
+CREATE TABLE "deliveries" ("outbox" INTEGER REFERENCES "outbox"("id"), "destination" TEXT,
+   "sent_at" REAL, PRIMARY KEY ("outbox", "destination"));
 """
 
 
@@ -99,18 +97,19 @@ class Store:
     ``exclusive``: take the store's lock file for the long-running writer
     ``owner`` (``serve``, ``run``, the lambda), see :meth:`lock`.
     Dead letters are kept up to ``max_dead_letters`` rows and
-    ``max_dead_letter_bytes`` bytes, the oldest dropped first.
+    ``max_dead_letter_bytes`` bytes, the oldest dropped first. ``check``: run
+    ``PRAGMA quick_check`` on open, so no command writes into a damaged file
+    (the store stays small: dead letters bounded, outbox pruned).
     """
 
     def __init__(self, path: str, clock=time.time, exclusive: bool = False, owner: str = "",
                  busy_timeout: float = BUSY_TIMEOUT, max_dead_letters: int = DEAD_LETTER_ROWS,
-                 max_dead_letter_bytes: int = DEAD_LETTER_BYTES):
+                 max_dead_letter_bytes: int = DEAD_LETTER_BYTES, check: bool = True):
         self.path = path
         self.clock = clock
         self.max_dead_letters = max_dead_letters
         self.max_dead_letter_bytes = max_dead_letter_bytes
-        self._lock = None
-        self._db = None
+        self._lock = self._db = self.conn = None
         try:
             if exclusive:
                 self.lock(owner)
@@ -122,8 +121,12 @@ class Store:
             # published after its commit must never be rolled back and counted again.
             self.conn.execute("PRAGMA synchronous=FULL")
             self._migrate()
-        except (sqlite3.Error, OSError) as exc:
-            self.unlock()
+            if check:
+                self._quick_check()
+        except (sqlite3.Error, OSError, StoreError) as exc:
+            self.close()
+            if isinstance(exc, StoreError):
+                raise
             raise store_error(path, exc) from exc
 
     @property
@@ -141,18 +144,26 @@ class Store:
             self._lock = StoreLock(self.path, owner)
 
     def unlock(self):
+        """Release the lock file (:meth:`close` does)."""
         if self._lock is not None:
             self._lock.release()
             self._lock = None
 
     def close(self):
-        self.conn.close()
+        if self.conn is not None:
+            self.conn.close()
         self.unlock()
 
     def _query(self, sql: str, params=()) -> List[dict]:
         cursor = self.conn.execute(sql, params)
         names = [column[0] for column in cursor.description]
         return [dict(zip(names, row)) for row in cursor]
+
+    def _quick_check(self):
+        problems = [row[0] for row in self.conn.execute("PRAGMA quick_check(3)")]
+        if problems != ["ok"]:
+            raise StoreCorrupt("the store %s is damaged (%s): run 'sortcore doctor --db %s'"
+                               % (self.path, "; ".join(problems), self.path))
 
     def _version(self) -> int:
         tables = {row[0] for row in self.conn.execute("select name from sqlite_master where type = 'table'")}
@@ -235,7 +246,7 @@ class Store:
 
     def transaction(self):
         """``with store.transaction():`` -- BEGIN IMMEDIATE ... COMMIT or ROLLBACK."""
-        return _Transaction(self.conn)
+        return Transaction(self.conn)
 
     @guarded
     def commit(self, session: int, confirmed=(), closed=(), dead_letters=(), outbox=(),
@@ -320,17 +331,12 @@ class Store:
         destinations = sorted(set(destinations))
         marks = ", ".join("?" * len(destinations))
         with self.transaction():
-            c = self.conn
-            c.execute("create temp table if not exists prunable (id integer primary key)")
-            c.execute("delete from prunable")
-            c.execute(
-                "insert into prunable select outbox from deliveries where destination in (%s)"
-                " group by outbox having count(*) = ? and max(sent_at) < ?" % marks,
+            pruned = self.conn.execute(
+                "delete from outbox where id in (select outbox from deliveries where destination in (%s)"
+                " group by outbox having count(*) = ? and max(sent_at) < ?)" % marks,
                 destinations + [len(destinations), self.clock() - older_than_s],
-            )
-            c.execute("delete from deliveries where outbox in (select id from prunable)")
-            pruned = c.execute("delete from outbox where id in (select id from prunable)").rowcount
-            c.execute("delete from prunable")
+            ).rowcount
+            self.conn.execute("delete from deliveries where not exists (select 1 from outbox where outbox.id = deliveries.outbox)")
         return pruned
 
     @guarded
@@ -375,25 +381,3 @@ class Store:
     @guarded
     def sightings(self, session: int) -> List[dict]:
         return list(self._query("select * from sightings where session = ? order by id", [session]))
-
-
-class _Transaction:
-    """BEGIN IMMEDIATE on enter; COMMIT, or ROLLBACK on an exception."""
-
-    def __init__(self, conn):
-        self.conn = conn
-
-    def __enter__(self):
-        self.conn.execute("BEGIN IMMEDIATE")
-        return self.conn
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is None:
-            self.conn.execute("COMMIT")  # on SQLITE_FULL here the transaction stays open: roll back
-            return False
-        if self.conn.in_transaction:  # SQLite may have rolled back already (disk full, I/O error)
-            try:
-                self.conn.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass  # the original error says more
-        return False

@@ -1,4 +1,4 @@
-"""The store's files: created private, locked by one service, errors translated.
+"""The store's files: created private, locked by one service, transactions, errors translated.
 
 One store, one service: an exclusive ``flock`` on ``<db>.lock`` names its holder.
 
@@ -80,3 +80,25 @@ def create_private(path: str):
     """Create the file 0600 whatever the umask; SQLite gives -wal and -shm the same mode."""
     if path != ":memory:" and not os.path.exists(path):
         os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+
+
+class Transaction:
+    """BEGIN IMMEDIATE on enter; COMMIT, or ROLLBACK on an exception."""
+
+    def __init__(self, conn):
+        self.conn = conn
+
+    def __enter__(self):
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self.conn
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.conn.execute("COMMIT")  # on SQLITE_FULL here the transaction stays open: roll back
+            return False
+        if self.conn.in_transaction:  # SQLite may have rolled back already (disk full, I/O error)
+            try:
+                self.conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass  # the original error says more
+        return False

@@ -34,6 +34,11 @@ class Main(click.Group):
             if ctx.params.get("debug"):
                 raise
             raise click.ClickException(one_line(exc)) from exc
+        except click.ClickException as exc:  # a command turned an error into a line itself
+            cause = exc.__cause__ or exc.__context__
+            if ctx.params.get("debug") and isinstance(cause, Exception):
+                raise cause
+            raise
 
 
 @click.group(cls=Main, context_settings={"auto_envvar_prefix": "SORTCORE", "help_option_names": ["-h", "--help"]})
