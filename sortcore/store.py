@@ -336,7 +336,8 @@ class Store:
                 " group by outbox having count(*) = ? and max(sent_at) < ?)" % marks,
                 destinations + [len(destinations), self.clock() - older_than_s],
             ).rowcount
-            self.conn.execute("delete from deliveries where not exists (select 1 from outbox where outbox.id = deliveries.outbox)")
+            self.conn.execute("delete from deliveries where not exists"
+                              " (select 1 from outbox where outbox.id = deliveries.outbox)")
         return pruned
 
     @guarded
