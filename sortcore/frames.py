@@ -78,8 +78,18 @@ except ImportError:  # pragma: no cover - exercised by the compat suite
         return _DECODER.decode(data)
 
 
-try:  # msgspec (Python >= 3.8) checks a valid frame's types in C; frame_from_obj
-    import msgspec  # stays the authority: anything it does not pass goes there for its reason
+class _NotYet(Exception):
+    pass
+
+
+def _first_typed(payload):
+    """Build the msgspec decoder on first use (importing msgspec costs start-up time)."""
+    global _typed, _TypedError
+    try:  # msgspec (Python >= 3.8) checks a valid frame's types in C; frame_from_obj
+        import msgspec  # stays the authority: anything it does not pass goes there for its reason
+    except ImportError:  # pragma: no cover - exercised by the compat suite
+        _typed = None
+        return None
 
     class _Payload(msgspec.Struct):
         image: str
@@ -88,26 +98,11 @@ try:  # msgspec (Python >= 3.8) checks a valid frame's types in C; frame_from_ob
         camera: Optional[str] = None
         frame: Optional[int] = None
 
-    _typed = msgspec.json.Decoder(_Payload).decode
-    _TypedError = msgspec.MsgspecError
-except ImportError:  # pragma: no cover - exercised by the compat suite
-    _typed = None
+    _typed, _TypedError = msgspec.json.Decoder(_Payload).decode, msgspec.MsgspecError
+    return _typed(payload)
 
 
-def _fast_frame(payload, default_camera: str, default_ts, labels) -> Optional[Frame]:
-    """The frame of a plainly valid payload via msgspec, or None (then the full checks decide)."""
-    try:
-        p = _typed(payload)
-    except _TypedError:
-        return None
-    image, prob, camera, seq = p.image, p.probability, p.camera, p.frame
-    if (0 < len(image) <= MAX_IMAGE_LEN and image.isprintable() and not image[0].isspace()
-            and not image[-1].isspace() and 0 <= prob <= 100 and (seq is None or seq >= 0)
-            and (camera is None or (len(camera) <= MAX_CAMERA_LEN and camera.isprintable()))
-            and (labels is None or image in labels)):
-        return _new_frame((image, prob, default_ts if p.ts is None else p.ts,
-                           default_camera if camera is None else camera, seq))
-    return None
+_typed, _TypedError = _first_typed, _NotYet
 
 
 def loads_strict(data):
@@ -176,10 +171,19 @@ def decode_payload(payload: Union[bytes, str], default_camera: str = "",
         raise BadFrame("the topic's camera name is not printable or longer than %d characters" % MAX_CAMERA_LEN)
     if len(payload) > MAX_LINE:
         raise BadFrame("payload is larger than %d bytes" % MAX_LINE)
-    if _typed is not None:
-        frame = _fast_frame(payload, default_camera, default_ts, labels)
-        if frame is not None:
-            return frame
+    if _typed is not None:  # a plainly valid frame, checked in C; else the full checks say why
+        try:
+            p = _typed(payload)
+        except _TypedError:
+            p = None
+        if p is not None:
+            image, prob, camera, seq = p.image, p.probability, p.camera, p.frame
+            if (0 < len(image) <= MAX_IMAGE_LEN and image.isprintable() and not image[0].isspace()
+                    and not image[-1].isspace() and 0 <= prob <= 100 and (seq is None or seq >= 0)
+                    and (camera is None or (len(camera) <= MAX_CAMERA_LEN and camera.isprintable()))
+                    and (labels is None or image in labels)):
+                return _new_frame((image, prob, default_ts if p.ts is None else p.ts,
+                                   default_camera if camera is None else camera, seq))
     try:
         obj = _loads(payload)
     except UnicodeDecodeError:

@@ -265,15 +265,13 @@ class Store:
                 [(e.sighting, session, e.image, e.camera, e.first_seen, e.confirmed_at, e.frames,
                   e.mean_probability) for e in confirmed],
             )
-            ghosts = 0
-            for e in closed:
-                if e.sighting is None:
-                    ghosts += 1
-                    continue
-                c.execute(
-                    "update sightings set last_seen = ?, frames = ?, mean_probability = ?, closed_reason = ?"
-                    " where id = ?", [e.last_seen, e.frames, e.mean_probability, e.reason, e.sighting],
-                )
+            ghosts = sum(1 for e in closed if e.sighting is None)
+            c.executemany(
+                "update sightings set last_seen = ?, frames = ?, mean_probability = ?, closed_reason = ?"
+                " where id = ?",
+                [(e.last_seen, e.frames, e.mean_probability, e.reason, e.sighting) for e in closed
+                 if e.sighting is not None],
+            )
             if dead_letters:
                 self._keep_dead_letters(session, now, dead_letters)
             c.executemany(
