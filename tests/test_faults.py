@@ -186,6 +186,8 @@ def test_disk_full_is_store_full_and_the_batch_retries(small_disk):
     assert store.conn.execute("pragma integrity_check").fetchone()[0] == "ok"
     with pytest.raises(StoreFull):
         Store(str(small_disk / "new.db"))
+    code, _, err = sortcore("replay", "--db", small_disk / "cli.db", LOG)
+    assert_one_clear_line(code, err, "full")
     filler.unlink()
     pipe.commit()  # the same batch, once space returns
     assert [s["image"] for s in store.sightings(pipe.session)] == ["Google", "Mongo", "Google", "Github"]
