@@ -61,6 +61,8 @@ def replay(store, paths: Sequence[str], config: EngineConfig = EngineConfig(), f
     ``labels``: an allow-list (:func:`sortcore.frames.label_set`); other images are dead letters.
     """
     check_logs(paths, fps)  # fail before a session is started, not half-way
+    # Nothing is published: a commit undone by a power cut is replayed again from its position.
+    store.durable(False)
     ident = source_id(paths)
     pipe = Pipeline(store, config, source=ident or "replay:-", resume=ident is not None,
                     publish=False)

@@ -154,6 +154,12 @@ class Store:
             self.conn.close()
         self.unlock()
 
+    def durable(self, flag: bool = True):
+        """``synchronous=FULL`` (default: a commit survives a power cut) or ``NORMAL``
+        (survives a killed process; a power cut may undo the last commits, which is
+        safe where nothing left the machine after them, as in a replay)."""
+        self.conn.execute("PRAGMA synchronous=%s" % ("FULL" if flag else "NORMAL"))
+
     def _query(self, sql: str, params=()) -> List[dict]:
         cursor = self.conn.execute(sql, params)
         names = [column[0] for column in cursor.description]
