@@ -270,7 +270,7 @@ def _stamped_line(line: bytes, index: int, fps: float, start: float, labels=None
         ts = math.nan
     if not payload or not math.isfinite(ts) or not stamp[:1].isdigit():
         raise BadFrame("line is not '<unix seconds> <payload>'")
-    return decode_payload(payload, default_ts=ts, labels=labels)
+    return decode_payload(payload, "", ts, labels)
 
 
 def _json_line(line: bytes, index: int, fps: float, start: float, labels=None) -> Frame:
@@ -293,7 +293,7 @@ def _json_line(line: bytes, index: int, fps: float, start: float, labels=None) -
 
 def _plain_line(line: bytes, index: int, fps: float, start: float, labels=None) -> Frame:
     """A bare payload: line ``index`` (0-based) is at ``start + index / fps``."""
-    return decode_payload(line, default_ts=start + index / fps, labels=labels)
+    return decode_payload(line, "", start + index / fps, labels)
 
 
 _LINE_DECODERS = {"stamped": _stamped_line, "json": _json_line, "plain": _plain_line}

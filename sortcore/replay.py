@@ -59,6 +59,7 @@ def replay(store, paths: Sequence[str], config: EngineConfig = EngineConfig(), f
     """Replay ``paths`` (``-`` is stdin) into a new or resumed session of ``store``.
 
     ``labels``: an allow-list (:func:`sortcore.frames.label_set`); other images are dead letters.
+    Commits with ``synchronous=NORMAL`` (:meth:`Store.durable`), restored when done.
     """
     check_logs(paths, fps)  # fail before a session is started, not half-way
     # Nothing is published: a commit undone by a power cut is replayed again from its position.
@@ -93,5 +94,6 @@ def replay(store, paths: Sequence[str], config: EngineConfig = EngineConfig(), f
                 progress(since)
         pipe.commit({"file": index + 1, "line": 0, "dead": dead})
     pipe.finish()
+    store.durable(True)
     return ReplayResult(pipe.session, config.mode, pipe.engine.frames, dead, pipe.table(), resumed)
 

@@ -227,6 +227,18 @@ def test_dead_letters_are_bounded_by_rows_and_bytes_oldest_first(tmp_path):
     assert (defaults.max_dead_letters, defaults.max_dead_letter_bytes) == (10000, 5 * 1024 * 1024)
 
 
+def test_replay_counts_every_dead_letter_beyond_the_kept_ones(tmp_path):
+    from sortcore.replay import replay
+
+    log = tmp_path / "x.log"
+    log.write_bytes(LOG.read_bytes() + b"garbage\n" * 7)
+    store = Store(str(tmp_path / "s.db"), max_dead_letters=3)
+    result = replay(store, [str(log)])
+    assert result.dead_letters == 7 and store.dead_letter_count(result.session) == 3
+    assert store.dead_letters_received() == 7
+    assert store.conn.execute("pragma synchronous").fetchone()[0] == 2  # FULL again after the replay
+
+
 def test_prune_drops_only_old_rows_every_destination_acknowledged(tmp_path):
     now = [1000.0]
     store = Store(str(tmp_path / "ob.db"), clock=lambda: now[0])
