@@ -10,7 +10,7 @@ if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ] \
     echo "setup: installing mosquitto and mosquitto-clients" >&2
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq mosquitto mosquitto-clients shellcheck >/dev/null
+    apt-get install -y -qq mosquitto mosquitto-clients shellcheck sqlite3 >/dev/null
     # The Debian package starts a broker on :1883; sortcore starts its own.
     (service mosquitto stop || true) >/dev/null 2>&1
 fi

@@ -1,5 +1,7 @@
 """The few exceptions sortcore raises, each carrying the useful detail."""
 
+import errno
+
 
 class SortcoreError(Exception):
     """Base class of every sortcore error."""
@@ -19,6 +21,31 @@ class ConfigError(SortcoreError, ValueError):
 
 class StoreError(SortcoreError):
     """The SQLite store is unusable (wrong schema version, locked, corrupt)."""
+
+
+class StoreCorrupt(StoreError):
+    """The SQLite file is damaged or not a database; ``sortcore doctor`` looks closer."""
+
+
+class StoreFull(StoreError):
+    """The disk under the store is full; the batch was not committed and can be retried."""
+
+
+class StoreBusy(StoreError):
+    """Another connection kept the database locked for longer than the busy timeout."""
+
+
+class StoreLocked(StoreError):
+    """Another long-running writer holds the store's lock file; ``pid`` and ``command`` say who."""
+
+    def __init__(self, message, pid=None, command=None):
+        super().__init__(message)
+        self.pid = pid
+        self.command = command
+
+
+class BadLog(SortcoreError):
+    """A path given as a frame log is not one (a FIFO, a device, binary, compressed, empty)."""
 
 
 class ModelError(SortcoreError):
@@ -56,3 +83,21 @@ class GreengrassUnavailable(MqttError):
 
 class SourceEnded(SourceError):
     """The frame source ran out of frames (a video or folder); the device loop reopens it."""
+
+
+_CORRUPT = ("SQLITE_CORRUPT", "SQLITE_NOTADB")
+_CORRUPT_TEXT = ("malformed", "not a database", "corrupt")
+
+
+def store_error(path: str, exc: Exception) -> "StoreError":
+    """The StoreError that says what a sqlite3 or OS error means for the store at ``path``."""
+    text = str(exc)
+    name = getattr(exc, "sqlite_errorname", "")  # Python >= 3.11; the text otherwise
+    if name == "SQLITE_FULL" or getattr(exc, "errno", None) == errno.ENOSPC or "disk is full" in text:
+        return StoreFull("the disk under the store %s is full: nothing of this batch was written;"
+                         " free some space and it is retried" % path)
+    if name in _CORRUPT or any(word in text for word in _CORRUPT_TEXT):
+        return StoreCorrupt("the store %s is damaged (%s): run 'sortcore doctor --db %s'" % (path, text, path))
+    if name.startswith("SQLITE_BUSY") or "database is locked" in text:
+        return StoreBusy("the store %s stayed locked by another writer (%s): try again" % (path, text))
+    return StoreError("store %s: %s" % (path, text))

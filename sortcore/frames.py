@@ -17,16 +17,19 @@ import io
 import itertools
 import json
 import math
+import os
 import re
+import stat
 import sys
 from typing import Iterator, List, NamedTuple, Optional, Tuple, Union
 
-from .errors import BadFrame
+from .errors import BadFrame, BadLog
 
 MAX_IMAGE_LEN = 64
 MAX_CAMERA_LEN = 64
 MAX_LINE = 64 * 1024  # bytes; a longer line is a dead letter, not a memory spike
-MAX_RAW_KEPT = 1024  # bytes of a bad payload kept in its dead letter
+MAX_RAW_KEPT = 1024  # bytes of a bad payload kept in its dead letter, once escaped
+ALWAYS_LABELS = ("Blank", "Unknown")  # legal with any allow-list: no sock, the open-set output
 FORMATS = ("stamped", "json", "plain")
 
 _STAMPED = re.compile(rb"^(\d{1,12}(?:\.\d*)?) (.*)$", re.S)
@@ -62,9 +65,7 @@ def _no_constants(name):
     raise ValueError("%s is not valid JSON" % name)
 
 
-# The standard decoder refuses NaN and Infinity here (Python's JSON accepts
-# them by default); built once, as json.loads(..., parse_constant=...) would
-# build one per call.
+# Refuses NaN and Infinity (Python's JSON accepts them by default); built once.
 _DECODER = json.JSONDecoder(parse_constant=_no_constants)
 
 try:  # orjson is strict JSON too and ~5x faster; the lambda zip goes without it
@@ -77,6 +78,33 @@ except ImportError:  # pragma: no cover - exercised by the compat suite
         return _DECODER.decode(data)
 
 
+class _NotYet(Exception):
+    pass
+
+
+def _first_typed(payload):
+    """Build the msgspec decoder on first use (importing msgspec costs start-up time)."""
+    global _typed, _TypedError
+    try:  # msgspec (Python >= 3.8) checks a valid frame's types in C; frame_from_obj
+        import msgspec  # stays the authority: anything it does not pass goes there for its reason
+    except ImportError:  # pragma: no cover - exercised by the compat suite
+        _typed = None
+        return None
+
+    class _Payload(msgspec.Struct):
+        image: str
+        probability: float
+        ts: Optional[float] = None
+        camera: Optional[str] = None
+        frame: Optional[int] = None
+
+    _typed, _TypedError = msgspec.json.Decoder(_Payload).decode, msgspec.MsgspecError
+    return _typed(payload)
+
+
+_typed, _TypedError = _first_typed, _NotYet
+
+
 def loads_strict(data):
     """Parse JSON text or UTF-8 bytes strictly; raise ValueError on anything else."""
     try:
@@ -85,10 +113,17 @@ def loads_strict(data):
         raise ValueError("JSON nested too deeply")
 
 
-def frame_from_obj(obj, default_camera: str = "", default_ts: Optional[float] = None) -> Frame:
+def label_set(labels) -> Optional[frozenset]:
+    """The allow-list ``labels`` (an iterable of names) plus ``Blank`` and ``Unknown``."""
+    return None if labels is None else frozenset(labels).union(ALWAYS_LABELS)
+
+
+def frame_from_obj(obj, default_camera: str = "", default_ts: Optional[float] = None,
+                   labels: Optional[frozenset] = None) -> Frame:
     """Validate a decoded JSON value as a frame; raise :class:`BadFrame` if not.
 
-    ``default_ts`` is the time to use when the payload has no ``ts``.
+    ``default_ts`` is the time to use when the payload has no ``ts``;
+    ``labels``, if given (see :func:`label_set`), the only legal images.
     """
     if type(obj) is not dict:
         raise BadFrame("payload is not a JSON object but %s" % type(obj).__name__)
@@ -97,6 +132,10 @@ def frame_from_obj(obj, default_camera: str = "", default_ts: Optional[float] = 
         raise BadFrame("'image' must be a non-empty string")
     if len(image) > MAX_IMAGE_LEN:
         raise BadFrame("'image' is longer than %d characters" % MAX_IMAGE_LEN)
+    if not image.isprintable():
+        image = image.strip()
+        if not image.isprintable():
+            raise BadFrame("'image' has control characters or terminal escapes")
     prob = obj.get("probability")
     if type(prob) not in _NUMBER or not math.isfinite(prob):
         raise BadFrame("'probability' must be a finite number")
@@ -110,38 +149,66 @@ def frame_from_obj(obj, default_camera: str = "", default_ts: Optional[float] = 
     camera = obj.get("camera")
     if camera is None:
         camera = default_camera
-    elif type(camera) is not str or len(camera) > MAX_CAMERA_LEN:
-        raise BadFrame("'camera' must be a string of at most %d characters" % MAX_CAMERA_LEN)
+    elif type(camera) is not str or len(camera) > MAX_CAMERA_LEN or not camera.isprintable():
+        raise BadFrame("'camera' must be a printable string of at most %d characters" % MAX_CAMERA_LEN)
     seq = obj.get("frame")
     if seq is not None and (type(seq) is not int or seq < 0):
         raise BadFrame("'frame' must be a non-negative integer")
     if image[0].isspace() or image[-1].isspace():
         image = image.strip()
+    if labels is not None and image not in labels:
+        raise BadFrame("'image' %r is not one of the model's labels" % image)
     return _new_frame((image, float(prob), None if ts is None else float(ts), camera, seq))
 
 
 def decode_payload(payload: Union[bytes, str], default_camera: str = "",
-                   default_ts: Optional[float] = None) -> Frame:
-    """Decode one ``sockfound`` message; raise :class:`BadFrame` with a reason."""
+                   default_ts: Optional[float] = None, labels: Optional[frozenset] = None) -> Frame:
+    """Decode one ``sockfound`` message; raise :class:`BadFrame` with a reason.
+
+    ``default_camera`` is the camera the topic names (``sockfound/<camera>``).
+    """
+    if len(default_camera) > MAX_CAMERA_LEN or not default_camera.isprintable():
+        raise BadFrame("the topic's camera name is not printable or longer than %d characters" % MAX_CAMERA_LEN)
     if len(payload) > MAX_LINE:
         raise BadFrame("payload is larger than %d bytes" % MAX_LINE)
+    if _typed is not None:  # a plainly valid frame, checked in C; else the full checks say why
+        try:
+            p = _typed(payload)
+        except _TypedError:
+            p = None
+        if p is not None:
+            image, prob, camera, seq = p.image, p.probability, p.camera, p.frame
+            if (0 < len(image) <= MAX_IMAGE_LEN and image.isprintable() and not image[0].isspace()
+                    and not image[-1].isspace() and 0 <= prob <= 100 and (seq is None or seq >= 0)
+                    and (camera is None or (len(camera) <= MAX_CAMERA_LEN and camera.isprintable()))
+                    and (labels is None or image in labels)):
+                return _new_frame((image, prob, default_ts if p.ts is None else p.ts,
+                                   default_camera if camera is None else camera, seq))
     try:
         obj = _loads(payload)
     except UnicodeDecodeError:
         raise BadFrame("payload is not UTF-8 text")
     except (ValueError, RecursionError) as exc:
         raise BadFrame("payload is not JSON: %s" % (str(exc)[:80] or "nested too deeply"))
-    return frame_from_obj(obj, default_camera, default_ts)
+    return frame_from_obj(obj, default_camera, default_ts, labels)
+
+
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+_PARTIAL_ESCAPE = re.compile(r"\\(x[0-9a-f]?)?$")
 
 
 def raw_text(raw: Union[bytes, str]) -> str:
-    """A printable, bounded copy of bad input for its dead letter."""
+    """A printable copy of bad input for its dead letter, at most MAX_RAW_KEPT UTF-8
+    bytes once invalid bytes and control characters are escaped."""
     if isinstance(raw, str):
-        raw = raw.encode("utf-8", "replace")
-    cut = raw[:MAX_RAW_KEPT]
-    text = cut.decode("utf-8", "backslashreplace")
-    if len(raw) > MAX_RAW_KEPT:
-        text += "... (%d bytes)" % len(raw)
+        raw = raw.encode("utf-8", "backslashreplace")  # lone surrogates
+    text = raw[:MAX_RAW_KEPT].decode("utf-8", "backslashreplace")
+    text = _CONTROL.sub(lambda m: "\\x%02x" % ord(m.group()), text)
+    kept = text.encode("utf-8")
+    if len(kept) > MAX_RAW_KEPT or len(raw) > MAX_RAW_KEPT:
+        suffix = "... (%d bytes)" % len(raw)
+        text = kept[:MAX_RAW_KEPT - len(suffix)].decode("utf-8", "ignore")
+        text = _PARTIAL_ESCAPE.sub("", text) + suffix
     return text
 
 
@@ -194,7 +261,7 @@ def detect_format(lines: List[bytes]) -> str:
     return best if votes[best] else "plain"
 
 
-def _stamped_line(line: bytes, index: int, fps: float, start: float) -> Frame:
+def _stamped_line(line: bytes, index: int, fps: float, start: float, labels=None) -> Frame:
     """``%U %p``: unix seconds, a space, the payload."""
     stamp, _, payload = line.partition(b" ")
     try:
@@ -203,10 +270,10 @@ def _stamped_line(line: bytes, index: int, fps: float, start: float) -> Frame:
         ts = math.nan
     if not payload or not math.isfinite(ts) or not stamp[:1].isdigit():
         raise BadFrame("line is not '<unix seconds> <payload>'")
-    return decode_payload(payload, default_ts=ts)
+    return decode_payload(payload, "", ts, labels)
 
 
-def _json_line(line: bytes, index: int, fps: float, start: float) -> Frame:
+def _json_line(line: bytes, index: int, fps: float, start: float, labels=None) -> Frame:
     """``%J``: a JSON record with ``tst`` and ``payload``."""
     try:
         record = loads_strict(line)
@@ -220,13 +287,13 @@ def _json_line(line: bytes, index: int, fps: float, start: float) -> Frame:
     ts = parse_tst(tst)
     payload = record["payload"]
     if isinstance(payload, str):
-        return decode_payload(payload, default_ts=ts)
-    return frame_from_obj(payload, default_ts=ts)
+        return decode_payload(payload, default_ts=ts, labels=labels)
+    return frame_from_obj(payload, default_ts=ts, labels=labels)
 
 
-def _plain_line(line: bytes, index: int, fps: float, start: float) -> Frame:
+def _plain_line(line: bytes, index: int, fps: float, start: float, labels=None) -> Frame:
     """A bare payload: line ``index`` (0-based) is at ``start + index / fps``."""
-    return decode_payload(line, default_ts=start + index / fps)
+    return decode_payload(line, "", start + index / fps, labels)
 
 
 _LINE_DECODERS = {"stamped": _stamped_line, "json": _json_line, "plain": _plain_line}
@@ -247,14 +314,39 @@ def _bounded_lines(stream) -> Iterator[Tuple[bytes, bool]]:
             yield line, False
 
 
+# Magic numbers of what is no text log: gzip, bzip2, xz, zip, zstd, UTF-16/32 BOMs.
+_NOT_TEXT = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"PK\x03\x04", b"\x28\xb5\x2f\xfd", b"\xff\xfe", b"\xfe\xff")
+
+
+def _is_text(line: bytes) -> bool:
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return b"\x00" not in line
+
+
+def check_head(head: List[Tuple[bytes, bool]], source: str):
+    """Raise :class:`BadLog` if the first lines are no log: empty, binary or compressed."""
+    if not any(line.strip() for line, _ in head):
+        raise BadLog("%s is an empty file: no frames to replay" % source)
+    first = head[0][0]
+    if first.startswith(_NOT_TEXT) or not any(_is_text(line) for line, _ in head if line.strip()):
+        raise BadLog("%s is a binary or compressed file, not a frame log (gunzip it first if compressed)"
+                     % source)
+
+
 def read_frames(
-    stream, source: str = "-", fps: Optional[float] = None, start: float = 0.0, skip: int = 0
+    stream, source: str = "-", fps: Optional[float] = None, start: float = 0.0, skip: int = 0,
+    labels: Optional[frozenset] = None,
 ) -> Iterator[Tuple[int, Union[Frame, DeadLetter]]]:
     """Yield ``(line_number, Frame or DeadLetter)`` for each non-blank line.
 
     ``stream`` is a binary file. The format is detected from the first lines.
     ``plain`` logs need ``fps``; line ``n`` (0-based) gets time ``start + n/fps``.
     Lines up to ``skip`` are read but not yielded (to resume a replay).
+    ``labels`` (see :func:`label_set`): other images are dead letters.
+    Raises :class:`BadLog` for an empty, binary or compressed file.
     """
     lines = _bounded_lines(stream)
     head = []
@@ -262,6 +354,7 @@ def read_frames(
         head.append(item)
         if len(head) >= 50:
             break
+    check_head(head, source)
     fmt = detect_format([line for line, cut in head if not cut])
     if fmt == "plain" and not fps:
         raise BadFrame("%s has bare payloads with no times: give a frame rate (--fps)" % source)
@@ -279,7 +372,7 @@ def read_frames(
             yield number, DeadLetter(source, number, too_long, raw_text(line))
             continue
         try:
-            yield number, decode(text, number - 1, rate, start)
+            yield number, decode(text, number - 1, rate, start, labels)
         except BadFrame as exc:
             yield number, DeadLetter(source, number, exc.reason, raw_text(line.rstrip(b"\r\n")))
 
@@ -288,4 +381,23 @@ def open_log(path: str):
     """A binary stream for a log path, ``-`` meaning standard input."""
     if path == "-":
         return getattr(sys.stdin, "buffer", None) or io.BytesIO(sys.stdin.read().encode())
+    mode = os.stat(path).st_mode
+    if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+        raise BadLog("%s is a FIFO or socket, not a log file: to read a stream, pipe it in as '-'" % path)
+    if stat.S_ISDIR(mode):
+        raise BadLog("%s is a folder, not a log file" % path)
+    if not stat.S_ISREG(mode):
+        raise BadLog("%s is a device, not a log file" % path)
     return open(path, "rb")
+
+
+def read_labels(path: str) -> frozenset:
+    """An allow-list from a ``labels.txt`` (one label a line), with Blank and Unknown."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            names = [line.strip() for line in f if line.strip()]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadLog("cannot read labels %s: %s" % (path, getattr(exc, "strerror", None) or exc))
+    if not names:
+        raise BadLog("labels file %s is empty" % path)
+    return label_set(names)

@@ -45,20 +45,33 @@ def source_id(paths: Sequence[str]) -> Optional[str]:
     return "replay:" + json.dumps(files)
 
 
+def check_logs(paths: Sequence[str], fps: Optional[float] = None):
+    """Raise BadLog/BadFrame for a path that is no log (FIFO, device, binary, empty, no times)."""
+    for path in paths:
+        if path != "-":
+            with open_log(path) as stream:
+                for _ in read_frames(stream, path, fps=fps):
+                    break
+
+
 def replay(store, paths: Sequence[str], config: EngineConfig = EngineConfig(), fps: Optional[float] = None,
            start: float = 0.0, commit_every: int = 5000,
-           progress: Optional[Callable[[int], None]] = None) -> ReplayResult:
-    """Replay ``paths`` (``-`` is stdin) into a new or resumed session of ``store``."""
-    for path in paths:  # fail before a session is started, not half-way
-        if path != "-" and not fps:
-            with open_log(path) as stream:
-                for _ in read_frames(stream, path):
-                    break
+           progress: Optional[Callable[[int], None]] = None, labels: Optional[frozenset] = None) -> ReplayResult:
+    """Replay ``paths`` (``-`` is stdin) into a new or resumed session of ``store``.
+
+    ``labels``: an allow-list (:func:`sortcore.frames.label_set`); other images are dead letters.
+    Commits with ``synchronous=NORMAL`` (:meth:`Store.durable`), restored when done.
+    """
+    check_logs(paths, fps)  # fail before a session is started, not half-way
+    # Nothing is published: a commit undone by a power cut is replayed again from its position.
+    store.durable(False)
     ident = source_id(paths)
     pipe = Pipeline(store, config, source=ident or "replay:-", resume=ident is not None,
                     publish=False)
     done = pipe.position or {"file": 0, "line": 0}
     resumed = pipe.position is not None
+    # Counted here, not from the kept rows: the store drops the oldest beyond its bounds.
+    dead = done.get("dead", store.dead_letter_count(pipe.session))
     for index, path in enumerate(paths):
         if index < done["file"]:
             continue
@@ -66,22 +79,23 @@ def replay(store, paths: Sequence[str], config: EngineConfig = EngineConfig(), f
         with open_log(path) as stream:
             since = 0
             feed = pipe.feed
-            for number, item in read_frames(stream, path, fps=fps, start=start, skip=skip):
+            for number, item in read_frames(stream, path, fps=fps, start=start, skip=skip, labels=labels):
                 if type(item) is Frame:
                     feed(item)
                 else:
                     pipe.reject(item)
+                    dead += 1
                 since += 1
                 if since >= commit_every:
-                    pipe.commit({"file": index, "line": number})
+                    pipe.commit({"file": index, "line": number, "dead": dead})
                     if progress:
                         progress(since)
                     since = 0
             if progress and since:
                 progress(since)
-        pipe.commit({"file": index + 1, "line": 0})
+        pipe.commit({"file": index + 1, "line": 0, "dead": dead})
     pipe.finish()
-    dead = store.dead_letter_count(pipe.session)
+    store.durable(True)
     return ReplayResult(pipe.session, config.mode, pipe.engine.frames, dead, pipe.table(), resumed,
                         pipe.unknown)
 

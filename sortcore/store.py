@@ -1,4 +1,4 @@
-"""SQLite persistence through sqlite-utils: sessions, sightings, dead letters, outbox.
+"""SQLite persistence: sessions, sightings, dead letters, outbox.
 
 Schema (version 1):
 
@@ -18,18 +18,24 @@ Schema (version 1):
 Every write of a batch happens in one transaction (:meth:`Store.commit`), so a
 confirmed sock, its outbox row and the engine state that counted it land
 together or not at all. We drive transactions ourselves on a connection in
-autocommit mode, because sqlite-utils 3.x and 4.x commit differently.
+autocommit mode, because sqlite-utils 3.x and 4.x commit differently. The
+schema is plain SQL and queries go through :mod:`sqlite3`, so replay and the
+service never import sqlite-utils (which imports numpy when installed); the
+file stays readable by the ``sqlite-utils`` CLI and :attr:`Store.db`.
+
+Failures become :class:`StoreError` subclasses: ``StoreCorrupt``, ``StoreFull``
+(the batch is rolled back and can be retried), ``StoreBusy``, ``StoreLocked``.
 """
 
 import json
+import os
 import sqlite3
 import time
 from typing import Iterable, List, Optional
 
-import sqlite_utils
-
 from .engine import UNKNOWN
-from .errors import StoreError
+from .errors import StoreCorrupt, StoreError, store_error
+from .storefile import StoreLock, Transaction, create_private, guarded
 
 SCHEMA_VERSION = 1
 DEFAULT_DESTINATION = "mqtt"
@@ -47,105 +53,164 @@ where session = (select max(id) from sessions)
 """
 
 
-def _create_v1(db: sqlite_utils.Database):
-    db["meta"].create({"key": str, "value": str}, pk="key")
-    db["sessions"].create(
-        {
-            "id": int, "started_at": float, "ended_at": float, "mode": str, "config": str,
-            "source": str, "status": str, "position": str, "engine_state": str,
-            "frames": int, "ghosts": int,
-        },
-        pk="id", not_null={"started_at", "mode", "config", "status"},
-        defaults={"status": "open", "frames": 0, "ghosts": 0},
-    )
-    db["sightings"].create(
-        {
-            "id": int, "session": int, "image": str, "camera": str, "first_seen": float,
-            "confirmed_at": float, "last_seen": float, "frames": int,
-            "mean_probability": float, "closed_reason": str,
-        },
-        pk="id", foreign_keys=[("session", "sessions", "id")],
-        not_null={"session", "image", "confirmed_at"},
-    )
-    db["sightings"].create_index(["session", "image"])
-    db["dead_letters"].create(
-        {"id": int, "session": int, "received_at": float, "source": str, "line": int,
-         "reason": str, "raw": str},
-        pk="id", foreign_keys=[("session", "sessions", "id")], not_null={"reason"},
-    )
-    db["outbox"].create(
-        {"id": int, "session": int, "sighting": int, "topic": str, "payload": str, "created_at": float},
-        pk="id", not_null={"topic", "payload", "created_at"},
-    )
-    db["deliveries"].create(
-        {"outbox": int, "destination": str, "sent_at": float},
-        pk=("outbox", "destination"), foreign_keys=[("outbox", "outbox", "id")],
-    )
-    db.create_view("pairs", PAIRS_VIEW)
-    db.create_view("current_pairs", CURRENT_PAIRS_VIEW)
+V1_TABLES = """
+CREATE TABLE "meta" ("key" TEXT PRIMARY KEY, "value" TEXT);
+CREATE TABLE "sessions" (
+   "id" INTEGER PRIMARY KEY, "started_at" REAL NOT NULL, "ended_at" REAL, "mode" TEXT NOT NULL,
+   "config" TEXT NOT NULL, "source" TEXT, "status" TEXT NOT NULL DEFAULT 'open', "position" TEXT,
+   "engine_state" TEXT, "frames" INTEGER DEFAULT 0, "ghosts" INTEGER DEFAULT 0
+);
+CREATE TABLE "sightings" (
+   "id" INTEGER PRIMARY KEY, "session" INTEGER NOT NULL REFERENCES "sessions"("id"),
+   "image" TEXT NOT NULL, "camera" TEXT, "first_seen" REAL, "confirmed_at" REAL NOT NULL,
+   "last_seen" REAL, "frames" INTEGER, "mean_probability" REAL, "closed_reason" TEXT
+);
+CREATE INDEX "idx_sightings_session_image" ON "sightings" ("session", "image");
+CREATE TABLE "dead_letters" (
+   "id" INTEGER PRIMARY KEY, "session" INTEGER REFERENCES "sessions"("id"), "received_at" REAL,
+   "source" TEXT, "line" INTEGER, "reason" TEXT NOT NULL, "raw" TEXT
+);
+CREATE TABLE "outbox" (
+   "id" INTEGER PRIMARY KEY, "session" INTEGER, "sighting" INTEGER, "topic" TEXT NOT NULL,
+   "payload" TEXT NOT NULL, "created_at" REAL NOT NULL
+);
+CREATE TABLE "deliveries" ("outbox" INTEGER REFERENCES "outbox"("id"), "destination" TEXT,
+   "sent_at" REAL, PRIMARY KEY ("outbox", "destination"));
+"""
 
 
-MIGRATIONS = [_create_v1]  # MIGRATIONS[n] brings a database from version n to n+1
+def _create_v1(conn: sqlite3.Connection):
+    """Version 1, as sqlite-utils 3.36+ created it (written out: sqlite_utils imports numpy)."""
+    for statement in V1_TABLES.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+    conn.execute('CREATE VIEW "pairs" AS ' + PAIRS_VIEW)
+    conn.execute('CREATE VIEW "current_pairs" AS ' + CURRENT_PAIRS_VIEW)
+
+
+MIGRATIONS = [_create_v1]  # MIGRATIONS[n] brings a connection from version n to n+1
 VIEWS = (("pairs", PAIRS_VIEW), ("current_pairs", CURRENT_PAIRS_VIEW))
 
 
 def _ensure_views(conn: sqlite3.Connection):
     """Recreate the views whose SQL is not this version's (e.g. pairs before ``Unknown``)."""
-    def stale():
-        found = dict(conn.execute("select name, sql from sqlite_master where type = 'view'").fetchall())
-        return [(name, sql) for name, sql in VIEWS if not (found.get(name) or "").rstrip().endswith(sql.strip())]
-
-    if not stale():
+    found = dict(conn.execute("select name, sql from sqlite_master where type = 'view'").fetchall())
+    if all((found.get(name) or "").rstrip().endswith(sql.strip()) for name, sql in VIEWS):
         return
-    with _Transaction(conn):
+    with Transaction(conn):
         for name, sql in reversed(VIEWS):  # current_pairs reads pairs
             conn.execute("drop view if exists %s" % name)
         for name, sql in VIEWS:
             conn.execute("create view %s as %s" % (name, sql.strip()))
 
+DEAD_LETTER_ROWS = 10000
+DEAD_LETTER_BYTES = 5 * 1024 * 1024
+BUSY_TIMEOUT = 10.0  # seconds a short command waits for another writer's transaction
+
 
 class Store:
-    """The SQLite file behind replay, the service and the lambda."""
+    """The SQLite file behind replay, the service and the lambda.
 
-    def __init__(self, path: str, clock=time.time):
+    ``exclusive``: take the store's lock file for the long-running writer
+    ``owner`` (``serve``, ``run``, the lambda), see :meth:`lock`.
+    Dead letters are kept up to ``max_dead_letters`` rows and
+    ``max_dead_letter_bytes`` bytes, the oldest dropped first. ``check``: run
+    ``PRAGMA quick_check`` on open, so no command writes into a damaged file
+    (the store stays small: dead letters bounded, outbox pruned).
+    """
+
+    def __init__(self, path: str, clock=time.time, exclusive: bool = False, owner: str = "",
+                 busy_timeout: float = BUSY_TIMEOUT, max_dead_letters: int = DEAD_LETTER_ROWS,
+                 max_dead_letter_bytes: int = DEAD_LETTER_BYTES, check: bool = True):
         self.path = path
         self.clock = clock
+        self.max_dead_letters = max_dead_letters
+        self.max_dead_letter_bytes = max_dead_letter_bytes
+        self._lock = self._db = self.conn = None
         try:
-            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
-            self.db = sqlite_utils.Database(conn)
-            conn.execute("PRAGMA journal_mode=wal")
+            if exclusive:
+                self.lock(owner)
+            create_private(path)
+            self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
+                                        timeout=busy_timeout)
+            self.conn.execute("PRAGMA journal_mode=wal")
             # FULL: a commit survives a power cut too, not only a killed process; a sock
             # published after its commit must never be rolled back and counted again.
-            conn.execute("PRAGMA synchronous=FULL")
+            self.conn.execute("PRAGMA synchronous=FULL")
             self._migrate()
-        except sqlite3.DatabaseError as exc:
-            raise StoreError("cannot open the store %s: %s" % (path, exc))
+            _ensure_views(self.conn)
+            if check:
+                self._quick_check()
+        except (sqlite3.Error, OSError, StoreError) as exc:
+            self.close()
+            if isinstance(exc, StoreError):
+                raise
+            raise store_error(path, exc) from exc
 
     @property
-    def conn(self) -> sqlite3.Connection:
-        return self.db.conn
+    def db(self):
+        """The store as a ``sqlite_utils.Database`` (imported on first use: it imports numpy)."""
+        if self._db is None:
+            import sqlite_utils
+
+            self._db = sqlite_utils.Database(self.conn)
+        return self._db
+
+    def lock(self, owner: str = ""):
+        """Take the store's lock file or raise StoreLocked naming the holder (pid, command)."""
+        if self._lock is None:
+            self._lock = StoreLock(self.path, owner)
+
+    def unlock(self):
+        """Release the lock file (:meth:`close` does)."""
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def close(self):
-        self.conn.close()
+        if self.conn is not None:
+            self.conn.close()
+        self.unlock()
+
+    def durable(self, flag: bool = True):
+        """``synchronous=FULL`` (default: a commit survives a power cut) or ``NORMAL``
+        (survives a killed process; a power cut may undo the last commits, which is
+        safe where nothing left the machine after them, as in a replay)."""
+        self.conn.execute("PRAGMA synchronous=%s" % ("FULL" if flag else "NORMAL"))
+
+    def _query(self, sql: str, params=()) -> List[dict]:
+        cursor = self.conn.execute(sql, params)
+        names = [column[0] for column in cursor.description]
+        return [dict(zip(names, row)) for row in cursor]
+
+    def _quick_check(self):
+        problems = [row[0] for row in self.conn.execute("PRAGMA quick_check(3)")]
+        if problems != ["ok"]:
+            raise StoreCorrupt("the store %s is damaged (%s): run 'sortcore doctor --db %s'"
+                               % (self.path, "; ".join(problems), self.path))
+
+    def _version(self) -> int:
+        tables = {row[0] for row in self.conn.execute("select name from sqlite_master where type = 'table'")}
+        if "meta" not in tables:
+            return 0
+        row = self.conn.execute("select value from meta where key = 'schema_version'").fetchone()
+        return int(row[0]) if row else 0
 
     def _migrate(self):
-        version = 0
-        if "meta" in self.db.table_names():
-            row = self.conn.execute("select value from meta where key = 'schema_version'").fetchone()
-            version = int(row[0]) if row else 0
-        if version > SCHEMA_VERSION:
-            raise StoreError(
-                "%s has schema version %d; this sortcore knows up to %d" % (self.path, version, SCHEMA_VERSION)
-            )
-        for step in range(version, SCHEMA_VERSION):
-            MIGRATIONS[step](self.db)
-            self.conn.execute(
-                "insert or replace into meta (key, value) values ('schema_version', ?)", [str(step + 1)]
-            )
-        _ensure_views(self.conn)
+        while self._version() != SCHEMA_VERSION:
+            with self.transaction():  # read again under the write lock: another process may migrate too
+                version = self._version()
+                if version > SCHEMA_VERSION:
+                    raise StoreError("%s has schema version %d; this sortcore knows up to %d"
+                                     % (self.path, version, SCHEMA_VERSION))
+                if version < SCHEMA_VERSION:
+                    MIGRATIONS[version](self.conn)
+                    self.conn.execute("insert or replace into meta (key, value) values ('schema_version', ?)",
+                                      [str(version + 1)])
 
     # --- sessions ----------------------------------------------------------
 
+    @guarded
     def new_session(self, mode: str, config: dict, source: Optional[str] = None) -> int:
         """Start a sorting session; earlier open sessions are ended."""
         now = self.clock()
@@ -157,18 +222,20 @@ class Store:
             )
         return cursor.lastrowid
 
+    @guarded
     def end_session(self, session: int):
         with self.transaction():
             self.conn.execute(
                 "update sessions set status = 'done', ended_at = ? where id = ?", [self.clock(), session]
             )
 
+    @guarded
     def session(self, session: Optional[int] = None) -> Optional[dict]:
         """One session as a dict (the latest one when ``session`` is None)."""
         if session is None:
-            rows = list(self.db.query("select * from sessions order by id desc limit 1"))
+            rows = list(self._query("select * from sessions order by id desc limit 1"))
         else:
-            rows = list(self.db.query("select * from sessions where id = ?", [session]))
+            rows = list(self._query("select * from sessions where id = ?", [session]))
         if not rows:
             return None
         row = rows[0]
@@ -176,15 +243,17 @@ class Store:
             row[key] = json.loads(row[key]) if row[key] else None
         return row
 
+    @guarded
     def sessions(self) -> List[dict]:
         """Every session with its sock and dead-letter counts, oldest first."""
-        return list(self.db.query(
+        return list(self._query(
             "select s.id, s.started_at, s.ended_at, s.mode, s.status, s.source, s.frames, s.ghosts,"
             " (select count(*) from sightings where session = s.id) as socks,"
             " (select count(*) from dead_letters where session = s.id) as dead_letters"
             " from sessions s order by s.id"
         ))
 
+    @guarded
     def open_session(self, source: str) -> Optional[dict]:
         """The latest session if it is still open and was fed from ``source``."""
         row = self.session()
@@ -192,6 +261,7 @@ class Store:
             return row
         return None
 
+    @guarded
     def next_sighting_id(self) -> int:
         row = self.conn.execute("select max(id) from sightings").fetchone()
         return (row[0] or 0) + 1
@@ -200,8 +270,9 @@ class Store:
 
     def transaction(self):
         """``with store.transaction():`` -- BEGIN IMMEDIATE ... COMMIT or ROLLBACK."""
-        return _Transaction(self.conn)
+        return Transaction(self.conn)
 
+    @guarded
     def commit(self, session: int, confirmed=(), closed=(), dead_letters=(), outbox=(),
                engine_state: Optional[dict] = None, position=None, frames: Optional[int] = None):
         """Write one batch of engine output atomically.
@@ -218,20 +289,15 @@ class Store:
                 [(e.sighting, session, e.image, e.camera, e.first_seen, e.confirmed_at, e.frames,
                   e.mean_probability) for e in confirmed],
             )
-            ghosts = 0
-            for e in closed:
-                if e.sighting is None:
-                    ghosts += 1
-                    continue
-                c.execute(
-                    "update sightings set last_seen = ?, frames = ?, mean_probability = ?, closed_reason = ?"
-                    " where id = ?", [e.last_seen, e.frames, e.mean_probability, e.reason, e.sighting],
-                )
+            ghosts = sum(1 for e in closed if e.sighting is None)
             c.executemany(
-                "insert into dead_letters (session, received_at, source, line, reason, raw)"
-                " values (?, ?, ?, ?, ?, ?)",
-                [(session, now, d.source, d.line, d.reason, d.raw) for d in dead_letters],
+                "update sightings set last_seen = ?, frames = ?, mean_probability = ?, closed_reason = ?"
+                " where id = ?",
+                [(e.last_seen, e.frames, e.mean_probability, e.reason, e.sighting) for e in closed
+                 if e.sighting is not None],
             )
+            if dead_letters:
+                self._keep_dead_letters(session, now, dead_letters)
             c.executemany(
                 "insert into outbox (session, sighting, topic, payload, created_at) values (?, ?, ?, ?, ?)",
                 [(session, sighting, topic, payload, now) for sighting, topic, payload in outbox],
@@ -248,16 +314,64 @@ class Store:
                 params.append(frames)
             c.execute("update sessions set %s where id = ?" % ", ".join(sets), params + [session])
 
+    def _keep_dead_letters(self, session: int, now: float, dead_letters):
+        """Insert, count in ``meta``, and drop the oldest beyond the row and byte bounds."""
+        c = self.conn
+        c.executemany(
+            "insert into dead_letters (session, received_at, source, line, reason, raw)"
+            " values (?, ?, ?, ?, ?, ?)",
+            [(session, now, d.source, d.line, d.reason, d.raw) for d in dead_letters],
+        )
+        c.execute("insert or ignore into meta (key, value) values ('dead_letters_received', '0')")
+        c.execute("update meta set value = cast(value as integer) + ? where key = 'dead_letters_received'",
+                  [len(dead_letters)])
+        c.execute("delete from dead_letters where id <= (select id from dead_letters order by id desc"
+                  " limit 1 offset ?)", [self.max_dead_letters])
+        size = "length(cast(coalesce(raw, '') as blob)) + length(cast(reason as blob))"
+        excess = c.execute("select sum(%s) from dead_letters" % size).fetchone()[0] - self.max_dead_letter_bytes
+        if excess > 0:
+            last = None
+            for last, nbytes in c.execute("select id, %s from dead_letters order by id" % size):
+                excess -= nbytes
+                if excess <= 0:
+                    break
+            c.execute("delete from dead_letters where id <= ?", [last])
+
+    @guarded
+    def dead_letters_received(self) -> int:
+        """Dead letters ever received, including those dropped to keep the bounds."""
+        row = self.conn.execute("select value from meta where key = 'dead_letters_received'").fetchone()
+        return int(row[0]) if row else 0
+
     # --- outbox ------------------------------------------------------------
 
+    @guarded
+    def prune(self, older_than_s: float, destinations: Iterable[str] = (DEFAULT_DESTINATION,)) -> int:
+        """Delete outbox rows every one of ``destinations`` acknowledged more than
+        ``older_than_s`` seconds ago, with their deliveries; return how many.
+        Rows some destination still lacks are never pruned."""
+        destinations = sorted(set(destinations))
+        marks = ", ".join("?" * len(destinations))
+        with self.transaction():
+            pruned = self.conn.execute(
+                "delete from outbox where id in (select outbox from deliveries where destination in (%s)"
+                " group by outbox having count(*) = ? and max(sent_at) < ?)" % marks,
+                destinations + [len(destinations), self.clock() - older_than_s],
+            ).rowcount
+            self.conn.execute("delete from deliveries where not exists"
+                              " (select 1 from outbox where outbox.id = deliveries.outbox)")
+        return pruned
+
+    @guarded
     def pending(self, limit: int = 100, destination: str = DEFAULT_DESTINATION) -> List[dict]:
         """Outbox rows ``destination`` has not acknowledged yet, oldest first."""
-        return list(self.db.query(
+        return list(self._query(
             "select id, session, sighting, topic, payload from outbox o where not exists"
             " (select 1 from deliveries d where d.outbox = o.id and d.destination = ?)"
             " order by id limit ?", [destination, limit]
         ))
 
+    @guarded
     def mark_sent(self, ids: Iterable[int], destination: str = DEFAULT_DESTINATION):
         """Record that ``destination`` acknowledged these outbox rows."""
         ids = list(ids)
@@ -270,40 +384,29 @@ class Store:
 
     # --- reads -------------------------------------------------------------
 
-    def pairs(self, session: int) -> List[dict]:
-        """The pairs table of a session, one row per design."""
-        return list(self.db.query(
-            "select image, number_socks_seen, pair_seen, pairs from pairs where session = ?", [session]
-        ))
-
+    @guarded
     def unknown(self, session: int) -> int:
         """Unrecognised socks of a session (sightings of ``Unknown``; never in ``pairs``)."""
         return self.conn.execute(
             "select count(*) from sightings where session = ? and image = ?", [session, UNKNOWN]
         ).fetchone()[0]
 
+    def pairs(self, session: int) -> List[dict]:
+        """The pairs table of a session, one row per design."""
+        return list(self._query(
+            "select image, number_socks_seen, pair_seen, pairs from pairs where session = ?", [session]
+        ))
+
+    @guarded
     def dead_letter_count(self, session: int) -> int:
         return self.conn.execute("select count(*) from dead_letters where session = ?", [session]).fetchone()[0]
 
+    @guarded
     def dead_letters(self, session: Optional[int] = None) -> List[dict]:
         if session is None:
-            return list(self.db.query("select * from dead_letters order by id"))
-        return list(self.db.query("select * from dead_letters where session = ? order by id", [session]))
+            return list(self._query("select * from dead_letters order by id"))
+        return list(self._query("select * from dead_letters where session = ? order by id", [session]))
 
+    @guarded
     def sightings(self, session: int) -> List[dict]:
-        return list(self.db.query("select * from sightings where session = ? order by id", [session]))
-
-
-class _Transaction:
-    """BEGIN IMMEDIATE on enter; COMMIT, or ROLLBACK on an exception."""
-
-    def __init__(self, conn):
-        self.conn = conn
-
-    def __enter__(self):
-        self.conn.execute("BEGIN IMMEDIATE")
-        return self.conn
-
-    def __exit__(self, exc_type, exc, tb):
-        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
-        return False
+        return list(self._query("select * from sightings where session = ? order by id", [session]))

@@ -109,3 +109,46 @@ def test_skip_resumes_after_a_line():
     log = b"".join(b'%d.0 {"image": "Google", "probability": 90}\n' % i for i in range(10))
     items = list(read_frames(io.BytesIO(log), "t.log", skip=6))
     assert [n for n, _ in items] == [7, 8, 9, 10]
+
+
+EDGE_PAYLOADS = [
+    b'{"image": "Google", "probability": 50}', b'{"image": " Google ", "probability": 50}',
+    b'{"image": "Google", "probability": 100, "ts": 5, "camera": null, "frame": 0, "extra": [1]}',
+    b'{"image": "Google", "probability": 0.0, "ts": null, "frame": null}',
+    b'{"image": "G\xc3\xb6ogle \xe2\x9c\x93", "probability": 1e-300}',
+    b'{"image": "Google", "image": "Mongo", "probability": 50}',
+    b'{"image": "\\u0047oogle", "probability": 50, "camera": ""}',
+    b'{"image": "Google", "probability": 50, "frame": true}', b'{"image": "Google", "probability": 50, "ts": true}',
+    b'{"image": "Google", "probability": 5e1, "frame": 1.0}', b'{"image": "\\t", "probability": 50}',
+    b'{"image": "Google", "probability": 50, "camera": "' + b"c" * 65 + b'"}',
+    b'{"image": "Unknown", "probability": 50}', b'{"image": "Gogle", "probability": 50}',
+]
+
+
+@pytest.mark.parametrize("payload", EDGE_PAYLOADS)
+def test_the_fast_decoder_agrees_with_the_full_checks(payload):
+    """With msgspec installed decode_payload takes a fast path; frame_from_obj is the authority."""
+    from sortcore.frames import frame_from_obj, label_set, loads_strict
+
+    labels = label_set(["Google", "Mongo"])
+
+    def outcome(func):
+        try:
+            return func()
+        except BadFrame as exc:
+            return "BadFrame: " + exc.reason
+
+    for kwargs in ({}, {"labels": labels}, {"default_camera": "cam", "default_ts": 9.0}):
+        assert outcome(lambda: decode_payload(payload, **kwargs)) == outcome(
+            lambda: frame_from_obj(loads_strict(payload), kwargs.get("default_camera", ""),
+                                   kwargs.get("default_ts"), kwargs.get("labels")))
+
+
+def test_raw_text_is_bounded_in_bytes_after_escaping():
+    from sortcore.frames import MAX_RAW_KEPT, raw_text
+
+    for raw in (b"\xff" * 5000, "\u00e9".encode() * 3000, b"\x1b[31m" * 1000, b"\xff" * 300):
+        text = raw_text(raw)
+        assert len(text.encode("utf-8")) <= MAX_RAW_KEPT and text.isprintable()
+    assert raw_text(b"ZZ\x00\x07\x1b[31m") == "ZZ\\x00\\x07\\x1b[31m"
+    assert raw_text(b"\xff" * 5000).endswith("\\xff... (5000 bytes)")

@@ -7,7 +7,7 @@ import sys
 import click
 
 from ..errors import SortcoreError
-from ..frames import Frame, open_log, read_frames
+from ..frames import Frame, open_log, read_frames, read_labels
 from ..replay import replay as run_replay
 from ..messages import odd_of
 from .common import db_option, engine_options, open_store, pairs_table
@@ -29,12 +29,14 @@ def print_table(rows, title: str):
 @click.argument("logs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, allow_dash=True))
 @engine_options
 @click.option("--fps", type=float, help=FPS_HELP)
+@click.option("--labels", "labels_path", type=click.Path(exists=True, dir_okay=False),
+              help="The model's labels.txt: any other label is a dead letter (Blank and Unknown always pass).")
 @db_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 @click.option("--strict", is_flag=True, help="Exit 1 when any line was a dead letter.")
 @click.option("--commit-every", type=click.IntRange(1), default=5000, show_default=True,
               help="Lines per transaction (a killed replay resumes from the last one).")
-def replay(logs, config, fps, db_path, as_json, strict, commit_every):
+def replay(logs, config, fps, labels_path, db_path, as_json, strict, commit_every):
     """Replay recorded frame LOGS (- for stdin) in event time into a new session.
 
     Formats are detected per file: '%U %p' lines, mosquitto_sub -F '%J'
@@ -44,17 +46,22 @@ def replay(logs, config, fps, db_path, as_json, strict, commit_every):
     """
     if fps is not None and fps <= 0:
         raise click.BadParameter("must be positive", param_hint="--fps")
+    labels = read_labels(labels_path) if labels_path else None
     store = open_store(db_path)
-    from tqdm import tqdm
+    progress = None
+    if sys.stderr.isatty():  # tqdm only for a person watching (it costs start-up time)
+        from tqdm import tqdm
 
-    bar = tqdm(unit=" lines", disable=not sys.stderr.isatty(), file=sys.stderr, mininterval=0.5)
+        bar = tqdm(unit=" lines", file=sys.stderr, mininterval=0.5)
+        progress = bar.update
     try:
         result = run_replay(store, list(logs), config, fps=fps, commit_every=commit_every,
-                            progress=bar.update)
+                            progress=progress, labels=labels)
     except SortcoreError as exc:
         raise click.ClickException(str(exc))
     finally:
-        bar.close()
+        if progress:
+            bar.close()
     if as_json:
         click.echo(json.dumps(result.as_json()))
     else:
