@@ -13,14 +13,10 @@ Log formats (detected per file, see ``../shared/frame-logs/README.md``):
 
 import datetime
 import functools
-import io
 import itertools
 import json
 import math
-import os
 import re
-import stat
-import sys
 from typing import Iterator, List, NamedTuple, Optional, Tuple, Union
 
 from .errors import BadFrame, BadLog
@@ -375,29 +371,3 @@ def read_frames(
             yield number, decode(text, number - 1, rate, start, labels)
         except BadFrame as exc:
             yield number, DeadLetter(source, number, exc.reason, raw_text(line.rstrip(b"\r\n")))
-
-
-def open_log(path: str):
-    """A binary stream for a log path, ``-`` meaning standard input."""
-    if path == "-":
-        return getattr(sys.stdin, "buffer", None) or io.BytesIO(sys.stdin.read().encode())
-    mode = os.stat(path).st_mode
-    if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
-        raise BadLog("%s is a FIFO or socket, not a log file: to read a stream, pipe it in as '-'" % path)
-    if stat.S_ISDIR(mode):
-        raise BadLog("%s is a folder, not a log file" % path)
-    if not stat.S_ISREG(mode):
-        raise BadLog("%s is a device, not a log file" % path)
-    return open(path, "rb")
-
-
-def read_labels(path: str) -> frozenset:
-    """An allow-list from a ``labels.txt`` (one label a line), with Blank and Unknown."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            names = [line.strip() for line in f if line.strip()]
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BadLog("cannot read labels %s: %s" % (path, getattr(exc, "strerror", None) or exc))
-    if not names:
-        raise BadLog("labels file %s is empty" % path)
-    return label_set(names)

@@ -10,7 +10,8 @@ import os
 from typing import Callable, NamedTuple, Optional, Sequence
 
 from .engine import EngineConfig
-from .frames import Frame, open_log, read_frames
+from .frames import Frame, read_frames
+from .logfiles import open_log
 from .pipeline import Pipeline
 
 

@@ -1,0 +1,72 @@
+"""The store's SQL: the version 1 tables, the pairs views, and bringing a database up to date.
+
+Plain SQL through :mod:`sqlite3` (sqlite-utils imports numpy when installed). Python 3.7.
+"""
+
+import sqlite3
+
+from .engine import UNKNOWN
+from .storefile import Transaction
+
+PAIRS_VIEW = """
+select session, image,
+       count(*) as number_socks_seen,
+       case when count(*) % 2 = 0 then 'Pair' else 'Un-matched' end as pair_seen,
+       count(*) / 2 as pairs
+from sightings where image != '""" + UNKNOWN + """' group by session, image order by session, image
+"""
+CURRENT_PAIRS_VIEW = """
+select image, number_socks_seen, pair_seen, pairs from pairs
+where session = (select max(id) from sessions)
+"""
+
+
+V1_TABLES = """
+CREATE TABLE "meta" ("key" TEXT PRIMARY KEY, "value" TEXT);
+CREATE TABLE "sessions" (
+   "id" INTEGER PRIMARY KEY, "started_at" REAL NOT NULL, "ended_at" REAL, "mode" TEXT NOT NULL,
+   "config" TEXT NOT NULL, "source" TEXT, "status" TEXT NOT NULL DEFAULT 'open', "position" TEXT,
+   "engine_state" TEXT, "frames" INTEGER DEFAULT 0, "ghosts" INTEGER DEFAULT 0
+);
+CREATE TABLE "sightings" (
+   "id" INTEGER PRIMARY KEY, "session" INTEGER NOT NULL REFERENCES "sessions"("id"),
+   "image" TEXT NOT NULL, "camera" TEXT, "first_seen" REAL, "confirmed_at" REAL NOT NULL,
+   "last_seen" REAL, "frames" INTEGER, "mean_probability" REAL, "closed_reason" TEXT
+);
+CREATE INDEX "idx_sightings_session_image" ON "sightings" ("session", "image");
+CREATE TABLE "dead_letters" (
+   "id" INTEGER PRIMARY KEY, "session" INTEGER REFERENCES "sessions"("id"), "received_at" REAL,
+   "source" TEXT, "line" INTEGER, "reason" TEXT NOT NULL, "raw" TEXT
+);
+CREATE TABLE "outbox" (
+   "id" INTEGER PRIMARY KEY, "session" INTEGER, "sighting" INTEGER, "topic" TEXT NOT NULL,
+   "payload" TEXT NOT NULL, "created_at" REAL NOT NULL
+);
+CREATE TABLE "deliveries" ("outbox" INTEGER REFERENCES "outbox"("id"), "destination" TEXT,
+   "sent_at" REAL, PRIMARY KEY ("outbox", "destination"));
+"""
+
+
+def _create_v1(conn: sqlite3.Connection):
+    """Version 1, as sqlite-utils 3.36+ created it (written out: sqlite_utils imports numpy)."""
+    for statement in V1_TABLES.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+    conn.execute('CREATE VIEW "pairs" AS ' + PAIRS_VIEW)
+    conn.execute('CREATE VIEW "current_pairs" AS ' + CURRENT_PAIRS_VIEW)
+
+
+MIGRATIONS = [_create_v1]  # MIGRATIONS[n] brings a connection from version n to n+1
+VIEWS = (("pairs", PAIRS_VIEW), ("current_pairs", CURRENT_PAIRS_VIEW))
+
+
+def ensure_views(conn: sqlite3.Connection):
+    """Recreate the views whose SQL is not this version's (e.g. pairs before ``Unknown``)."""
+    found = dict(conn.execute("select name, sql from sqlite_master where type = 'view'").fetchall())
+    if all((found.get(name) or "").rstrip().endswith(sql.strip()) for name, sql in VIEWS):
+        return
+    with Transaction(conn):
+        for name, sql in reversed(VIEWS):  # current_pairs reads pairs
+            conn.execute("drop view if exists %s" % name)
+        for name, sql in VIEWS:
+            conn.execute("create view %s as %s" % (name, sql.strip()))
