@@ -94,7 +94,7 @@ class SockConfirmed(NamedTuple):
     :data:`UNKNOWN`: ``(UNKNOWN, unrecognised socks so far, UNRECOGNISED, 0)``)."""
 
     sighting: int
-    image: str
+    label: str
     camera: str
     first_seen: float
     confirmed_at: float
@@ -110,7 +110,7 @@ class SightingClosed(NamedTuple):
     for display, the run stays open) or ``end`` (:meth:`Engine.close_all`)."""
 
     sighting: Optional[int]
-    image: str
+    label: str
     camera: str
     first_seen: float
     last_seen: float
@@ -182,7 +182,7 @@ class Engine:
         t = frame.ts
         if t is None:
             raise ValueError("frame has no event time; set ts before feeding")
-        label, camera = frame.image, frame.camera
+        label, camera = frame.label, frame.camera
         ignored = label.lower() in self._ignore or frame.probability < self._min_probability
         latest = self._latest.get(camera)
         if latest is None:
@@ -369,22 +369,22 @@ class Engine:
                 designs[label] = keep
         self._expiry[camera] = nearest
 
-    def _confirm(self, camera: str, image: str, run: _Run, t: float) -> SockConfirmed:
+    def _confirm(self, camera: str, label: str, run: _Run, t: float) -> SockConfirmed:
         run.sighting = self.next_sighting
         run.times = None
         self.next_sighting += 1
-        if image == UNKNOWN:
+        if label == UNKNOWN:
             self.unknown += 1
             row = PairsRow(UNKNOWN, self.unknown, UNRECOGNISED, 0)
         else:
-            count = self.counts.get(image, 0) + 1
-            self.counts[image] = count
-            row = pairs_row(image, count)
-        return SockConfirmed(run.sighting, image, camera, run.first, t, run.frames, run.prob_sum / run.frames, row)
+            count = self.counts.get(label, 0) + 1
+            self.counts[label] = count
+            row = pairs_row(label, count)
+        return SockConfirmed(run.sighting, label, camera, run.first, t, run.frames, run.prob_sum / run.frames, row)
 
     @staticmethod
-    def _closed(camera: str, image: str, run: _Run, reason: str) -> SightingClosed:
-        return SightingClosed(run.sighting, image, camera, run.first, run.last, run.frames,
+    def _closed(camera: str, label: str, run: _Run, reason: str) -> SightingClosed:
+        return SightingClosed(run.sighting, label, camera, run.first, run.last, run.frames,
                               run.prob_sum / run.frames, reason)
 
 
@@ -392,8 +392,8 @@ def _upgrade_v1(state: dict, tumbling: bool) -> dict:
     """A version-1 state (one engine clock) as version 2: the cameras' clocks
     start empty (they fill again after ``min_frames`` frames each)."""
     runs = []
-    for camera, image, first, last, frames, prob_sum, ring, sighting, window in state["runs"]:
+    for camera, label, first, last, frames, prob_sum, ring, sighting, window in state["runs"]:
         times = None if tumbling or sighting is not None else sorted(ring)
-        runs.append([camera, image, first, last, frames, prob_sum, times, sighting, window, None])
+        runs.append([camera, label, first, last, frames, prob_sum, times, sighting, window, None])
     return {"next_sighting": state["next_sighting"], "frames": state["frames"], "counts": state["counts"],
             "unknown": 0, "clocks": {}, "runs": runs}

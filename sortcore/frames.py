@@ -32,9 +32,11 @@ _STAMPED = re.compile(rb"^(\d{1,12}(?:\.\d*)?) (.*)$", re.S)
 
 
 class Frame(NamedTuple):
-    """One classifier output: design label, probability in percent, event time."""
+    """One classifier output: design label, probability in percent, event time.
 
-    image: str
+    The wire (``sockfound``) calls the label ``image``, as the seed did."""
+
+    label: str
     probability: float
     ts: Optional[float] = None
     camera: str = ""

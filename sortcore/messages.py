@@ -26,7 +26,7 @@ def sock_message(session: int, event) -> dict:
     return {
         "session": session,
         "sighting": event.sighting,
-        "image": event.image,
+        "image": event.label,
         "number_socks_seen": row.number_socks_seen,
         "pair_seen": row.pair_seen,
         "pairs": row.pairs,

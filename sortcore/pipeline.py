@@ -150,6 +150,6 @@ def _late_letter(event: FrameLate) -> DeadLetter:
     frame = event.frame
     reason = "late: 'ts' %.3f is %.3f s before camera %r's clock %.3f; its run may be closed" % (
         frame.ts, event.clock - frame.ts, frame.camera, event.clock)
-    raw = dumps({"image": frame.image, "probability": frame.probability, "ts": frame.ts,
+    raw = dumps({"image": frame.label, "probability": frame.probability, "ts": frame.ts,
                  "camera": frame.camera, "frame": frame.frame})
     return DeadLetter("engine", None, reason, raw)

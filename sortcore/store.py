@@ -223,7 +223,7 @@ class Store:
             c.executemany(
                 "insert into sightings (id, session, image, camera, first_seen, confirmed_at, frames,"
                 " mean_probability) values (?, ?, ?, ?, ?, ?, ?, ?)",
-                [(e.sighting, session, e.image, e.camera, e.first_seen, e.confirmed_at, e.frames,
+                [(e.sighting, session, e.label, e.camera, e.first_seen, e.confirmed_at, e.frames,
                   e.mean_probability) for e in confirmed],
             )
             ghosts = sum(1 for e in closed if e.sighting is None)

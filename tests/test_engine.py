@@ -64,7 +64,7 @@ def test_ghosts_of_other_designs_do_not_break_a_run():
     assert engine.counts == {"Google": 1}
     events += engine.close_all()
     ghosts = [e for e in events if isinstance(e, SightingClosed) and e.sighting is None]
-    assert ghosts and all(g.image == "Mongo" for g in ghosts)
+    assert ghosts and all(g.label == "Mongo" for g in ghosts)
 
 
 def test_a_gap_splits_two_socks_of_one_design():
@@ -135,7 +135,7 @@ def test_a_run_of_unknown_frames_is_an_unrecognised_sock_never_a_pair():
     frames += frames_at("Google", [20.0, 20.3, 20.6, 20.9])
     engine, events = run(frames)
     confirmed = [e for e in events if isinstance(e, SockConfirmed)]
-    assert [(e.image, e.row) for e in confirmed] == [
+    assert [(e.label, e.row) for e in confirmed] == [
         (UNKNOWN, (UNKNOWN, 1, UNRECOGNISED, 0)), (UNKNOWN, (UNKNOWN, 2, UNRECOGNISED, 0)),
         ("Google", ("Google", 1, "Un-matched", 0)),
     ]
@@ -150,7 +150,7 @@ def test_unknown_is_matched_exactly_and_a_short_unknown_burst_is_a_ghost():
     engine, events = run(frames_at("unknown", [0, 0.3, 0.6, 0.9]) + frames_at(UNKNOWN, [5.0, 5.3, 5.6]))
     assert engine.counts == {"unknown": 1}  # another label, not the open-set one
     assert engine.unknown == 0
-    closed = [e for e in engine.close_all() if e.image == UNKNOWN]
+    closed = [e for e in engine.close_all() if e.label == UNKNOWN]
     assert [(e.sighting, e.frames) for e in closed] == [(None, 3)]
 
 
@@ -208,7 +208,7 @@ def test_a_ghost_burst_shorter_than_min_frames_never_creates_a_sock(base, burst,
 def test_every_fed_frame_lands_in_exactly_one_closed_run(frames):
     engine, events = run(frames)
     events += engine.close_all()
-    counted = [f for f in frames if f.image != "Blank"]
+    counted = [f for f in frames if f.label != "Blank"]
     assert sum(e.frames for e in events if isinstance(e, SightingClosed)) == len(counted)
     ids = [e.sighting for e in events if isinstance(e, SockConfirmed)]
     assert ids == list(range(1, len(ids) + 1))

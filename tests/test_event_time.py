@@ -48,8 +48,8 @@ def ordered_counts(frames, config=EngineConfig()):
     ignore = {label.lower() for label in config.ignore}
     times = defaultdict(list)
     for f in frames:
-        if f.image.lower() not in ignore and f.probability >= config.min_probability:
-            times[(f.camera, f.image)].append(f.ts)
+        if f.label.lower() not in ignore and f.probability >= config.min_probability:
+            times[(f.camera, f.label)].append(f.ts)
     counts = defaultdict(int)
     m = config.min_frames
     for (camera, image), ts in times.items():
@@ -223,7 +223,7 @@ def test_any_interleaving_skew_and_bounded_delay_counts_as_the_ordered_stream(ca
     assert engine_counts(ordered) == engine_counts(engine)
     # every frame lands in exactly one run
     events += engine.close_all()
-    counted = [f for f in frames if f.image != "Blank"]
+    counted = [f for f in frames if f.label != "Blank"]
     assert sum(e.frames for e in events if isinstance(e, SightingClosed)) == len(counted)
     ids = [e.sighting for e in events if isinstance(e, SockConfirmed)]
     assert sorted(ids) == list(range(1, len(ids) + 1))

@@ -76,7 +76,7 @@ def test_three_formats_of_one_log_give_the_same_frames():
 
     stamped, jsonl = frames("blog-screenshot.log"), frames("blog-screenshot.json.log")
     plain = frames("blog-screenshot.plain.log", fps=3.5)
-    assert [f.image for f in stamped] == [f.image for f in jsonl] == [f.image for f in plain]
+    assert [f.label for f in stamped] == [f.label for f in jsonl] == [f.label for f in plain]
     assert [f.ts for f in stamped] == pytest.approx([f.ts for f in jsonl], abs=1e-6)
     assert plain[7].ts == pytest.approx(2.0)
 

@@ -60,7 +60,7 @@ def test_shipped_model_uses_only_standard_operators():
 @pytest.mark.parametrize("path", SHARED_PHOTOS, ids=lambda p: "%s/%s" % (p.parent.name, p.name))
 def test_shipped_model_labels_every_shared_photo(classifier, path):
     prediction = classifier.classify(read_image(path))
-    assert prediction.image == path.parent.name
+    assert prediction.label == path.parent.name
     assert 0 <= prediction.probability <= 100
 
 
@@ -74,7 +74,7 @@ def test_classify_any_size_bgr_array(classifier):
     for shape in [(1, 1, 3), (480, 640, 3), (37, 1001, 3), (224, 224, 4), (50, 60)]:
         prediction = classifier.classify(rng.randint(0, 256, shape).astype(np.uint8))
         assert isinstance(prediction, Prediction)
-        assert prediction.image in classifier.labels
+        assert prediction.label in classifier.labels
 
 
 def test_topk_is_sorted_and_sums_to_about_100(classifier):
@@ -86,7 +86,7 @@ def test_topk_is_sorted_and_sums_to_about_100(classifier):
 
 
 def test_plain_wall_is_blank(classifier):
-    assert classifier.classify(np.full((480, 640, 3), (180, 190, 200), np.uint8)).image == "Blank"
+    assert classifier.classify(np.full((480, 640, 3), (180, 190, 200), np.uint8)).label == "Blank"
 
 
 def test_wrong_arrays_raise_model_error(classifier):

@@ -35,7 +35,7 @@ def test_short_training_writes_a_loadable_model_and_card(tmp_path):
     clf = load_model(tmp_path)
     assert clf.size == 32 and clf.labels == labels
     prediction = clf.classify(read_image(next(PHOTOS.glob("*/*.jpg"))))
-    assert prediction.image in labels
+    assert prediction.label in labels
     card = (tmp_path / "README.md").read_text()
     assert "--epochs 2 --size 32 --seed 0" in card and "Limitations" in card
     assert set(figures["per_class"]) == set(labels)

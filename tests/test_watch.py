@@ -45,7 +45,7 @@ def test_payloads_are_valid_frames_and_rate_limited():
     decoded = [frame_from_obj(json.loads(p)) for p in out]
     assert [f.frame for f in decoded] == [0, 1, 2, 3, 4]
     assert [f.ts for f in decoded] == [1000.0, 1000.25, 1000.5, 1000.75, 1001.0]
-    assert {(f.image, f.probability, f.camera) for f in decoded} == {("Github", 97.5, "cam1")}
+    assert {(f.label, f.probability, f.camera) for f in decoded} == {("Github", 97.5, "cam1")}
 
 
 def test_count_stops_early_and_slow_frames_do_not_sleep():
@@ -92,7 +92,7 @@ def test_watch_cli_prints_json_lines(tmp_path):
     lines = [l for l in result.stdout.splitlines() if l.startswith("{")]
     frames = [frame_from_obj(json.loads(l)) for l in lines]
     assert [f.frame for f in frames] == [0, 1, 2, 3, 4]
-    assert all(f.camera == "desk" and f.image == "Blank" for f in frames)
+    assert all(f.camera == "desk" and f.label == "Blank" for f in frames)
 
 
 def test_watch_cli_bad_source_is_a_click_error():

@@ -45,7 +45,7 @@ class Session:
                 self.view.sock(sock_message(session, event))
         self.publish_state()
         confirmed = [e for e in events if isinstance(e, SockConfirmed)]
-        assert [e.image for e in confirmed] == [image]
+        assert [e.label for e in confirmed] == [image]
         return confirmed
 
     def publish_state(self):

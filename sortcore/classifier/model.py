@@ -24,7 +24,7 @@ STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 #: The model name used when a directory holds one ``*-symbol.json``.
 DEFAULT_NAME = "sockclf"
 
-Prediction = collections.namedtuple("Prediction", ["image", "probability"])
+Prediction = collections.namedtuple("Prediction", ["label", "probability"])
 Prediction.__doc__ = """One label and its probability in percent (0-100)."""
 
 

@@ -119,10 +119,10 @@ def classify(paths, model_dir, as_json):
             failed += 1
             click.echo("error: %s" % exc, err=True)
             continue
-        results.append({"path": path, "image": prediction.image,
+        results.append({"path": path, "image": prediction.label,
                         "probability": prediction.probability})
         if not as_json:
-            click.echo("%s\t%s\t%.1f %%" % (path, prediction.image, prediction.probability))
+            click.echo("%s\t%s\t%.1f %%" % (path, prediction.label, prediction.probability))
     if as_json:
         click.echo(json.dumps(results, indent=2))
     if failed:

@@ -36,29 +36,29 @@ def plot_timeline(frames: List[Frame], out: str, config: EngineConfig = EngineCo
         raise ValueError("no frames to plot")
     runs, confirmations = analyse(frames, config)
     ignore = {label.lower() for label in config.ignore}
-    designs = sorted({f.image for f in frames if f.image.lower() not in ignore})
+    designs = sorted({f.label for f in frames if f.label.lower() not in ignore})
     rows = {design: i for i, design in enumerate(designs)}
     t0 = frames[0].ts
     in_sock = [r for r in runs if isinstance(r, SightingClosed) and r.sighting is not None]
 
     def confirmed(frame):
-        return any(r.image == frame.image and r.camera == frame.camera
+        return any(r.label == frame.label and r.camera == frame.camera
                    and r.first_seen <= frame.ts <= r.last_seen for r in in_sock)
 
     fig, ax = plt.subplots(figsize=(max(8, min(40, (frames[-1].ts - t0) / 6)), 1.2 + 0.45 * max(1, len(designs))))
-    good = [(f.ts - t0, rows[f.image]) for f in frames if f.image in rows and confirmed(f)]
-    ghost = [(f.ts - t0, rows[f.image]) for f in frames if f.image in rows and not confirmed(f)]
+    good = [(f.ts - t0, rows[f.label]) for f in frames if f.label in rows and confirmed(f)]
+    ghost = [(f.ts - t0, rows[f.label]) for f in frames if f.label in rows and not confirmed(f)]
     if good:
         ax.scatter(*zip(*good), s=14, color="tab:blue", label="frame of a confirmed sock")
     if ghost:
         ax.scatter(*zip(*ghost), s=22, facecolors="none", edgecolors="tab:red", label="ghost frame")
     if confirmations:
-        ax.scatter([c.confirmed_at - t0 for c in confirmations], [rows[c.image] + 0.3 for c in confirmations],
+        ax.scatter([c.confirmed_at - t0 for c in confirmations], [rows[c.label] + 0.3 for c in confirmations],
                    marker="v", s=50, color="tab:green", label="sock counted (%s)" % config.mode)
     if config.mode != "tumbling":  # what the seed's windowed query would have counted
         _, seed_counts = analyse(frames, replace(config, mode="tumbling"))
         if seed_counts:
-            ax.scatter([c.confirmed_at - t0 for c in seed_counts], [rows[c.image] - 0.3 for c in seed_counts],
+            ax.scatter([c.confirmed_at - t0 for c in seed_counts], [rows[c.label] - 0.3 for c in seed_counts],
                        marker="x", s=40, color="tab:orange", label="counted by tumbling windows")
     first = math.floor(t0 / config.window) * config.window
     edge = first

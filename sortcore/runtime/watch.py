@@ -35,7 +35,7 @@ class WatchOptions:
 
 def payload(prediction, frame_no, camera, ts):
     """The ``sockfound`` JSON text for one prediction."""
-    return json.dumps({"image": prediction.image, "probability": prediction.probability,
+    return json.dumps({"image": prediction.label, "probability": prediction.probability,
                        "ts": round(ts, 3), "frame": frame_no, "camera": camera},
                       sort_keys=True)
 
