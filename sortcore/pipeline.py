@@ -26,23 +26,26 @@ def _same_config(stored: dict, config: EngineConfig) -> bool:
 class Pipeline:
     """One open sorting session in a store, fed frame by frame.
 
-    ``publish``: queue a ``sockpairs`` outbox row for each confirmed sock.
+    ``outbox_topic``: queue an outbox row on this topic for each confirmed sock
+    (None: nothing is published, as in replay).
     """
 
     def __init__(self, store, config: EngineConfig = EngineConfig(), source: str = "live",
-                 clock=time.time, resume: bool = True, publish: bool = True):
+                 clock=time.time, resume: bool = True, outbox_topic: Optional[str] = TOPIC_PAIRS):
         self.store = store
-        self.publish = publish
+        self.outbox_topic = outbox_topic
         self.config = config
         self.source = source
         self.clock = clock
-        self.position = None
+        self.replay_position = None  # type: Optional[dict]
+        self.recent_messages = []  # type: list
         self._pending = {"confirmed": [], "closed": [], "dead_letters": [], "outbox": []}
         row = store.open_session(source) if resume else None
         self.engine = None
         if row and _same_config(row["config"], config):
             self.session = row["id"]
-            self.position = row["position"]
+            self.replay_position = row["replay_position"]
+            self.recent_messages = row["recent_messages"] or []
             if row["engine_state"]:
                 self.engine = Engine(config, row["engine_state"])
             else:  # started by 'sortcore reset', not fed yet
@@ -62,7 +65,7 @@ class Pipeline:
     def _start(self):
         self.session = self.store.new_session(self.config.mode, self.config.to_dict(), self.source)
         self.engine = self._new_engine()
-        self.position = None
+        self.replay_position, self.recent_messages = None, []
         self.store.commit(self.session, engine_state=self.engine.snapshot())
 
     # --- feeding -----------------------------------------------------------
@@ -94,9 +97,9 @@ class Pipeline:
         for event in events:
             if isinstance(event, SockConfirmed):
                 pending["confirmed"].append(event)
-                if self.publish:
+                if self.outbox_topic is not None:
                     pending["outbox"].append(
-                        (event.sighting, TOPIC_PAIRS, dumps(sock_message(self.session, event)))
+                        (event.sighting, self.outbox_topic, dumps(sock_message(self.session, event)))
                     )
             elif isinstance(event, SightingClosed):
                 pending["closed"].append(event)
@@ -107,16 +110,19 @@ class Pipeline:
     def dirty(self) -> bool:
         return any(self._pending.values())
 
-    def commit(self, position=None) -> list:
-        """Write what was fed since the last commit, with the engine state; return the
-        :class:`SockConfirmed` events now stored."""
-        if position is not None:
-            self.position = position
+    def commit(self, replay_position: Optional[dict] = None, recent_messages: Optional[list] = None) -> list:
+        """Write what was fed since the last commit, with the engine state (and where a
+        replay resumes, or the messages serve took); return the :class:`SockConfirmed`
+        events now stored."""
         confirmed = self._pending["confirmed"]
         self.store.commit(
-            self.session, engine_state=self.engine.snapshot(), position=self.position,
-            frames=self.engine.frames, **self._pending
+            self.session, engine_state=self.engine.snapshot(), replay_position=replay_position,
+            recent_messages=recent_messages, frames=self.engine.frames, **self._pending
         )
+        if replay_position is not None:
+            self.replay_position = replay_position
+        if recent_messages is not None:
+            self.recent_messages = recent_messages
         self._pending = {key: [] for key in self._pending}
         return confirmed
 

@@ -68,9 +68,9 @@ def replay(store, paths: Sequence[str], config: EngineConfig = EngineConfig(), f
     store.durable(False)
     ident = source_id(paths)
     pipe = Pipeline(store, config, source=ident or "replay:-", resume=ident is not None,
-                    publish=False)
-    done = pipe.position or {"file": 0, "line": 0}
-    resumed = pipe.position is not None
+                    outbox_topic=None)
+    done = pipe.replay_position or {"file": 0, "line": 0}
+    resumed = pipe.replay_position is not None
     # Counted here, not from the kept rows: the store drops the oldest beyond its bounds.
     dead = done.get("dead", store.dead_letter_count(pipe.session))
     for index, path in enumerate(paths):
@@ -88,13 +88,13 @@ def replay(store, paths: Sequence[str], config: EngineConfig = EngineConfig(), f
                     dead += 1
                 since += 1
                 if since >= commit_every:
-                    pipe.commit({"file": index, "line": number, "dead": dead})
+                    pipe.commit(replay_position={"file": index, "line": number, "dead": dead})
                     if progress:
                         progress(since)
                     since = 0
             if progress and since:
                 progress(since)
-        pipe.commit({"file": index + 1, "line": 0, "dead": dead})
+        pipe.commit(replay_position={"file": index + 1, "line": 0, "dead": dead})
     pipe.finish()
     store.durable(True)
     return ReplayResult(pipe.session, config.mode, pipe.engine.frames, dead, pipe.table(), resumed,

@@ -3,6 +3,7 @@
 Plain SQL through :mod:`sqlite3` (sqlite-utils imports numpy when installed). Python 3.7.
 """
 
+import json
 import sqlite3
 
 from .engine import UNKNOWN
@@ -56,7 +57,30 @@ def _create_v1(conn: sqlite3.Connection):
     conn.execute('CREATE VIEW "current_pairs" AS ' + CURRENT_PAIRS_VIEW)
 
 
-MIGRATIONS = [_create_v1]  # MIGRATIONS[n] brings a connection from version n to n+1
+def _v2_session_columns(conn: sqlite3.Connection):
+    """Version 2: one column per meaning instead of ``position``, which held two shapes.
+
+    ``replay_position`` (``{"file", "line", "dead"}``: where a killed replay resumes) and
+    ``recent_messages`` (digests of the messages serve committed last, to skip their
+    redelivery). ``position`` stays in the table, always NULL (older SQLite cannot drop it).
+    """
+    conn.execute('ALTER TABLE "sessions" ADD COLUMN "replay_position" TEXT')
+    conn.execute('ALTER TABLE "sessions" ADD COLUMN "recent_messages" TEXT')
+    rows = conn.execute('SELECT id, position FROM sessions WHERE position IS NOT NULL').fetchall()
+    for session, text in rows:
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = None
+        if isinstance(value, dict) and "line" in value:
+            conn.execute("UPDATE sessions SET replay_position = ? WHERE id = ?", [text, session])
+        elif isinstance(value, dict) and isinstance(value.get("recent"), list):
+            conn.execute("UPDATE sessions SET recent_messages = ? WHERE id = ?",
+                         [json.dumps(value["recent"]), session])
+    conn.execute("UPDATE sessions SET position = NULL")
+
+
+MIGRATIONS = [_create_v1, _v2_session_columns]  # MIGRATIONS[n] brings a database from version n to n+1
 VIEWS = (("pairs", PAIRS_VIEW), ("current_pairs", CURRENT_PAIRS_VIEW))
 
 

@@ -1,9 +1,11 @@
 """SQLite persistence: sessions, sightings, dead letters, outbox.
 
-Schema (version 1):
+Schema (version 2; version 1 stores are migrated on open):
 
 - ``sessions``: one sorting session (a laundry load): mode, engine config,
-  the engine's state and input position at the last commit, counters;
+  the engine's state at the last commit, where a replay resumes
+  (``replay_position``), the messages serve committed last (``recent_messages``),
+  counters;
 - ``sightings``: confirmed socks, ``id`` = the engine's sighting id (unique
   across sessions);
 - ``dead_letters``: input that was not a frame, with its reason;
@@ -37,7 +39,7 @@ from .schema import MIGRATIONS, ensure_views
 from .errors import StoreCorrupt, StoreError, store_error
 from .storefile import StoreLock, Transaction, create_private, guarded
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DEFAULT_DESTINATION = "mqtt"
 
 DEAD_LETTER_ROWS = 10000
@@ -176,7 +178,8 @@ class Store:
         if not rows:
             return None
         row = rows[0]
-        for key in ("config", "position", "engine_state"):
+        del row["position"]  # unused since version 2
+        for key in ("config", "replay_position", "recent_messages", "engine_state"):
             row[key] = json.loads(row[key]) if row[key] else None
         return row
 
@@ -211,7 +214,8 @@ class Store:
 
     @guarded
     def commit(self, session: int, confirmed=(), closed=(), dead_letters=(), outbox=(),
-               engine_state: Optional[dict] = None, position=None, frames: Optional[int] = None):
+               engine_state: Optional[dict] = None, replay_position: Optional[dict] = None,
+               recent_messages: Optional[list] = None, frames: Optional[int] = None):
         """Write one batch of engine output atomically.
 
         ``confirmed``: SockConfirmed events; ``closed``: SightingClosed events;
@@ -243,9 +247,10 @@ class Store:
             if engine_state is not None:
                 sets.append("engine_state = ?")
                 params.append(json.dumps(engine_state))
-            if position is not None:
-                sets.append("position = ?")
-                params.append(json.dumps(position))
+            for column, value in (("replay_position", replay_position), ("recent_messages", recent_messages)):
+                if value is not None:
+                    sets.append(column + " = ?")
+                    params.append(json.dumps(value))
             if frames is not None:
                 sets.append("frames = ?")
                 params.append(frames)

@@ -7,7 +7,7 @@ import pytest
 
 from sortcore import doctor
 from sortcore.cli import main
-from sortcore.store import Store
+from sortcore.store import SCHEMA_VERSION, Store
 
 from .shared import cli_runner
 from .test_faults import corrupt_store
@@ -46,7 +46,7 @@ def test_a_damaged_store_gets_a_recovered_copy_and_next_steps(tmp_path):
     conn = sqlite3.connect(str(copy))
     assert conn.execute("select count(*) from sessions").fetchone()[0] == 1
     assert conn.execute("select count(*) from outbox").fetchone()[0] == 600
-    assert conn.execute("select value from meta where key = 'schema_version'").fetchone()[0] == "1"
+    assert conn.execute("select value from meta where key = 'schema_version'").fetchone()[0] == str(SCHEMA_VERSION)
     if "(sqlite3 .recover)" in out:  # it reads the leaf pages around the damaged roots
         assert conn.execute("select count(*) from sightings").fetchone()[0] == 600
     else:

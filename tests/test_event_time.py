@@ -115,7 +115,7 @@ def test_idle_ticks_during_an_outage_lose_no_delayed_frame():
 def test_min_frames_future_frames_move_the_clock_and_later_frames_are_late_not_lost(tmp_path):
     store = Store(str(tmp_path / "late.db"))
     try:
-        pipe = Pipeline(store, EngineConfig(), publish=False)
+        pipe = Pipeline(store, EngineConfig(), outbox_topic=None)
         for k in range(4):  # a wrong camera clock for a moment: as many frames as a sock needs
             pipe.feed(Frame("Mongo", 90.0, T0 + 290.0 + 0.25 * k))
         assert pipe.engine.clock("") == T0 + 290.0

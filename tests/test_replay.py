@@ -112,7 +112,7 @@ def committed_line(db):
     """The line the last commit of the latest session reached (0 before any)."""
     try:
         conn = sqlite3.connect(db, timeout=5)
-        row = conn.execute("select position from sessions order by id desc limit 1").fetchone()
+        row = conn.execute("select replay_position from sessions order by id desc limit 1").fetchone()
         conn.close()
     except sqlite3.Error:
         return 0

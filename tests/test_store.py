@@ -171,3 +171,27 @@ def test_an_older_pairs_view_is_brought_up_to_date_on_open(tmp_path):
     Store(path).close()  # up to date: opening again rewrites nothing
     assert sqlite3.connect(path).execute("select sql from sqlite_master where type = 'view'").fetchall() == views
 
+
+
+def test_a_version_1_store_gets_one_column_per_meaning(tmp_path):
+    """Version 1 kept a replay's place and serve's recent digests in one 'position' column."""
+    import sqlite3
+
+    from sortcore.schema import V1_TABLES
+
+    path = str(tmp_path / "v1.db")
+    conn = sqlite3.connect(path)
+    conn.executescript(V1_TABLES)
+    conn.execute("insert into meta values ('schema_version', '1')")
+    conn.execute("insert into sessions (started_at, mode, config, position) values (1, 'sighting', '{}', ?)",
+                 ['{"file": 1, "line": 20, "dead": 2}'])
+    conn.execute("insert into sessions (started_at, mode, config, position) values (2, 'sighting', '{}', ?)",
+                 ['{"recent": ["ab", "cd"]}'])
+    conn.commit()
+    conn.close()
+    store = Store(path)
+    first, second = store.session(1), store.session(2)
+    assert first["replay_position"] == {"file": 1, "line": 20, "dead": 2} and first["recent_messages"] is None
+    assert second["recent_messages"] == ["ab", "cd"] and second["replay_position"] is None
+    assert "position" not in first
+    store.close()

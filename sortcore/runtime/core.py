@@ -116,9 +116,10 @@ class Core(object):
         self.counters.dead_letters += 1
         self._status_due = True
 
-    def commit(self, position=None):
-        """Commit what was fed; tell listeners about the socks that are now stored."""
-        confirmed = self.pipeline.commit(position)
+    def commit(self, **session_fields):
+        """Commit what was fed; tell listeners about the socks that are now stored.
+        ``session_fields``: see :meth:`sortcore.pipeline.Pipeline.commit`."""
+        confirmed = self.pipeline.commit(**session_fields)
         if confirmed:
             self.counters.socks += len(confirmed)
             self._state_due = True

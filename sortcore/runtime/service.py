@@ -105,8 +105,7 @@ class Service(object):
         self.counters = self.core.counters
         self.stopping = threading.Event()
         self.ready = threading.Event()  # set once subscribed and the status is online
-        position = pipeline.position or {}
-        self._recent = list(position.get("recent", [])) if isinstance(position, dict) else []
+        self._recent = list(pipeline.recent_messages)
         self._held = []  # received but not committed (the store refused): not acknowledged
         self._last_event = None  # (event time, monotonic receive time) of the latest frame
 
@@ -183,7 +182,7 @@ class Service(object):
         digests = [_digest(m) for m in self._held]
         recent = (self._recent + digests)[-2 * self.options.batch:]
         try:
-            self.core.commit({"recent": recent})
+            self.core.commit(recent_messages=recent)
         except StoreError as exc:  # a full disk: hold the acks, so the broker holds the frames
             if self.core.problem != str(exc):
                 log.error("store: %s; not acknowledging frames until it can commit", exc)
