@@ -1,8 +1,38 @@
-"""Shared fixtures: a real mosquitto on a free loopback port (never a mock)."""
+"""Shared fixtures: a real mosquitto on a free loopback port (never a mock), a real SQLite
+store in tmp_path, a clock moved by hand. Tests that use a broker are marked ``broker``, so
+``pytest -m "not broker and not browser and not slow"`` is the fast loop."""
 
 import pytest
 
+from sortcore.store import Store
+from tests.clock import FakeClock
 from tests.mqtt_util import Broker
+
+BROKER_FIXTURES = {"mosquitto", "broker_factory"}
+BROKER_MODULES = {"test_demo.py", "test_deploy_mosquitto.py"}  # they start their own mosquitto
+BROWSER_MODULES = {"test_web_browser.py"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        module = item.path.name if hasattr(item, "path") else item.fspath.basename
+        if BROKER_FIXTURES & set(getattr(item, "fixturenames", ())) or module in BROKER_MODULES:
+            item.add_marker(pytest.mark.broker)
+        if module in BROWSER_MODULES:
+            item.add_marker(pytest.mark.browser)
+
+
+@pytest.fixture
+def store(tmp_path):
+    """A real SQLite store in tmp_path, closed at the end."""
+    opened = Store(str(tmp_path / "sortcore.db"))
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def fake_clock():
+    return FakeClock()
 
 
 @pytest.fixture

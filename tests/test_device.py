@@ -23,27 +23,12 @@ from sortcore.adapters.mqtt import connect_publisher
 from sortcore.pipeline import Pipeline
 from sortcore.camera.sources import open_source
 from sortcore.store import Store
+from tests.clock import T0, FakeClock
 from tests.mqtt_util import Collector
 from tests.shared import PHOTOS, ROOT, import_lambda_handler
 
 MODEL_DIR = Path(os.environ.get("SORTCORE_TEST_MODEL_DIR") or ROOT / "model")  # the shipped model
 FRAME_KEYS = {"image", "probability", "ts", "frame", "camera"}
-T0 = 1700000000.0
-
-
-class FakeClock:
-    """``clock()`` and ``sleep(s)`` for the loop; sleeping moves time forward."""
-
-    def __init__(self, t=T0):
-        self.t = t
-        self.sleeps = []
-
-    def __call__(self):
-        return self.t
-
-    def sleep(self, seconds):
-        self.sleeps.append(seconds)
-        self.t += seconds
 
 
 class LabelClassifier:

@@ -10,22 +10,9 @@ from sortcore.errors import ConfigError
 from sortcore.frames import frame_from_obj
 from sortcore.classifier.model import Prediction
 from sortcore.runtime.watch import WatchOptions, watch
+from tests.clock import FakeClock
 
 MODEL = Path(__file__).resolve().parents[1] / "model"
-
-
-class FakeClock(object):
-    def __init__(self):
-        self.now = 1000.0
-        self.slept = []
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        assert seconds > 0
-        self.slept.append(round(seconds, 6))
-        self.now += seconds
 
 
 class Constant(object):
@@ -34,14 +21,14 @@ class Constant(object):
 
 
 def test_payloads_are_valid_frames_and_rate_limited():
-    clock, out = FakeClock(), []
+    clock, out = FakeClock(1000.0), []
     frames = [np.zeros((4, 4, 3), np.uint8)] * 5
     sent = watch(frames, Constant(), out.append, WatchOptions(fps=4, camera="cam1"),
                  clock=clock, sleep=clock.sleep)
     assert sent == 5
     # Sleeps come before taking a frame (fresh frames from a live camera), so
     # the fifth one precedes finding the list exhausted.
-    assert clock.slept == [0.25] * 5
+    assert clock.sleeps == [0.25] * 5
     decoded = [frame_from_obj(json.loads(p)) for p in out]
     assert [f.frame for f in decoded] == [0, 1, 2, 3, 4]
     assert [f.ts for f in decoded] == [1000.0, 1000.25, 1000.5, 1000.75, 1001.0]
@@ -49,11 +36,11 @@ def test_payloads_are_valid_frames_and_rate_limited():
 
 
 def test_count_stops_early_and_slow_frames_do_not_sleep():
-    clock, out = FakeClock(), []
+    clock, out = FakeClock(1000.0), []
 
     class Slow(Constant):
         def classify(self, frame):
-            clock.now += 1.0
+            clock.t += 1.0
             return Prediction("Blank", 50.0)
 
     def endless():
@@ -62,7 +49,7 @@ def test_count_stops_early_and_slow_frames_do_not_sleep():
 
     sent = watch(endless(), Slow(), out.append,
                  WatchOptions(fps=2, count=3), clock=clock, sleep=clock.sleep)
-    assert sent == 3 and len(out) == 3 and clock.slept == []
+    assert sent == 3 and len(out) == 3 and clock.sleeps == []
 
 
 def test_bad_options():
