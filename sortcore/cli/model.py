@@ -147,7 +147,7 @@ def watch(source_spec, broker, fps, camera, model_dir, count, topic):
     from ..runtime.watch import WatchOptions, watch as run_watch
     publisher = None
     try:
-        options = WatchOptions(fps=fps, camera=camera, count=count, topic=topic)
+        options = WatchOptions(fps=fps, camera=camera, count=count)
         classifier = load_model(model_dir)
         if broker:
             from ..adapters.mqtt import connect_publisher

@@ -1,9 +1,11 @@
 """Watch a frame source: classify frames at a rate limit and emit ``sockfound`` payloads.
 
-A payload is the JSON object ``{"image", "probability", "ts", "frame",
-"camera"}`` that :func:`sortcore.frames.frame_from_obj` accepts. Where it goes
-is the caller's ``emit(payload_json)`` (an MQTT publish, or a line on stdout).
-Time is injected (``clock``/``sleep``) so tests never wait. Python 3.7 compatible.
+The thinnest runtime: camera -> classifier -> payload, without engine or store. The
+payload is :func:`sortcore.messages.frame_payload` (what the camera loop publishes and
+:func:`sortcore.frames.frame_from_obj` accepts) and the pacing is the core's
+:class:`~sortcore.runtime.core.RateLimiter`. Where a payload goes is the caller's
+``emit(payload_json)`` (an MQTT publish, or a line on stdout). Time is injected
+(``clock``/``sleep``) so tests never wait. Python 3.7 compatible.
 """
 
 import dataclasses
@@ -11,8 +13,8 @@ import json
 import time
 
 from ..errors import ConfigError
-
-TOPIC = "sockfound"
+from ..messages import frame_payload
+from .core import RateLimiter
 
 
 @dataclasses.dataclass(frozen=True)
@@ -22,7 +24,6 @@ class WatchOptions:
     fps: float = 5.0
     camera: str = "camera"
     count: object = None
-    topic: str = TOPIC
 
     def __post_init__(self):
         if not self.fps >= 0:
@@ -35,33 +36,22 @@ class WatchOptions:
 
 def payload(prediction, frame_no, camera, ts):
     """The ``sockfound`` JSON text for one prediction."""
-    return json.dumps({"image": prediction.label, "probability": prediction.probability,
-                       "ts": round(ts, 3), "frame": frame_no, "camera": camera},
+    return json.dumps(frame_payload(prediction.label, prediction.probability, ts, frame_no, camera),
                       sort_keys=True)
 
 
 def watch(source, classifier, emit, options=None, clock=time.time, sleep=time.sleep):
-    """Classify frames from ``source`` and ``emit`` one payload each; returns the count.
-
-    The rate limit sleeps *before* taking the next frame, so a live camera
-    delivers a fresh frame rather than one that waited in a buffer.
-    """
+    """Classify frames from ``source`` and ``emit`` one payload each; returns the count."""
     options = options or WatchOptions()
-    period = 1.0 / options.fps if options.fps else 0.0
+    pace = RateLimiter(options.fps, clock, sleep)
     frames = iter(source)
     sent = 0
-    due = None
     while options.count is None or sent < options.count:
-        now = clock()
-        if due is not None and now < due:
-            sleep(due - now)
-            now = due
+        pace.wait()
         try:
             frame = next(frames)
         except StopIteration:
             break
-        prediction = classifier.classify(frame)
-        emit(payload(prediction, sent, options.camera, clock()))
+        emit(payload(classifier.classify(frame), sent, options.camera, clock()))
         sent += 1
-        due = now + period
     return sent
