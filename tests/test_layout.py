@@ -1,0 +1,89 @@
+"""The layout's contract, read from the source (no import runs): heavy libraries only where
+docs/architecture.md puts them, no import cycles, modules and functions within their size."""
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "sortcore"
+
+#: top-level module -> the sortcore paths allowed to import it
+ONLY_IN = {
+    "paho": ("adapters/mqtt.py",),
+    "greengrasssdk": ("adapters/greengrass.py",),
+    "awsiot": ("adapters/greengrass_v2.py",),
+    "awscam": ("camera/deeplens.py",), "mo": ("camera/deeplens.py",),
+}
+HEAVY = ("numpy", "mxnet", "cv2", "onnxruntime", "onnx", "PIL", "matplotlib")
+HEAVY_FOLDERS = ("classifier/", "camera/", "training/", "devtools/")
+HEAVY_ALSO = ("cli/model.py", "cli/onnx.py", "cli/count.py", "cli/enroll.py")  # lazily, inside a command
+
+
+def modules():
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE).as_posix()
+        yield rel, path, ast.parse(path.read_text(encoding="utf-8"))
+
+
+def imports(rel, tree):
+    """(absolute dotted name, lineno) of every import in a module, relative ones resolved."""
+    package = ["sortcore"] + rel[:-3].split("/")[:-1]
+    if rel.endswith("__init__.py"):
+        package = ["sortcore"] + rel.split("/")[:-1]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name, node.lineno
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[:len(package) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+                yield target, node.lineno
+                for alias in node.names:
+                    yield target + "." + alias.name, node.lineno
+            else:
+                yield node.module, node.lineno
+
+
+def test_adapters_are_the_only_importers_of_their_library():
+    wrong = [(rel, name, line) for rel, _, tree in modules() for name, line in imports(rel, tree)
+             if name.split(".")[0] in ONLY_IN and rel not in ONLY_IN[name.split(".")[0]]]
+    assert wrong == []
+
+
+def test_heavy_imports_live_in_the_folders_that_may_have_them():
+    wrong = [(rel, name, line) for rel, _, tree in modules() for name, line in imports(rel, tree)
+             if name.split(".")[0] in HEAVY and not rel.startswith(HEAVY_FOLDERS) and rel not in HEAVY_ALSO]
+    assert wrong == []
+
+
+def test_no_import_cycles_between_modules():
+    names = {}
+    for rel, _, _ in modules():
+        dotted = "sortcore." + rel[:-3].replace("/", ".")
+        names[dotted[: -len(".__init__")] if dotted.endswith(".__init__") else dotted] = rel
+    edges = {}
+    for rel, _, tree in modules():
+        me = next(k for k, v in names.items() if v == rel)
+        for name, _ in imports(rel, tree):
+            while name and name not in names:
+                name = name.rpartition(".")[0]
+            if name and name != me and not me.startswith(name + "."):
+                edges.setdefault(me, set()).add(name)
+    # a module is on a cycle when it can reach itself
+    for start in edges:
+        seen, todo = set(), list(edges[start])
+        while todo:
+            node = todo.pop()
+            assert node != start, "import cycle through %s" % start
+            if node not in seen:
+                seen.add(node)
+                todo.extend(edges.get(node, ()))
+
+
+def test_modules_and_functions_stay_small():
+    big = [rel for rel, path, _ in modules() if len(path.read_text(encoding="utf-8").splitlines()) > 400]
+    long = ["%s:%s" % (rel, node.name) for rel, _, tree in modules() for node in ast.walk(tree)
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 60]
+    assert big == []
+    assert long in ([], ["training/modelcard.py:write_card"])  # the one being split
