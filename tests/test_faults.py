@@ -13,11 +13,12 @@ import pytest
 from sortcore.cli import main
 from sortcore.engine import EngineConfig
 from sortcore.errors import BadFrame, StoreBusy, StoreCorrupt, StoreFull, StoreLocked
-from sortcore.frames import DeadLetter, Frame, decode_payload, label_set
+from sortcore.frames import DeadLetter, decode_payload, label_set
 from sortcore.pipeline import Pipeline
 from sortcore.store import Store
 
 from .shared import FRAME_LOGS, ROOT, cli_runner
+from .test_store import feed_socks
 
 pytestmark = pytest.mark.compat
 
@@ -44,21 +45,11 @@ def assert_one_clear_line(code, err, *words):
         assert word in lines[0], lines[0]
 
 
-def feed_socks(pipe, designs, start=0.0):
-    t = start
-    for design in designs:
-        for _ in range(5):
-            pipe.feed(Frame(design, 90.0, t))
-            t += 0.3
-        t += 3.0
-    return t
-
-
 def corrupt_store(path, socks=600):
     """A store with ``socks`` sightings whose table and index root pages are overwritten."""
     store = Store(str(path))
     pipe = Pipeline(store, EngineConfig(), source="test")
-    feed_socks(pipe, ["Google", "Mongo", "Github"] * (socks // 3))
+    feed_socks(pipe, *["Google", "Mongo", "Github"] * (socks // 3))
     pipe.commit()
     session = pipe.session
     store.close()  # the last connection checkpoints the WAL into the file
@@ -174,10 +165,10 @@ def test_disk_full_is_store_full_and_the_batch_retries(small_disk):
     db = str(small_disk / "socks.db")
     store = Store(db)
     pipe = Pipeline(store, EngineConfig(), source="test")
-    t = feed_socks(pipe, ["Google", "Mongo"])
+    t = feed_socks(pipe, "Google", "Mongo")
     pipe.commit()
     filler = fill(small_disk)
-    feed_socks(pipe, ["Google", "Github"], start=t)
+    feed_socks(pipe, "Google", "Github", start=t)
     for i in range(300):
         pipe.reject(DeadLetter("t", i, "bad", "x" * 1000))
     with pytest.raises(StoreFull, match="full"):

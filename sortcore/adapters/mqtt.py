@@ -26,7 +26,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from ..errors import ConfigError, MqttError, PublishDenied
-from .mqtt_config import SESSION_EXPIRY, BrokerUrl, ConnectOptions, describe_error, parse_url
+from .mqtt_config import SESSION_EXPIRY, ConnectOptions, describe_error, parse_url
 
 log = logging.getLogger(__name__)
 
