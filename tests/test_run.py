@@ -43,3 +43,25 @@ def test_run_counts_a_folder_camera_and_publishes(mosquitto, tmp_path):
 def test_run_without_a_source_says_so():
     done = sortcore("run", env={"SORTCORE_SOURCE": ""})
     assert done.returncode == 2 and "--source" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.skipif(not PHOTOS.exists(), reason="../shared/sock-photos is not beside the repository")
+def test_run_stops_cleanly_on_sigterm_and_says_offline(mosquitto, tmp_path):
+    import signal
+
+    env = dict(os.environ, PYTHONPATH=str(ROOT), SORTCORE_DB=str(tmp_path / "run.db"),
+               SORTCORE_BROKER=mosquitto.url)
+    with Collector(mosquitto, ["sockpairs/status"]) as seen:
+        proc = subprocess.Popen([sys.executable, "-m", "sortcore", "run", "--source", "folder:%s?loop" % PHOTOS,
+                                 "--fps", "20", "--status-interval", "0.2"], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+        try:
+            seen.wait_for(lambda s: s["status"] == "online" and s["frames"] >= 5, "sockpairs/status", 60)
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        final = seen.wait_for(lambda s: s["status"] == "offline", "sockpairs/status", 10)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err and final["runtime"] == "run" and final["frames"] >= 5
