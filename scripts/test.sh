@@ -31,3 +31,7 @@ bash scripts/compat-env.sh
 # Only the files with compat tests: the others import numpy/mxnet, which this stack lacks.
 run_pytest .venv-compat/bin/python -m pytest -m compat -p no:cacheprovider -q \
     $(grep -l "pytest.mark.compat" tests/test_*.py)
+
+echo "== pytest -m portable (ONNX Runtime, newest Python, no MXNet)"
+bash scripts/onnx-env.sh
+run_pytest .venv-onnx/bin/python -m pytest -m portable -p no:cacheprovider -q tests/test_onnx.py

@@ -8,12 +8,13 @@ from ..errors import SortcoreError
 from . import device as _device
 from . import doctor as _doctor
 from . import model as _model
+from . import onnx as _onnx
 from . import replay as _replay
 from . import run as _run
 from . import service as _service
 from . import settings as _settings
 
-COMMAND_MODULES = [_replay, _service, _run, _model, _device, _settings, _doctor]
+COMMAND_MODULES = [_replay, _service, _run, _model, _device, _settings, _doctor, _onnx]
 
 
 def one_line(exc: BaseException) -> str:
