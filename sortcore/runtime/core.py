@@ -186,8 +186,11 @@ class Core(object):
         self._prune()
         for link in self.links:
             if link.ready:
+                pump = self.pumps[link.name]
+                denied = len(pump.denied)
                 try:
-                    self.pumps[link.name].pump(link)
+                    if pump.pump(link) or len(pump.denied) != denied:
+                        self._status_due = True  # published, pending, denied changed
                 except StoreError as exc:  # sent but not marked: sent again later (at least once)
                     log.warning("outbox %s: %s", link.name, exc)
         if self._state_due:

@@ -221,7 +221,8 @@ class Service(object):
             elif frame.ts > received_at + self.options.max_future:
                 raise BadFrame("'ts' is %.0f s ahead of the receive time" % (frame.ts - received_at))
         except BadFrame as exc:
-            self.core.reject(DeadLetter(topic, None, exc.reason, raw_text(message.payload)))
+            source = topic if len(topic) <= 200 else topic[:200] + "..."  # a 64 KB topic stays out of the store
+            self.core.reject(DeadLetter(source, None, exc.reason, raw_text(message.payload)))
             return
         self.core.feed(frame)
         if self._last_event is None or frame.ts >= self._last_event[0]:
