@@ -51,11 +51,17 @@ class OutboxPump(object):
         self.sent = 0
         self.last_error = None  # type: Optional[str]
         self._retry_at = None  # type: Optional[float]
+        self._drained = False  # unknown until the first pump
 
     @property
     def waiting(self) -> bool:
         """True while a failed round's retry delay has not passed."""
         return self._retry_at is not None and self.monotonic() < self._retry_at
+
+    @property
+    def drained(self) -> bool:
+        """The last :meth:`pump` left nothing this destination has not acknowledged."""
+        return self._drained
 
     def pump(self, publisher) -> int:
         """Publish until the destination has nothing pending or a round fails; return rows sent."""
@@ -64,8 +70,9 @@ class OutboxPump(object):
         sent = 0
         while True:
             rows = self.store.pending(self.limit, self.destination)
+            self._drained = False
             if not rows:
-                self._retry_at = None
+                self._retry_at, self._drained = None, True
                 return sent
             ok, failed = self._round(publisher, rows)
             sent += ok
@@ -73,7 +80,7 @@ class OutboxPump(object):
                 self._retry_at = self.monotonic() + self.retry_after
                 return sent
             if len(rows) < self.limit:
-                self._retry_at = None
+                self._retry_at, self._drained = None, True
                 return sent
 
     def _round(self, publisher, rows):

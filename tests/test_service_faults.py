@@ -169,7 +169,9 @@ def test_a_busy_store_degrades_then_commits_the_held_frames(mosquitto, tmp_path)
 def test_the_core_prunes_delivered_results_after_the_retention(mosquitto, tmp_path):
     db = tmp_path / "prune.db"
     core = CoreOptions(status_interval=0.1, outbox_retention=0.0, prune_interval=0.2)
-    with Collector(mosquitto, ["sockpairs"]) as seen, serving(mosquitto, Store(str(db)), core=core) as service:
+    with Collector(mosquitto, ["sockpairs", "sockpairs/status"]) as seen, \
+            serving(mosquitto, Store(str(db)), core=core) as service:
+        online(seen)
         publish(mosquitto.url, [p for i in range(3) for p in sock(DESIGNS[i], i)])
         seen.wait(3, "sockpairs")
         reader = Store(str(db))

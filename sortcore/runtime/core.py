@@ -106,6 +106,7 @@ class Core(object):
         self._status_due = False
         self._status_at = None  # type: Optional[float]
         self._prune_at = monotonic()  # the first prune at the first publish
+        self._drained = set()  # links whose pump found nothing left since the last new outbox row
 
     # --- frames ------------------------------------------------------------
 
@@ -129,6 +130,7 @@ class Core(object):
         """Commit what was fed; tell listeners about the socks that are now stored."""
         confirmed = self.pipeline.commit(position)
         if confirmed:
+            self._drained.clear()  # new outbox rows
             self.counters.socks += len(confirmed)
             self._state_due = True
             for event in confirmed:
@@ -139,6 +141,7 @@ class Core(object):
 
     def reset(self) -> int:
         session = self.pipeline.reset()
+        self._drained.clear()  # the reset committed what was fed, outbox rows too
         self.counters.resets += 1
         self._state_due = self._status_now = True
         log.info("new sorting session %d", session)
@@ -185,14 +188,16 @@ class Core(object):
         """Outbox, state and status to every ready link; failures wait for the next call."""
         self._prune()
         for link in self.links:
-            if link.ready:
-                pump = self.pumps[link.name]
+            pump = self.pumps[link.name]
+            if link.ready and link.name not in self._drained:
                 denied = len(pump.denied)
                 try:
                     if pump.pump(link) or len(pump.denied) != denied:
                         self._status_due = True  # published, pending, denied changed
                 except StoreError as exc:  # sent but not marked: sent again later (at least once)
                     log.warning("outbox %s: %s", link.name, exc)
+                if pump.drained:
+                    self._drained.add(link.name)  # no query until a commit adds rows
         if self._state_due:
             state = self.state()
             self._tell("set_state", state)
