@@ -85,6 +85,21 @@ def test_a_second_serve_on_the_same_store_is_refused_naming_the_holder(mosquitto
             reap(first)
 
 
+def test_run_and_the_lambda_take_the_store_lock_too(tmp_path):
+    from sortcore.errors import StoreLocked
+    from sortcore.runtime.appliance import _loaders
+
+    values = dict(db=str(tmp_path / "camera.db"), camera="cam", mode="sighting", window=5.0, min_frames=4,
+                  gap=1.5, min_probability=0.0, ignore=("Blank",))
+    first = _loaders(values, "lambda")[2]()
+    try:
+        with pytest.raises(StoreLocked, match="pid %d \\(sortcore lambda\\)" % os.getpid()):
+            _loaders(values, "run")[2]()
+    finally:
+        first.store.close()
+    _loaders(values, "run")[2]().store.close()  # released: the next one opens it
+
+
 # --- a full disk, a busy store ----------------------------------------------------
 
 @pytest.fixture
