@@ -165,7 +165,7 @@ class Core(object):
                              self.pipeline.unknown)
 
     def status(self, state: Optional[str] = None) -> dict:
-        pending = sum(pump.pending() for pump in self.pumps.values())
+        pending = sum(0 if name in self._drained else pump.pending() for name, pump in self.pumps.items())
         denied = sum(len(pump.denied) for pump in self.pumps.values())
         reason = self.problem or next((p.last_error for p in self.pumps.values() if p.denied), None)
         if state is None:
