@@ -3,9 +3,12 @@
     .venv/bin/python benchmarks/bench_mqtt.py [--socks 1000] [--cameras 100] [--seconds 20]
 
 1. latency from publishing a sock's confirming frame to receiving its
-   ``sockpairs`` message, p50/p99 over ``--socks`` socks;
-2. sustained frames/s with ``--cameras`` simulated cameras at 4 frames/s
-   each, played in real time, and the most frames/s the service takes flat out;
+   ``sockpairs`` message, p50/p99 over ``--socks`` socks, one at a time;
+2. the same at load: ``--cameras`` simulated cameras at 4 frames/s each, played
+   in real time, every sock measured and checked against the pure engine's count
+   of the same frames, with the broker's own delivery of those frames to a plain
+   subscriber as the same-run reference; then the most frames/s the service takes
+   flat out;
 3. the service's resident memory (it runs as ``python -m sortcore.cli serve``).
 """
 
@@ -13,10 +16,12 @@ import argparse
 import heapq
 import json
 import os
+import queue
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -24,6 +29,8 @@ sys.path.insert(0, ROOT)
 
 from sortcore.devtools.broker import LocalBroker  # noqa: E402
 from sortcore.adapters.mqtt import Connection, ConnectOptions, Message, connect_publisher  # noqa: E402
+from sortcore.engine import Engine, EngineConfig, SockConfirmed  # noqa: E402
+from sortcore.frames import Frame  # noqa: E402
 from sortcore.simulate import simulate  # noqa: E402
 
 
@@ -77,26 +84,86 @@ def bench_latency(broker, socks):
     return latencies
 
 
+class Stamped(object):
+    """Drain a Connection's events in a thread, stamping each message as it arrives."""
+
+    def __init__(self, conn):
+        self.conn, self.messages, self._stop = conn, [], threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                event = self.conn.events.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            if isinstance(event, Message):
+                self.messages.append((time.perf_counter(), event.topic, event.payload))
+
+    def close(self):
+        self._stop.set()
+        self.thread.join(5)
+        self.conn.close()
+
+
+def expected_socks(plan):
+    """The socks the pure engine confirms from the same frames in the same order."""
+    engine = Engine(EngineConfig())
+    confirmed = set()
+    for _, topic, obj in plan:
+        frame = Frame(obj["image"], float(obj["probability"]), obj["ts"], topic.split("/", 1)[1])
+        confirmed.update((e.camera, e.confirmed_at) for e in engine.feed(frame) if isinstance(e, SockConfirmed))
+    return confirmed
+
+
 def bench_cameras(broker, status, cameras, seconds, before):
-    """Play ``cameras`` simulated sessions at 4 frames/s each in real time."""
+    """Play ``cameras`` simulated sessions at 4 frames/s each in real time; measure, for every
+    sock, confirming frame -> ``sockpairs`` and (the reference) the same frame -> a plain subscriber."""
+    t0 = time.time() + 1.0
     streams = []
     for c in range(cameras):
         lines, _ = simulate(socks=12, fps=4.0, seed=c, start=0.0)
-        streams.append([(float(line.split(" ", 1)[0]), "sockfound/cam%d" % c, line.split(" ", 1)[1])
-                        for line in lines])
-    plan = [item for item in heapq.merge(*streams) if item[0] < seconds]
+        stream = []
+        for line in lines:
+            t, payload = line.split(" ", 1)
+            obj = dict(json.loads(payload), ts=round(t0 + float(t), 6))
+            stream.append((float(t), "sockfound/cam%d" % c, obj))
+        streams.append(stream)
+    plan = [item for item in heapq.merge(*streams, key=lambda item: item[0]) if item[0] < seconds]
+    expected = expected_socks(plan)
+    viewer = Connection(broker.url, ConnectOptions(subscriptions=(("sockpairs", 1), ("sockfound/+", 1)))).start()
+    viewer.wait_connected()
+    seen = Stamped(viewer)
     cam = connect_publisher(broker.url)
+    sent = {}
     start = time.monotonic()
-    for t, topic, payload in plan:
+    for t, topic, obj in plan:
         delay = start + t - time.monotonic()
         if delay > 0:
             time.sleep(delay)  # pacing the cameras, not waiting for a result
-        cam.publish_nowait(topic, payload)
+        sent[(topic[len("sockfound/"):], obj["ts"])] = time.perf_counter()
+        cam.publish_nowait(topic, json.dumps(obj))
     sent_in = time.monotonic() - start
     done = status_until(status, lambda s: s["received"] - before >= len(plan), 60)
     lag = time.monotonic() - start - sent_in
+    deadline = time.monotonic() + 10
+    while sum(1 for m in seen.messages if m[1] == "sockpairs") < len(expected) and time.monotonic() < deadline:
+        time.sleep(0.05)  # the last results on their way
     cam.close()
-    return len(plan), sent_in, lag, done
+    seen.close()
+    arrived, results = {}, {}
+    for at, topic, payload in seen.messages:
+        obj = json.loads(payload)
+        if topic == "sockpairs":
+            results.setdefault((obj["camera"], obj["confirmed_at"]), at)
+        else:
+            arrived.setdefault((topic[len("sockfound/"):], obj["ts"]), at)
+    service = [(at - sent[key]) * 1000 for key, at in results.items()]
+    broker_only = [(arrived[key] - sent[key]) * 1000 for key in results if key in arrived]
+    return dict(frames=len(plan), sent_in=sent_in, lag=lag, socks=done["socks"], expected=len(expected),
+                matched=len(set(results) & expected), results=len(results), service=service,
+                broker_only=broker_only)
 
 
 def bench_flat_out(broker, status, frames, before):
@@ -134,11 +201,18 @@ def main():
         print("latency confirming frame -> sockpairs, %d socks: p50 %.2f ms, p99 %.2f ms, max %.2f ms"
               % (len(lat), percentile(lat, 50), percentile(lat, 99), max(lat)))
         sent = 4 * len(lat)  # frames the service received so far
-        n, sent_in, lag, done = bench_cameras(broker, status, args.cameras, args.seconds, sent)
-        sent += n
+        run = bench_cameras(broker, status, args.cameras, args.seconds, sent)
+        sent += run["frames"]
         print("%d cameras at 4 frames/s: %d frames in %.1f s = %.0f frames/s sustained; "
-              "service caught up %.2f s after the last frame; %d socks so far"
-              % (args.cameras, n, sent_in, n / sent_in, lag, done["socks"]))
+              "service caught up %.2f s after the last frame"
+              % (args.cameras, run["frames"], run["sent_in"], run["frames"] / run["sent_in"], run["lag"]))
+        print("  socks: %d results for %d socks the engine alone confirms from the same frames (%d match)"
+              % (run["results"], run["expected"], run["matched"]))
+        for name in ("service", "broker_only"):
+            values = run[name]
+            print("  %s: confirming frame -> %s, %d socks: p50 %.2f ms, p99 %.2f ms, max %.2f ms"
+                  % (name, "sockpairs" if name == "service" else "a plain subscriber (same run, reference)",
+                     len(values), percentile(values, 50), percentile(values, 99), max(values)))
         print("flat out: %.0f frames/s through broker and service" % bench_flat_out(broker, status, args.flat_out, sent))
         print("service RSS: %.1f MB idle, %.1f MB after the runs" % (rss_idle, rss_mb(service.pid)))
     finally:

@@ -87,10 +87,14 @@ SETTINGS = (
     _s("protocol", "choice", "5", "MQTT protocol version: 5 (a denied publish stays in the outbox) "
        "or 3.1.1 (the broker's PUBACK cannot say 'denied').", "connect", BROKER,
        choices=("5", "3.1.1")),
+    _s("reconnect_max", "float", 30.0, "Seconds between reconnect attempts at most (the wait "
+       "doubles from 0.5 s up to this).", "connect", LIVE),
     # --- the service ---
     _s("camera_default", "str", "", "Camera name for frames on 'sockfound' without one.",
        "serve", ("serve",)),
     _s("batch", "int", 50, "Frames committed together at most.", "serve", ("serve",)),
+    _s("labels", "path", None, "The model's labels.txt: frames of any other label are dead "
+       "letters (Blank and Unknown always pass).", "serve", ("serve",)),
     _s("max_future", "float", 300.0, "Frames stamped further ahead of their receive time "
        "(seconds) are dead letters.", "serve", ("serve",)),
     # --- every live runtime ---
@@ -98,6 +102,8 @@ SETTINGS = (
        "core", LIVE),
     _s("heartbeat", "float", 30.0, "Seconds between status messages when nothing changes "
        "(0: none).", "core", LIVE),
+    _s("outbox_retention", "float", 7 * 24 * 3600.0, "Seconds a published result stays in the "
+       "outbox before it is pruned (every link must have it).", "core", LIVE),
     _s("topic_prefix", "str", "", "Put this before every topic the camera publishes (e.g. "
        "'site1/').", "device", ("run", "lambda")),
     # --- the camera ---

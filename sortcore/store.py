@@ -39,6 +39,14 @@ from .schema import MIGRATIONS, ensure_views
 from .errors import StoreCorrupt, StoreError, store_error
 from .storefile import StoreLock, Transaction, create_private, guarded
 
+try:  # the engine state is written at every commit: orjson is ~10x faster (the lambda zip goes without)
+    from orjson import dumps as _orjson_dumps
+
+    def _dumps(obj) -> str:
+        return _orjson_dumps(obj).decode("utf-8")
+except ImportError:  # pragma: no cover - exercised by the compat suite
+    _dumps = json.dumps
+
 SCHEMA_VERSION = 2
 DEFAULT_DESTINATION = "mqtt"
 
@@ -246,7 +254,7 @@ class Store:
             sets, params = ["ghosts = ghosts + ?"], [ghosts]
             if engine_state is not None:
                 sets.append("engine_state = ?")
-                params.append(json.dumps(engine_state))
+                params.append(_dumps(engine_state))
             for column, value in (("replay_position", replay_position), ("recent_messages", recent_messages)):
                 if value is not None:
                     sets.append(column + " = ?")

@@ -47,7 +47,7 @@ def serving(broker, tmp_path):
     log = open(str(tmp_path / "serve.log"), "wb")
     env = dict(os.environ, PYTHONPATH=ROOT)
     proc = subprocess.Popen([sys.executable, "-m", "sortcore", "-v", "serve", "--broker", broker.url,
-                             "--db", str(db), "--status-interval", "0.1"],
+                             "--db", str(db), "--status-interval", "0.1", "--reconnect-max", "1"],
                             env=env, stdout=subprocess.DEVNULL, stderr=log, cwd=ROOT)
     try:
         yield proc, db

@@ -66,12 +66,15 @@ def live_page(settings: dict):
         handle.close()
 
 
-def open_store(path: str) -> Store:
-    """Open (and create) the store, making its folder; errors become ClickException."""
+def open_store(path: str, owner: str = "") -> Store:
+    """Open (and create) the store, making its folder; errors become ClickException.
+
+    ``owner``: a long-running writer (``sortcore serve``) takes the store's exclusive
+    lock; a second one is refused at once with the holder's pid and command."""
     folder = os.path.dirname(os.path.abspath(path))
     try:
         os.makedirs(folder, exist_ok=True)
-        return Store(path)
+        return Store(path, exclusive=bool(owner), owner=owner)
     except (OSError, SortcoreError) as exc:
         raise click.ClickException(str(exc))
 

@@ -19,17 +19,19 @@ def serve(settings):
     Runs until SIGTERM or Ctrl-C. Results are kept in the store until the
     broker has them, so broker outages and restarts lose nothing.
     """
+    from ..logfiles import read_labels
     from ..runtime import config as build
     from ..runtime.service import ServeOptions, serve as run_service
 
     try:
         options = ServeOptions(
             broker=settings["broker"], connect=build.connect_options(settings), core=build.core_options(settings),
-            camera_default=settings["camera_default"], batch=settings["batch"], max_future=settings["max_future"])
+            camera_default=settings["camera_default"], batch=settings["batch"], max_future=settings["max_future"],
+            labels=read_labels(settings["labels"]) if settings["labels"] else None)
         config = build.engine_config(settings)
     except SortcoreError as exc:
         raise click.BadParameter(str(exc))
-    store = open_store(settings["db"])
+    store = open_store(settings["db"], owner="sortcore serve")
     try:
         with live_page(settings) as listeners:
             run_service(store, config, options, listeners=listeners)

@@ -39,7 +39,7 @@ def broker_links(values: dict) -> list:
     return [Link("mqtt", publisher_factory(values), topics=topics)]
 
 
-def _loaders(values: dict):
+def _loaders(values: dict, runtime: str = "run"):
     def open_source():
         from ..camera.sources import open_source as _open
         return _open(values["source"])
@@ -57,7 +57,12 @@ def _loaders(values: dict):
         folder = os.path.dirname(os.path.abspath(values["db"]))
         if not os.path.isdir(folder):
             os.makedirs(folder)
-        return Pipeline(Store(values["db"]), engine_config(values), source="camera:" + values["camera"])
+        store = Store(values["db"], exclusive=True, owner="sortcore " + runtime)  # one store, one runtime
+        try:
+            return Pipeline(store, engine_config(values), source="camera:" + values["camera"])
+        except BaseException:
+            store.close()
+            raise
 
     return open_source, load_classifier, open_pipeline
 
@@ -67,7 +72,7 @@ def build_device_loop(values: dict, links: list, runtime: str, stop=None, on_fra
     """The loop for these settings; nothing is opened until it runs."""
     options = DeviceOptions(camera=values["camera"], fps=values["fps"], publish_frames=values["publish_frames"],
                             core=core_options(values), stop_at_end=stop_at_end)
-    return DeviceLoop(*_loaders(values), links=links, options=options, stop=stop, runtime=runtime,
+    return DeviceLoop(*_loaders(values, runtime), links=links, options=options, stop=stop, runtime=runtime,
                       on_frame=on_frame)
 
 

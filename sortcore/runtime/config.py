@@ -38,7 +38,8 @@ def engine_config(values: dict) -> EngineConfig:
 
 def core_options(values: dict) -> CoreOptions:
     return CoreOptions(status_interval=values.get("status_interval", 5.0),
-                       heartbeat=values.get("heartbeat", 30.0))
+                       heartbeat=values.get("heartbeat", 30.0),
+                       outbox_retention=values.get("outbox_retention", CoreOptions.outbox_retention))
 
 
 def connect_options(values: dict, persistent: bool = True) -> ConnectOptions:
@@ -47,7 +48,8 @@ def connect_options(values: dict, persistent: bool = True) -> ConnectOptions:
         username=values.get("username"), password=read_secret(values.get("password_file")),
         tls_ca=values.get("tls_ca"), tls_cert=values.get("tls_cert"), tls_key=values.get("tls_key"),
         client_id=values.get("client_id") or "", clean_session=not persistent,
-        protocol=values.get("protocol", "5"))
+        protocol=values.get("protocol", "5"),
+        reconnect_max=values.get("reconnect_max", ConnectOptions.reconnect_max))
 
 
 def camera_name(values: dict, environ: dict) -> str:

@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 
-from ..errors import BadFrame, SortcoreError
+from ..errors import BadFrame, SortcoreError, StoreError
 from ..frames import DeadLetter, raw_text
 
 log = logging.getLogger(__name__)
@@ -74,8 +74,12 @@ class Control(object):
             log.info("reset: session %d has no frames yet; kept", pipeline.session)
             self.core.status_soon()
             return pipeline.session
+        try:
+            session = self.core.reset()
+        except StoreError as exc:  # nothing changed: the session goes on
+            raise BadFrame("reset refused: %s" % exc)
         self.reset_done = True
-        return self.core.reset()
+        return session
 
 
 class ResetRequests(object):

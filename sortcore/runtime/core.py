@@ -22,8 +22,8 @@ import threading
 import time
 from typing import List, Optional
 
-from ..engine import SockConfirmed
-from ..errors import ConfigError, MqttError
+from ..engine import FrameLate, SockConfirmed
+from ..errors import ConfigError, MqttError, StoreError
 from ..messages import (TOPIC_STATE, TOPIC_STATUS, dumps, sock_message, state_message,
                         status_message)
 from ..outbox import OutboxPump
@@ -39,10 +39,14 @@ class CoreOptions:
     status_interval: float = 5.0
     heartbeat: float = 30.0
     retry_denied: float = 5.0
+    outbox_retention: float = 7 * 24 * 3600.0
+    prune_interval: float = 3600.0
 
     def __post_init__(self):
         if not self.status_interval > 0 or not self.heartbeat >= 0 or not self.retry_denied > 0:
             raise ConfigError("status_interval and retry_denied must be positive, heartbeat >= 0")
+        if not self.outbox_retention >= 0 or not self.prune_interval > 0:
+            raise ConfigError("outbox_retention must be >= 0 and prune_interval positive")
 
 
 class Counters(object):
@@ -101,13 +105,19 @@ class Core(object):
         self._state_due = self._status_now = True
         self._status_due = False
         self._status_at = None  # type: Optional[float]
+        self._prune_at = monotonic()  # the first prune at the first publish
+        self._drained = set()  # links whose pump found nothing left since the last new outbox row
 
     # --- frames ------------------------------------------------------------
 
     def feed(self, frame) -> int:
-        """Count one frame; return the socks it confirmed."""
+        """Count one frame (a late one as a dead letter, the pipeline keeps it); return
+        the socks it confirmed."""
         events = self.pipeline.feed(frame)
-        self.counters.frames += 1
+        if any(isinstance(e, FrameLate) for e in events):
+            self.counters.dead_letters += 1
+        else:
+            self.counters.frames += 1
         self._status_due = True
         return sum(1 for e in events if isinstance(e, SockConfirmed))
 
@@ -121,6 +131,7 @@ class Core(object):
         ``session_fields``: see :meth:`sortcore.pipeline.Pipeline.commit`."""
         confirmed = self.pipeline.commit(**session_fields)
         if confirmed:
+            self._drained.clear()  # new outbox rows
             self.counters.socks += len(confirmed)
             self._state_due = True
             for event in confirmed:
@@ -131,6 +142,7 @@ class Core(object):
 
     def reset(self) -> int:
         session = self.pipeline.reset()
+        self._drained.clear()  # the reset committed what was fed, outbox rows too
         self.counters.resets += 1
         self._state_due = self._status_now = True
         log.info("new sorting session %d", session)
@@ -154,7 +166,7 @@ class Core(object):
                              self.pipeline.unknown)
 
     def status(self, state: Optional[str] = None) -> dict:
-        pending = sum(pump.pending() for pump in self.pumps.values())
+        pending = sum(0 if name in self._drained else pump.pending() for name, pump in self.pumps.items())
         denied = sum(len(pump.denied) for pump in self.pumps.values())
         reason = self.problem or next((p.last_error for p in self.pumps.values() if p.denied), None)
         if state is None:
@@ -175,9 +187,18 @@ class Core(object):
 
     def publish_due(self):
         """Outbox, state and status to every ready link; failures wait for the next call."""
+        self._prune()
         for link in self.links:
-            if link.ready:
-                self.pumps[link.name].pump(link)
+            pump = self.pumps[link.name]
+            if link.ready and link.name not in self._drained:
+                denied = len(pump.denied)
+                try:
+                    if pump.pump(link) or len(pump.denied) != denied:
+                        self._status_due = True  # published, pending, denied changed
+                except StoreError as exc:  # sent but not marked: sent again later (at least once)
+                    log.warning("outbox %s: %s", link.name, exc)
+                if pump.drained:
+                    self._drained.add(link.name)  # no query until a commit adds rows
         if self._state_due:
             state = self.state()
             self._tell("set_state", state)
@@ -192,6 +213,20 @@ class Core(object):
             if self._broadcast(TOPIC_STATUS, status) or not self.links:
                 self._status_now = self._status_due = False
                 self._status_at = now
+
+    def _prune(self):
+        """Every ``prune_interval``: drop outbox rows every link had ``outbox_retention`` ago."""
+        now = self.monotonic()
+        if now < self._prune_at or not self.links:
+            return
+        self._prune_at = now + self.options.prune_interval
+        try:
+            pruned = self.pipeline.store.prune(self.options.outbox_retention, [link.name for link in self.links])
+        except StoreError as exc:  # a busy or full store: try again next interval
+            log.warning("outbox prune failed: %s", exc)
+            return
+        if pruned:
+            log.info("outbox: pruned %d results older than %.0f s", pruned, self.options.outbox_retention)
 
     def _broadcast(self, topic: str, message: dict) -> bool:
         """Retained, to every ready link; True when at least one took it."""

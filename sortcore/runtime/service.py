@@ -23,6 +23,7 @@ import logging
 import queue
 import threading
 import time
+from typing import Optional
 
 from ..adapters.mqtt import Connected, Connection, Disconnected, Message
 from ..adapters.mqtt_config import ConnectOptions, parse_url
@@ -58,6 +59,7 @@ class ServeOptions:
     batch: int = 50
     tick_interval: float = 0.5
     max_future: float = 300.0
+    labels: Optional[frozenset] = None  # the model's labels; any other is a dead letter
 
     def __post_init__(self):
         parse_url(self.broker)  # raises ConfigError
@@ -212,13 +214,14 @@ class Service(object):
         try:
             if message.retain:
                 raise BadFrame("retained frame ignored (frames must not be retained)")
-            frame = decode_payload(message.payload, camera)
+            frame = decode_payload(message.payload, camera, labels=self.options.labels)
             if frame.ts is None:
                 frame = frame._replace(ts=received_at)
             elif frame.ts > received_at + self.options.max_future:
                 raise BadFrame("'ts' is %.0f s ahead of the receive time" % (frame.ts - received_at))
         except BadFrame as exc:
-            self.core.reject(DeadLetter(topic, None, exc.reason, raw_text(message.payload)))
+            source = topic if len(topic) <= 200 else topic[:200] + "..."  # a 64 KB topic stays out of the store
+            self.core.reject(DeadLetter(source, None, exc.reason, raw_text(message.payload)))
             return
         self.core.feed(frame)
         if self._last_event is None or frame.ts >= self._last_event[0]:
@@ -227,11 +230,12 @@ class Service(object):
     # --- time --------------------------------------------------------------
 
     def _tick(self):
-        """Close idle runs: event time moves on by the wall time since the last frame."""
-        if self._last_event is None:
-            return
-        ts, seen = self._last_event
-        if self.pipeline.tick(ts + (self.monotonic() - seen)) and not self._held:
+        """Close idle runs: event time moves on by the wall time since the last frame;
+        retry a batch the store refused (no new message may come: the broker holds them)."""
+        if self._last_event is not None:
+            ts, seen = self._last_event
+            self.pipeline.tick(ts + (self.monotonic() - seen))
+        if self._held or self.pipeline.dirty:
             self._commit()
 
     def status(self, state=None) -> dict:
