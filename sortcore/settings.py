@@ -22,7 +22,7 @@ KINDS = ("str", "int", "float", "bool", "path", "choice", "list")
 
 LIVE = ("serve", "run", "lambda")  # the long-running runtimes
 CAMERAS = ("run", "lambda", "watch")  # the commands that own a camera
-ENGINE = ("replay", "serve", "run", "lambda", "demo")
+ENGINE = ("replay", "serve", "run", "lambda", "demo", "count")
 BROKER = ("serve", "run", "lambda", "watch")
 
 
@@ -104,13 +104,13 @@ SETTINGS = (
     _s("source", "str", None, "Frame source: deeplens, webcam:N, webcam:/dev/videoN, "
        "video:PATH, folder:PATH[?loop] (the lambda: deeplens).", "device", CAMERAS),
     _s("model", "path", None, "Model folder (default: the shipped model/).", "device",
-       CAMERAS + ("classify", "evaluate", "package-lambda")),
+       CAMERAS + ("classify", "evaluate", "package-lambda", "count")),
     _s("model_backend", "choice", "mxnet", "mxnet (CPU) or deeplens (mo.optimize + awscam.Model, "
        "on the camera).", "device", ("lambda",), choices=("mxnet", "deeplens")),
     _s("camera", "str", None, "Camera name in payloads (default: $AWS_IOT_THING_NAME, the host "
        "name, or 'camera').", "device", CAMERAS),
-    _s("fps", "float", 5.0, "Frames a second at most (0: as fast as the model goes).", "device",
-       CAMERAS),
+    _s("fps", "float", 5.0, "Frames a second at most (0: as fast as the model goes); count: the "
+       "frame rate of a folder source.", "device", CAMERAS + ("count",)),
     _s("publish_frames", "bool", True, "Publish every classified frame on 'sockfound'.",
        "device", ("run", "lambda")),
     _s("greengrass", "bool", True, "Publish through the Greengrass core (v1).", "lambda",

@@ -184,4 +184,31 @@ def watch(source_spec, broker, fps, camera, model_dir, min_probability, count, t
     click.echo("watch: %d frames classified" % sent, err=True)
 
 
-commands = [train, evaluate, classify, watch]
+@click.command()
+@click.option("--design", default=None, help="The design to add (or to give more examples of).")
+@click.option("--remove", "remove_name", default=None, help="Instead: the design to take out.")
+@click.option("--source", "source_spec", default=None,
+              help="Photos or frames of it: folder:PATH, video:PATH (a short clip), webcam:0.")
+@click.option("--model", "model_dir", type=click.Path(file_okay=False), default=DEFAULT_MODEL,
+              show_default="model/", help="The base model (never changed).")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="The new model folder.")
+def enroll(design, remove_name, source_spec, model_dir, out_dir):
+    """Teach a model a new design (or more of one, or --remove one) into a new model folder."""
+    from ..training import enroll as enrolment
+    if bool(design) == bool(remove_name):
+        raise click.UsageError("give either --design NAME --source SPEC or --remove NAME")
+    if design and not source_spec:
+        raise click.UsageError("--design needs --source")
+    try:
+        if remove_name:
+            labels = enrolment.remove(model_dir, out_dir, remove_name)
+        else:
+            frames = enrolment.frames_of(source_spec)
+            labels = enrolment.enroll(model_dir, out_dir, design, frames)
+    except SortcoreError as exc:
+        raise click.ClickException(str(exc))
+    click.echo("wrote %s: %s" % (out_dir, ", ".join(labels)))
+
+
+commands = [train, evaluate, classify, watch, enroll]
