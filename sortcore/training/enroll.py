@@ -44,7 +44,9 @@ def _copy(base, out):
         raise ModelError("output folder %s is not empty" % out)
     if not openset.has_head(base):
         raise ModelError("model %s has no prototypes.npy/calibration.json to enrol into" % base)
-    shutil.copytree(str(base), str(out), dirs_exist_ok=True)
+    if os.path.isdir(str(out)):
+        os.rmdir(str(out))  # empty, checked above
+    shutil.copytree(str(base), str(out))
 
 
 def _write(out, labels, prototypes, calibration, entry):
