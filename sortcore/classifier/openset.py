@@ -10,7 +10,8 @@ of the model folder, so every backend shares it:
                      ``embedding_dim``, ``softmax_labels``, ``size``, ``rule`` and how it was
                      calibrated (coverage and risk from leave-one-photo-out).
 
-Rule: a frame is ``Blank`` when the softmax gives Blank >= ``blank_min``; otherwise the
+Rule: a frame is ``Blank`` when the softmax gives Blank >= ``blank_min`` (unless the cosine
+rule below confidently picks an enrolled design, which the softmax never learnt); otherwise the
 label of the nearest prototype (cosine similarity ``top1``) when ``top1 >= tau`` and
 ``top1 - top2 >= margin``; otherwise ``Unknown``. Python 3.7 compatible (runs on the camera).
 """
@@ -41,10 +42,17 @@ def decide(scores, tau, margin):
     return np.where((top1 >= tau) & (top1 - top2 >= margin), scores.argmax(axis=1), REJECT)
 
 
-def decide_with_blank(cosines, blank_prob, blank_index, tau, margin, blank_min):
-    """:func:`decide` plus the softmax Blank rule (``blank_prob``: (N,) P(Blank))."""
+def decide_with_blank(cosines, blank_prob, blank_index, tau, margin, blank_min, enrolled=()):
+    """:func:`decide` plus the softmax Blank rule (``blank_prob``: (N,) P(Blank)).
+
+    ``enrolled``: class indices the softmax never learnt (added by enrolment); a confident
+    cosine decision for one of them is kept even when the softmax says Blank.
+    """
     pred = decide(cosines, tau, margin)
-    return np.where(np.asarray(blank_prob) >= blank_min, blank_index, pred)
+    blank = np.asarray(blank_prob) >= blank_min
+    if len(enrolled):
+        blank &= ~np.isin(pred, list(enrolled))
+    return np.where(blank, blank_index, pred)
 
 
 def rates(pred, truth):
@@ -146,8 +154,9 @@ class Head(object):
         """One (label, probability percent) per row; label ``Unknown`` when not sure."""
         cosines, blank = self.scores(raw)
         blank_index = self.labels.index(BLANK) if BLANK in self.labels else -2
+        enrolled = [i for i, label in enumerate(self.labels) if label not in self.softmax_labels]
         pred = decide_with_blank(cosines, blank, blank_index, self.tau, self.margin,
-                                 self.blank_min)
+                                 self.blank_min, enrolled)
         out = []
         for row, index in enumerate(pred):
             if index == blank_index and blank[row] >= self.blank_min:

@@ -20,6 +20,7 @@ from ..classifier.model import load_model, read_labels
 from ..errors import ModelError
 
 MAX_FRAMES = 40
+MIN_FRAMES = 8  # fewer images (a few photos): add augmented views
 
 
 def frames_of(spec, limit=MAX_FRAMES):
@@ -68,9 +69,12 @@ def enroll(base, out, name, images, views=VIEWS, seed=5):
     _copy(base, out)
     clf = load_model(out)
     head = clf.head
-    rng = np.random.RandomState(seed)
-    shots = views_of(images, max(views, len(images)), clf.size, rng)
-    new = mean_direction(embed(clf.forward, shots + list(images), clf.size, head.dim)[0])
+    # Frames as seen (and mirrored) carry the camera's conditions; a few photos get
+    # augmented views on top so one shot does not make a narrow prototype.
+    shots = list(images) + [image[:, ::-1].copy() for image in images]
+    if len(images) < MIN_FRAMES:
+        shots += views_of(images, views, clf.size, np.random.RandomState(seed))
+    new = mean_direction(embed(clf.forward, shots, clf.size, head.dim)[0])
     labels, protos = list(head.labels), head.prototypes.copy()
     if name in labels:  # more examples of a known design: move its prototype towards them
         i = labels.index(name)
