@@ -79,3 +79,26 @@ def test_annotate_draws_and_encodes():
     drawn = annotate.draw(image, "Github", 97.5, note="sock: Github")
     assert drawn.shape == image.shape and drawn.any() and not image.any()
     assert annotate.to_jpeg(drawn)[:2] == b"\xff\xd8"
+
+
+def test_camera_view_encodes_only_while_someone_watches():
+    from sortcore.camera.annotate import frame_feed
+
+    class View(object):
+        def __init__(self):
+            self.wanted, self.frames = False, []
+
+        def frame_wanted(self):
+            return self.wanted
+
+        def frame(self, jpeg):
+            self.frames.append(jpeg)
+
+    view = View()
+    on_frame = frame_feed([object(), view])
+    on_frame(np.zeros((60, 80, 3), np.uint8), "Github", 97.0)
+    assert view.frames == []
+    view.wanted = True
+    on_frame(np.zeros((60, 80, 3), np.uint8), "Unknown", 60.0)
+    assert len(view.frames) == 1 and view.frames[0][:2] == b"\xff\xd8"
+    assert frame_feed([object()]) is None

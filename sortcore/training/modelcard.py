@@ -118,7 +118,8 @@ def _threshold(figures):
                 100 * cal["right"], 100 * cal["unknown"], 100 * cal["wrong"], 100 * nest["right"],
                 100 * nest["unknown"], 100 * nest["wrong"], 100 * s["argmax_right"],
                 100 * s["unknown_rejected"], 100 * s["blanks_to_blank"]), ""]
-    lines += ["`--min-probability P` on classify/watch/run replaces tau by P/100.", ""]
+    lines += ["`--min-probability P` on classify and watch replaces tau by P/100 (run: not wired yet;"
+              " its --min-probability is the engine's frame filter).", ""]
     return lines
 
 
