@@ -21,9 +21,9 @@ from .errors import ConfigError
 KINDS = ("str", "int", "float", "bool", "path", "choice", "list")
 
 LIVE = ("serve", "run", "lambda")  # the long-running runtimes
-CAMERAS = ("run", "lambda", "watch")  # the commands that own a camera
-ENGINE = ("replay", "serve", "run", "lambda", "demo")
-BROKER = ("serve", "run", "lambda", "watch")
+CAMERAS = ("run", "lambda")  # the commands that own a camera (watch keeps its own options)
+ENGINE = ("replay", "serve", "run", "lambda", "demo", "count")
+BROKER = ("serve", "run", "lambda")
 
 
 class Setting(NamedTuple):
@@ -110,17 +110,17 @@ SETTINGS = (
     _s("source", "str", None, "Frame source: deeplens, webcam:N, webcam:/dev/videoN, "
        "video:PATH, folder:PATH[?loop] (the lambda: deeplens).", "device", CAMERAS),
     _s("model", "path", None, "Model folder (default: the shipped model/).", "device",
-       CAMERAS + ("classify", "evaluate", "package-lambda")),
+       ("run", "lambda", "count")),
     _s("runtime", "choice", "auto", "Classifier runtime: onnx (ONNX Runtime, the model folder's "
        "<name>.onnx from sortcore export-onnx), mxnet, or auto (onnx when the folder has a current "
        ".onnx and onnxruntime imports, else mxnet).", "device",
-       ("classify", "watch", "run", "count", "lambda"), choices=("auto", "onnx", "mxnet")),
+       ("run", "count", "lambda"), choices=("auto", "onnx", "mxnet")),
     _s("model_backend", "choice", "mxnet", "mxnet (CPU) or deeplens (mo.optimize + awscam.Model, "
        "on the camera).", "device", ("lambda",), choices=("mxnet", "deeplens")),
     _s("camera", "str", None, "Camera name in payloads (default: $AWS_IOT_THING_NAME, the host "
        "name, or 'camera').", "device", CAMERAS),
-    _s("fps", "float", 5.0, "Frames a second at most (0: as fast as the model goes).", "device",
-       CAMERAS),
+    _s("fps", "float", 5.0, "Frames a second at most (0: as fast as the model goes); count: the "
+       "frame rate of a folder source.", "device", CAMERAS + ("count",)),
     _s("publish_frames", "bool", True, "Publish every classified frame on 'sockfound'.",
        "device", ("run", "lambda")),
     _s("greengrass", "bool", True, "Publish through the Greengrass core (v1).", "lambda",
@@ -142,7 +142,6 @@ COMMAND_DEFAULTS = {
     ("serve", "client_id"): "sortcore-serve",
     ("run", "client_id"): "sortcore-run",
     ("lambda", "client_id"): "sortcore-lambda",
-    ("watch", "client_id"): "sortcore-watch",
     ("lambda", "db"): "/sortcore-data/sortcore.db",
     ("lambda", "source"): "deeplens",
     ("lambda", "fps"): 5.0,

@@ -70,3 +70,40 @@ def test_every_documented_variable_takes_effect(tmp_path):
                                 env={"SORTCORE_DB": str(db), "SORTCORE_MIN_FRAMES": "400"})
     assert result.exit_code == 0, result.output
     assert db.exists() and json.loads(result.output)["socks"] == []  # 400 frames make no sock
+
+
+def _sample(setting, default, path):
+    """A valid value for ``setting`` that is not its default, as environment text."""
+    if setting.kind == "bool":
+        return "0" if default else "1"
+    if setting.kind == "choice":
+        return next(c for c in reversed(setting.choices) if c != default)
+    samples = {"int": "7", "float": "2.5", "list": "Blank,Wall", "path": str(path)}
+    if setting.name == "broker":
+        return "mqtt://example.invalid:1999"
+    return samples.get(setting.kind, "from-env")
+
+
+def _with_settings():
+    from sortcore import settings
+
+    return sorted(c for c in main.commands if settings.for_command(c))
+
+
+@pytest.mark.parametrize("command", _with_settings())
+def test_every_setting_is_read_from_its_documented_variable(command, tmp_path, monkeypatch):
+    """docs/settings.md names SORTCORE_<SETTING> for each command: each one takes effect."""
+    from sortcore import settings
+
+    chosen = settings.for_command(command)
+    path = tmp_path / "a-file"
+    path.write_text("x\n")
+    expected = {}
+    for setting in chosen:
+        text = _sample(setting, settings.default(setting, command), path)
+        monkeypatch.setenv(setting.envvar(command), text)
+        expected[setting.name] = setting.parse(text)
+    args = [str(path)] if command in ("replay", "timeline", "count") else []
+    ctx = main.commands[command].make_context(command, args)
+    got = {name: tuple(v) if isinstance(v, list) else v for name, v in ctx.params.items() if name in expected}
+    assert got == expected

@@ -12,7 +12,7 @@ import logging
 import numpy as np
 
 from ..errors import ModelError, SourceError
-from ..classifier.model import Classifier, input_size, model_files, read_labels
+from ..classifier.model import classifier_for, input_size, model_files
 from .base import FrameSource
 
 log = logging.getLogger(__name__)
@@ -59,15 +59,14 @@ def load_optimized_model(dirpath, name=None, loading_config=None):
 
     ``dirpath`` must be the DeepLens artifacts folder the model was deployed to
     (``/opt/awscam/artifacts``). Returns a :class:`Classifier` with the same
-    ``classify()``/``classify_topk()`` as :func:`sortcore.classifier.model.load_model`.
+    ``classify()`` (label ``Unknown`` when unsure) as :func:`sortcore.classifier.model.load_model`.
     Not yet verified on a device: check its predictions against the MXNet model.
     """
     import os
     mo = _import("mo", "the DeepLens model optimizer", ModelError)
     awscam = _import("awscam", "the DeepLens optimized model", ModelError)
-    symbol_path, _, labels_path = model_files(dirpath, name)
+    symbol_path, _, _ = model_files(dirpath, name)
     name = os.path.basename(symbol_path)[: -len("-symbol.json")]
-    labels = read_labels(labels_path)
     size = input_size(symbol_path)
     error, model_path = mo.optimize(name, size, size, "MXNet",
                                     {"--epoch": 0, "--models-dir": str(dirpath)})
@@ -85,6 +84,6 @@ def load_optimized_model(dirpath, name=None, loading_config=None):
             rows.append(np.asarray(list(output.values())[0], dtype=np.float32).ravel())
         return np.stack(rows)
 
-    return Classifier(labels, size, predict)
+    return classifier_for(dirpath, predict, size)  # labels.txt + the numpy open-set head
 
 

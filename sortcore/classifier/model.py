@@ -1,10 +1,13 @@
 """Sock classifier inference: load an exported MXNet model and label BGR frames.
 
-The model directory holds three files written by :mod:`sortcore.training.train`:
-``<name>-symbol.json``, ``<name>-0000.params`` and ``labels.txt`` (one label a
-line, in output order). The graph uses only standard operators (Convolution,
-BatchNorm, Activation, Pooling, FullyConnected, softmax), so the DeepLens model
-optimizer can convert the same files (see :mod:`sortcore.camera.deeplens`).
+The model directory holds the files written by :mod:`sortcore.training.train`:
+``<name>-symbol.json``, ``<name>-0000.params`` (the net: frame -> 256-d embedding
+followed by softmax probabilities), ``labels.txt`` (one label a line) and the open-set
+head (``prototypes.npy``, ``calibration.json``, see :mod:`sortcore.classifier.openset`).
+The graph uses only DeepLens-supported operators (Convolution, BatchNorm, Activation,
+Pooling, Flatten, FullyConnected, SoftmaxActivation, Concat), so the DeepLens model
+optimizer can convert the same files (see :mod:`sortcore.camera.deeplens`); the head
+runs in numpy everywhere.
 
 :func:`preprocess` is the one preprocessing step shared by training, inference
 and the DeepLens adapter. Must stay Python 3.7 compatible (runs on the camera).
@@ -25,7 +28,8 @@ STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 DEFAULT_NAME = "sockclf"
 
 Prediction = collections.namedtuple("Prediction", ["label", "probability"])
-Prediction.__doc__ = """One label and its probability in percent (0-100)."""
+Prediction.__doc__ = """One label (a design, ``Blank`` or ``Unknown``) and its confidence in percent
+(0-100): the cosine similarity to the nearest prototype, or the softmax P(Blank) for Blank."""
 
 
 def _cv2():
@@ -125,34 +129,52 @@ def model_files(dirpath, name=None):
 
 
 class Classifier(object):
-    """Labels BGR frames with a loaded network. Build it with :func:`load_model`.
+    """Labels BGR frames: a net's ``forward`` plus the numpy open-set head.
 
-    ``predict_fn`` maps a preprocessed NCHW batch to an (N, classes) array of
-    probabilities; the DeepLens adapter passes its own.
+    ``forward`` maps a preprocessed NCHW float32 batch to raw outputs (N, D + S); the
+    :class:`sortcore.classifier.openset.Head` maps those to :class:`Prediction`, with the
+    label ``Unknown`` when not sure. Without a head (a model folder from before the
+    open-set head) the raw outputs are softmax probabilities and the argmax wins.
+    Build it with :func:`load_model` or :func:`classifier_for`.
     """
 
-    def __init__(self, labels, size, predict_fn):
+    def __init__(self, labels, size, forward, head=None):
         self.labels = list(labels)
         self.size = int(size)
-        self._predict = predict_fn
+        self.forward = forward
+        self.head = head
 
-    def probabilities(self, images_bgr):
-        """(N, classes) array of probabilities (0-1) for one image or a list."""
-        probs = np.asarray(self._predict(preprocess(images_bgr, self.size)))
-        if probs.ndim != 2 or probs.shape[1] != len(self.labels):
+    def raw(self, images_bgr):
+        """The net's raw outputs for one image or a list."""
+        return np.asarray(self.forward(preprocess(images_bgr, self.size)))
+
+    def classify_many(self, images_bgr):
+        """One :class:`Prediction` per image."""
+        raw = self.raw(images_bgr)
+        if self.head is not None:
+            return [Prediction(label, p) for label, p in self.head.predict(raw)]
+        if raw.ndim != 2 or raw.shape[1] != len(self.labels):
             raise ModelError("model output has shape %s, expected (N, %d)" % (
-                probs.shape, len(self.labels)))
-        return probs
-
-    def classify_topk(self, image_bgr, k=3):
-        """The ``k`` most likely :class:`Prediction` for one image, best first."""
-        probs = self.probabilities(image_bgr)[0]
-        order = np.argsort(-probs, kind="stable")[: max(1, int(k))]
-        return [Prediction(self.labels[i], round(float(probs[i]) * 100.0, 2)) for i in order]
+                raw.shape, len(self.labels)))
+        return [Prediction(self.labels[i], round(float(row[i]) * 100.0, 2))
+                for row, i in zip(raw, raw.argmax(axis=1))]
 
     def classify(self, image_bgr):
-        """The most likely :class:`Prediction` for one BGR uint8 image of any size."""
-        return self.classify_topk(image_bgr, 1)[0]
+        """The :class:`Prediction` for one BGR uint8 image of any size (``Unknown`` if unsure)."""
+        return self.classify_many(image_bgr)[0]
+
+
+def classifier_for(dirpath, forward, size, min_probability=None):
+    """A :class:`Classifier` from a model folder's labels and head around any ``forward``.
+
+    ``min_probability`` (percent) overrides the calibrated cosine threshold ``tau``.
+    """
+    from . import openset
+    labels = read_labels(os.path.join(str(dirpath), "labels.txt"))
+    head = None
+    if openset.has_head(dirpath):
+        head = openset.load_head(dirpath, labels).with_threshold(min_probability)
+    return Classifier(labels, size, forward, head)
 
 
 def _mx():
@@ -182,8 +204,11 @@ def input_size(symbol_path):
     raise ModelError("model symbol %s has no 'data' input" % symbol_path)
 
 
-def load_model(dirpath, name=None, size=None):
-    """Load ``<name>-symbol.json``/``-0000.params``/``labels.txt`` into a CPU :class:`Classifier`."""
+def load_model(dirpath, name=None, size=None, min_probability=None):
+    """Load a model folder (symbol, params, labels, head) into a CPU :class:`Classifier`.
+
+    ``min_probability`` (percent) overrides the calibrated threshold of the head.
+    """
     symbol_path, params_path, labels_path = model_files(dirpath, name)
     labels = read_labels(labels_path)
     size = int(size or input_size(symbol_path))
@@ -197,11 +222,11 @@ def load_model(dirpath, name=None, size=None):
         out = net(mx.nd.zeros((1, 3, size, size)))
     except mx.base.MXNetError as exc:
         raise ModelError("cannot load model %s: %s" % (symbol_path, str(exc).splitlines()[0]))
-    if out.shape != (1, len(labels)):
+    classifier = classifier_for(dirpath, lambda batch: net(mx.nd.array(batch)).asnumpy(),
+                                size, min_probability)
+    expected = len(labels) if classifier.head is None else (
+        classifier.head.dim + len(classifier.head.softmax_labels))
+    if out.shape != (1, expected):
         raise ModelError("model %s outputs shape %s but labels.txt has %d labels" % (
             symbol_path, out.shape, len(labels)))
-
-    def predict(batch):
-        return net(mx.nd.array(batch)).asnumpy()
-
-    return Classifier(labels, size, predict)
+    return classifier

@@ -30,3 +30,16 @@ def choose_net(model_dir, runtime, mxnet_net, name=None):
         return net
     log.info("classifier runtime: MXNet (%s)", model_dir)
     return mxnet_net(model_dir)
+
+
+def load_classifier(model_dir, runtime="auto", min_probability=None, name=None):
+    """The classifier of ``model_dir`` on the chosen runtime, with the folder's open-set head.
+
+    ``min_probability`` (percent) overrides the calibrated threshold.
+    """
+    from .model import classifier_for, load_model
+
+    net = choose_net(model_dir, runtime, mxnet_net=lambda _: None, name=name)
+    if net is None:  # MXNet: load_model checks the symbol against labels and head
+        return load_model(model_dir, name=name, min_probability=min_probability)
+    return classifier_for(model_dir, net.forward, net.size, min_probability)

@@ -21,7 +21,14 @@ DEFAULT_MODEL = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
 def model_option(func):
     return click.option("--model", "model_dir", type=click.Path(file_okay=False),
                         default=DEFAULT_MODEL, show_default="model/",
-                        help="Folder with <name>-symbol.json, <name>-0000.params, labels.txt.")(func)
+                        help="Model folder (<name>-symbol.json, -0000.params, labels.txt, "
+                        "prototypes.npy, calibration.json).")(func)
+
+
+def min_probability_option(func):
+    return click.option("--min-probability", type=click.FloatRange(0, 100), default=None,
+                        help="Accept a design only at this cosine similarity (percent) or more; "
+                        "overrides the calibrated threshold tau of the model folder.")(func)
 
 
 @click.command()
@@ -36,19 +43,22 @@ def model_option(func):
               help="Also run leave-one-photo-out for the card (one training per photo).")
 @click.option("--views", type=int, default=20, show_default=True,
               help="Augmented views per photo when evaluating.")
-def train(data_dir, out_dir, epochs, size, seed, cv, views):
-    """Train the sock classifier and write its files and model card."""
+@click.option("--scores", default=None,
+              help="Calibrate from saved leave-one-photo-out score files (a glob of .npz) "
+              "instead of running LOPO.")
+def train(data_dir, out_dir, epochs, size, seed, cv, views, scores):
+    """Train the sock classifier, calibrate its Unknown rule, write its files and card."""
     from ..training.modelcard import build_model
     from ..training.train import TrainOptions
     try:
         options = TrainOptions(size=size, epochs=epochs, seed=seed)
-        figures = build_model(data_dir, out_dir, options, cv=cv, views=views)
-    except SortcoreError as exc:
+        figures = build_model(data_dir, out_dir, options, cv=cv, views=views, scores=scores)
+    except (SortcoreError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc))
-    click.echo("wrote %s: accuracy %.1f %% on augmented views%s" % (
-        out_dir, 100.0 * figures["accuracy"],
-        "" if not figures["cross_validation"] else ", leave-one-photo-out %.1f %%" % (
-            100.0 * figures["cross_validation"]["view_accuracy"])))
+    cal = figures["calibration"]
+    click.echo("wrote %s: tau %.3f (%s)%s" % (
+        out_dir, cal["tau"], cal["calibrated_by"], "" if "coverage" not in cal else
+        ", LOPO coverage %.1f %% risk %.1f %%" % (100 * cal["coverage"], 100 * cal["risk"])))
 
 
 @click.command()
@@ -62,57 +72,62 @@ def train(data_dir, out_dir, epochs, size, seed, cv, views):
 @click.option("--epochs", type=int, default=30, show_default=True, help="Epochs per fold (--cv).")
 @click.option("--seed", type=int, default=0, show_default=True)
 def evaluate(data_dir, model_dir, views, cv, epochs, seed):
-    """Per-class accuracy on augmented views, or leave-one-photo-out with --cv."""
-    from ..training import train as training
+    """Per-class right/Unknown/wrong on augmented views, or leave-one-photo-out with --cv."""
+    from ..training import lopo, train as training
+    from ..training.evaluate import evaluate as run_evaluate
     try:
         if cv:
-            result = training.cross_validate(data_dir, views=views, epochs=epochs, seed=seed)
+            options = training.TrainOptions(epochs=epochs, seed=seed)
+            summary = lopo.summarise(lopo.cross_validate(data_dir, options, views))
         else:
-            result = training.evaluate(data_dir, model_dir, views=views)
+            result = run_evaluate(data_dir, model_dir, views=views)
     except SortcoreError as exc:
         raise click.ClickException(str(exc))
     if cv:
-        for fold in result.folds:
-            click.echo("%-40s %-12s %3d/%d views  majority %s%s" % (
-                fold.path, fold.label, fold.correct, fold.views, fold.majority,
-                "" if fold.ok else "  WRONG"))
-        click.echo("leave-one-photo-out: %.1f %% of views, %d/%d photos right" % (
-            100.0 * result.view_accuracy, result.photos_right, len(result.folds)))
-    else:
-        for label, (correct, total) in sorted(result.per_class.items()):
-            click.echo("%-16s %4d/%-4d %6.1f %%" % (label, correct, total, 100.0 * correct / total))
-        click.echo("overall          %.1f %%" % (100.0 * result.accuracy))
+        click.echo(json.dumps(summary, indent=2))
+        return
+    for label, (right, unknown, wrong) in sorted(result.per_class.items()):
+        click.echo("%-16s right %4d  Unknown %4d  wrong %4d" % (label, right, unknown, wrong))
+    click.echo("overall          right %.1f %%  Unknown %.1f %%  wrong %.1f %%" % (
+        100 * result.share(0), 100 * result.share(1), 100 * result.share(2)))
 
 
 def _image_paths(paths):
-    from ..training.train import IMAGE_EXTENSIONS
+    """Files as given; folders walked recursively, in the folder source's order."""
+    from ..camera.sources import FolderSource
+    from ..errors import SourceError
     for path in paths:
-        if os.path.isdir(path):
-            for name in sorted(os.listdir(path)):
-                full = os.path.join(path, name)
-                if os.path.isfile(full) and name.lower().endswith(IMAGE_EXTENSIONS):
-                    yield full
-        else:
+        if not os.path.isdir(path):
             yield path
+            continue
+        try:
+            yield from FolderSource(path).files
+        except SourceError:  # an empty folder; the whole selection is checked by classify
+            continue
 
 
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @model_option
+@min_probability_option
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of results.")
-def classify(paths, model_dir, as_json):
-    """Label image files (or the images in folders) with the sock classifier.
+def classify(paths, model_dir, min_probability, as_json):
+    """Label image files (or the images in folders, recursively) with the sock classifier.
 
-    A file that cannot be read is reported on stderr; the others still run
-    and the exit code is 1.
+    The label is ``Unknown`` when the model is not sure. A file that cannot be read
+    is reported on stderr; the others still run and the exit code is 1. A selection
+    without any image is an error.
     """
     from ..classifier.model import load_model, read_image
+    files = list(_image_paths(paths))
+    if not files:
+        raise click.ClickException("no images in %s" % ", ".join(paths))
     try:
-        classifier = load_model(model_dir)
+        classifier = load_model(model_dir, min_probability=min_probability)
     except SortcoreError as exc:
         raise click.ClickException(str(exc))
     results, failed = [], 0
-    for path in _image_paths(paths):
+    for path in files:
         try:
             prediction = classifier.classify(read_image(path))
         except SortcoreError as exc:
@@ -138,9 +153,10 @@ def classify(paths, model_dir, as_json):
               help="At most this many frames a second (0: unlimited).")
 @click.option("--camera", default="camera", show_default=True, help="Camera name in payloads.")
 @model_option
+@min_probability_option
 @click.option("--count", type=int, default=None, help="Stop after N frames.")
 @click.option("--topic", default="sockfound", show_default=True)
-def watch(source_spec, broker, fps, camera, model_dir, count, topic):
+def watch(source_spec, broker, fps, camera, model_dir, min_probability, count, topic):
     """Classify frames from a camera, video or folder and publish sockfound payloads."""
     from ..classifier.model import load_model
     from ..camera.sources import open_source
@@ -148,7 +164,7 @@ def watch(source_spec, broker, fps, camera, model_dir, count, topic):
     publisher = None
     try:
         options = WatchOptions(fps=fps, camera=camera, count=count)
-        classifier = load_model(model_dir)
+        classifier = load_model(model_dir, min_probability=min_probability)
         if broker:
             from ..adapters.mqtt import connect_publisher
             publisher = connect_publisher(broker)
@@ -168,4 +184,31 @@ def watch(source_spec, broker, fps, camera, model_dir, count, topic):
     click.echo("watch: %d frames classified" % sent, err=True)
 
 
-commands = [train, evaluate, classify, watch]
+@click.command()
+@click.option("--design", default=None, help="The design to add (or to give more examples of).")
+@click.option("--remove", "remove_name", default=None, help="Instead: the design to take out.")
+@click.option("--source", "source_spec", default=None,
+              help="Photos or frames of it: folder:PATH, video:PATH (a short clip), webcam:0.")
+@click.option("--model", "model_dir", type=click.Path(file_okay=False), default=DEFAULT_MODEL,
+              show_default="model/", help="The base model (never changed).")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="The new model folder.")
+def enroll(design, remove_name, source_spec, model_dir, out_dir):
+    """Teach a model a new design (or more of one, or --remove one) into a new model folder."""
+    from ..training import enroll as enrolment
+    if bool(design) == bool(remove_name):
+        raise click.UsageError("give either --design NAME --source SPEC or --remove NAME")
+    if design and not source_spec:
+        raise click.UsageError("--design needs --source")
+    try:
+        if remove_name:
+            labels = enrolment.remove(model_dir, out_dir, remove_name)
+        else:
+            frames = enrolment.frames_of(source_spec)
+            labels = enrolment.enroll(model_dir, out_dir, design, frames)
+    except SortcoreError as exc:
+        raise click.ClickException(str(exc))
+    click.echo("wrote %s: %s" % (out_dir, ", ".join(labels)))
+
+
+commands = [train, evaluate, classify, watch, enroll]

@@ -31,7 +31,8 @@ def run(settings):
                   camera=camera_name(settings, os.environ), db=settings["db"])
     try:
         with live_page(settings) as listeners:
-            loop = run_appliance(values, listeners)
+            from ..camera.annotate import frame_feed  # the page's camera view
+            loop = run_appliance(values, listeners, on_frame=frame_feed(listeners))
     except SortcoreError as exc:
         raise click.ClickException(str(exc))
     click.echo("stopped after %d frames; %s" % (loop.frames, loop.last_error or "no errors"), err=True)

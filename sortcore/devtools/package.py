@@ -74,7 +74,8 @@ def repo_root() -> str:
 
 
 def model_files(model_dir: str) -> List[str]:
-    """The three model files of ``model_dir``; :class:`ConfigError` if one is missing."""
+    """The model files of ``model_dir`` (net, labels, and the open-set head when present);
+    :class:`ConfigError` if one is missing."""
     if not os.path.isdir(model_dir):
         raise ConfigError("model directory %s does not exist" % model_dir)
     names = sorted(f for f in os.listdir(model_dir) if f.endswith("-symbol.json"))
@@ -86,7 +87,8 @@ def model_files(model_dir: str) -> List[str]:
     for name in files:
         if not os.path.isfile(os.path.join(model_dir, name)):
             raise ConfigError("model file %s is missing" % os.path.join(model_dir, name))
-    return files
+    head = ["calibration.json", "prototypes.npy"]  # sortcore.classifier.openset
+    return files + [n for n in head if os.path.isfile(os.path.join(model_dir, n))]
 
 
 def requirements_key(requirements: Iterable[str], python_version: str = PYTHON_VERSION) -> str:

@@ -48,8 +48,8 @@ def _loaders(values: dict, runtime: str = "run"):
         if values.get("model_backend") == "deeplens":
             from ..camera.deeplens import load_optimized_model
             return load_optimized_model(values["model"])
-        from ..classifier.model import load_model
-        return load_model(values["model"])
+        from ..classifier.runtime import load_classifier
+        return load_classifier(values["model"], values.get("runtime", "auto"))
 
     def open_pipeline():
         from ..pipeline import Pipeline

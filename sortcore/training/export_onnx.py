@@ -12,6 +12,7 @@ runs it. See docs/onnx.md.
 Run directly (what the re-run does): ``python -m sortcore.training.export_onnx MODEL_DIR``.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -73,10 +74,12 @@ def _export_here(model_dir, name, out):
     symbol_path, params_path, _ = model_files(model_dir, name)
     size = input_size(symbol_path)
     tmp = out + ".tmp"
+    plain = _plain_softmax(symbol_path, out[: -len(".onnx")] + "-onnxplain-symbol.json")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            mx.onnx.export_model(symbol_path, params_path, in_shapes=[(1, 3, size, size)],
+            params = {key.split(":", 1)[-1]: value for key, value in mx.nd.load(params_path).items()}
+            mx.onnx.export_model(mx.sym.load(plain), params, in_shapes=[(1, 3, size, size)],
                                  in_types=[np.float32], onnx_file_path=tmp, dynamic=True,
                                  dynamic_input_shapes=[(None, 3, size, size)])
         graph = _tidy(onnx.load(tmp))
@@ -88,8 +91,24 @@ def _export_here(model_dir, name, out):
             AttributeError, NotImplementedError) as exc:
         raise ModelError("cannot export %s to ONNX: %s" % (symbol_path, str(exc).splitlines()[0]))
     finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        for leftover in (tmp, plain):
+            if os.path.exists(leftover):
+                os.remove(leftover)
+    return out
+
+
+def _plain_softmax(symbol_path, out):
+    """The symbol with DeepLens's ``SoftmaxActivation`` written as ``softmax`` (the same
+    function: instance mode is the last axis, channel mode axis 1), which MXNet's ONNX
+    exporter knows; the model folder's own symbol is not changed."""
+    with open(symbol_path, encoding="utf-8") as f:
+        graph = json.load(f)
+    for node in graph["nodes"]:
+        if node["op"] == "SoftmaxActivation":
+            channel = node.get("attrs", {}).get("mode") == "channel"
+            node["op"], node["attrs"] = "softmax", {"axis": "1" if channel else "-1"}
+    with open(out, "w", encoding="utf-8") as f:
+        json.dump(graph, f)
     return out
 
 

@@ -27,7 +27,7 @@ def file_sizes(model_dir):
     """{file name: bytes} of the model files in ``model_dir`` (README excluded)."""
     return {f: os.path.getsize(os.path.join(str(model_dir), f))
             for f in sorted(os.listdir(str(model_dir)))
-            if f.endswith(("-symbol.json", ".params", "labels.txt"))}
+            if f.endswith(("-symbol.json", ".params", "labels.txt", ".npy", "calibration.json"))}
 
 
 def measure(model_dir, repeat=200, resnet_repeat=20, resnet=True, timeout=600):

@@ -6,8 +6,12 @@ synthetic walls and backgrounds (:func:`sortcore.training.augment.blank`) is add
 
 The network is a tiny MobileNet: a strided 3x3 convolution, then depthwise-
 separable blocks (depthwise 3x3 + pointwise 1x1, BatchNorm, ReLU), global
-average pooling and one dense layer, with a softmax added on export. Only
-standard operators, so the DeepLens model optimizer converts it.
+average pooling and one dense layer. With probability ``background_swap`` a training
+view is the photo's sock (GrabCut mask, :mod:`sortcore.training.mask`) pasted on a
+synthetic background, so the background carries no label. The exported graph has no
+Dropout and outputs the 256-d pooled embedding concatenated with the softmax
+probabilities; the open-set head (:mod:`sortcore.classifier.openset`) works on that.
+Only DeepLens-supported operators.
 """
 
 import dataclasses
@@ -17,9 +21,9 @@ import random
 
 import numpy as np
 
-from . import augment
+from . import augment, mask as masks
 from ..errors import ConfigError, ModelError
-from ..classifier.model import DEFAULT_NAME, load_model, preprocess, read_image
+from ..classifier.model import DEFAULT_NAME, preprocess, read_image
 
 BLANK = "Blank"
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
@@ -37,6 +41,7 @@ class TrainOptions:
     weight_decay: float = 5e-4
     width: int = 16  # channels of the first convolution; later blocks double it
     seed: int = 0
+    background_swap: float = 0.7  # share of views with the sock on a synthetic background
     name: str = DEFAULT_NAME
     progress: bool = True
 
@@ -111,19 +116,32 @@ def build_net(num_classes, width=16):
     return net
 
 
-def _views(photo_images, blank_share, count, size, rng):
-    """``count`` (image, class index) pairs: augmented photos plus synthetic blanks."""
+def _views(items, blank_share, count, size, rng, swap):
+    """``count`` (image, class index or -1 for Blank) pairs: augmented photos plus blanks."""
     images, targets = [], []
     for _ in range(count):
         if rng.rand() < blank_share:
             images.append(augment.blank(rng, size * 2))
             targets.append(-1)
-        else:
-            index = rng.randint(len(photo_images))
-            target, image = photo_images[index]
-            images.append(augment.augment(image, rng, size * 2))
-            targets.append(target)
+            continue
+        target, image, soft = items[rng.randint(len(items))]
+        if soft is not None and rng.rand() < swap:
+            image = masks.composite(image, soft, rng)
+        images.append(augment.augment(image, rng, size * 2))
+        targets.append(target)
     return images, targets
+
+
+def _trainer(net, options, steps):
+    import mxnet as mx
+    from mxnet import gluon
+    max_update = options.epochs * steps
+    schedule = mx.lr_scheduler.CosineScheduler(
+        max_update=max_update, base_lr=options.learning_rate,
+        final_lr=options.learning_rate / 100, warmup_steps=min(steps, max_update // 2))
+    return gluon.Trainer(net.collect_params(), "sgd", {
+        "learning_rate": options.learning_rate, "momentum": 0.9,
+        "wd": options.weight_decay, "lr_scheduler": schedule})
 
 
 def fit(labels, photos, options):
@@ -133,67 +151,79 @@ def fit(labels, photos, options):
 
     rng = seed_everything(options.seed)
     index = {label: i for i, label in enumerate(labels)}
-    photo_images = [(index[p.label], p.image) for p in photos]
-    generate_blanks = not any(p.label == BLANK for p in photos)
-    # Synthetic blanks as often as an average real class.
-    blank_share = 1.0 / len(labels) if generate_blanks else 0.0
+    swap = options.background_swap
+    items = [(index[p.label], p.image, masks.soft_mask(p.image) if swap > 0 else None)
+             for p in photos]
+    # Synthetic blanks as often as an average real class, unless the data has its own.
+    blank_share = 0.0 if any(p.label == BLANK for p in photos) else 1.0 / len(labels)
     net = build_net(len(labels), options.width)
     net.initialize(mx.init.Xavier(magnitude=2.0), ctx=mx.cpu())
     net.hybridize(static_alloc=True)
     steps_per_epoch = max(1, (len(photos) * options.views_per_photo) // options.batch_size)
-    max_update = options.epochs * steps_per_epoch
-    schedule = mx.lr_scheduler.CosineScheduler(
-        max_update=max_update, base_lr=options.learning_rate,
-        final_lr=options.learning_rate / 100, warmup_steps=min(steps_per_epoch, max_update // 2))
-    trainer = gluon.Trainer(net.collect_params(), "sgd", {
-        "learning_rate": options.learning_rate, "momentum": 0.9,
-        "wd": options.weight_decay, "lr_scheduler": schedule})
+    trainer = _trainer(net, options, steps_per_epoch)
     loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
     epochs = range(options.epochs)
     if options.progress:
         from tqdm import tqdm
         epochs = tqdm(epochs, desc="training", unit="epoch")
     for _ in epochs:
-        total_loss, correct, seen = 0.0, 0, 0
+        total_loss, seen = 0.0, 0
         for _ in range(steps_per_epoch):
-            images, targets = _views(photo_images, blank_share, options.batch_size,
-                                     options.size, rng)
-            targets = [index[BLANK] if t < 0 else t for t in targets]
+            images, targets = _views(items, blank_share, options.batch_size, options.size,
+                                     rng, swap)
+            target = mx.nd.array([index[BLANK] if t < 0 else t for t in targets])
             data = mx.nd.array(preprocess(images, options.size))
-            target = mx.nd.array(targets)
             with autograd.record():
-                out = net(data)
-                loss = loss_fn(out, target)
+                loss = loss_fn(net(data), target)
             loss.backward()
             trainer.step(len(targets))
             total_loss += float(loss.sum().asscalar())
-            correct += int((out.argmax(axis=1) == target).sum().asscalar())
             seen += len(targets)
         if options.progress:
-            epochs.set_postfix(loss="%.3f" % (total_loss / seen), acc="%.2f" % (correct / seen))
+            epochs.set_postfix(loss="%.3f" % (total_loss / seen))
     return net
+
+
+def inference_graph(net):
+    """The exported graph around a trained net: embedding ++ softmax, no Dropout."""
+    from mxnet import gluon
+    from mxnet.gluon import nn
+
+    class Graph(gluon.HybridBlock):
+        def __init__(self, body, dense):
+            super().__init__(prefix="")
+            with self.name_scope():
+                self.body, self.dense = body, dense
+
+        def hybrid_forward(self, F, x):
+            feats = F.flatten(self.body(x))
+            return F.concat(feats, F.SoftmaxActivation(self.dense(feats)), dim=1)
+
+    body = nn.HybridSequential(prefix="")
+    children = list(net._children.values())
+    for block in children[:-2]:  # everything before Dropout and Dense
+        body.add(block)
+    return Graph(body, children[-1])
+
+
+def forward_of(net):
+    """``forward(nchw) -> (N, 256 + C)`` of a trained Gluon net, as the exported graph."""
+    import mxnet as mx
+    graph = inference_graph(net)
+    graph.hybridize()
+    return lambda batch: graph(mx.nd.array(batch)).asnumpy()
 
 
 def export(net, labels, out_dir, size, name=DEFAULT_NAME):
     """Write ``<name>-symbol.json``, ``<name>-0000.params`` and ``labels.txt``.
 
-    The exported graph ends in a softmax and records the input shape on its
+    The exported graph (:func:`inference_graph`) records the input shape on its
     ``data`` node, which :func:`sortcore.classifier.model.load_model` reads back.
     """
     import mxnet as mx
-    from mxnet import gluon
-
-    class WithSoftmax(gluon.HybridBlock):
-        def __init__(self, body):
-            super().__init__(prefix="")
-            with self.name_scope():
-                self.body = body
-
-        def hybrid_forward(self, F, x):
-            return F.softmax(self.body(x))
 
     os.makedirs(str(out_dir), exist_ok=True)
-    model = WithSoftmax(net)
+    model = inference_graph(net)
     model.hybridize()
     model(mx.nd.zeros((1, 3, size, size)))
     prefix = os.path.join(str(out_dir), name)
@@ -209,112 +239,3 @@ def export(net, labels, out_dir, size, name=DEFAULT_NAME):
     with open(os.path.join(str(out_dir), "labels.txt"), "w", encoding="utf-8") as fh:
         fh.write("\n".join(labels) + "\n")
     return prefix
-
-
-def train(data_dir, out_dir, options=None):
-    """Train on every photo in ``data_dir`` and export the model to ``out_dir``."""
-    options = options or TrainOptions()
-    labels, photos = load_photos(data_dir)
-    net = fit(labels, photos, options)
-    export(net, labels, out_dir, options.size, options.name)
-    return labels
-
-
-@dataclasses.dataclass
-class Evaluation:
-    """Per-class counts of correct augmented views: {label: [correct, total]}."""
-
-    per_class: dict
-    views: int
-
-    @property
-    def accuracy(self):
-        correct = sum(c for c, _ in self.per_class.values())
-        return correct / max(1, sum(t for _, t in self.per_class.values()))
-
-
-def _photo_views(image, views, size, rng):
-    return [augment.augment(image, rng, size * 2) for _ in range(views)]
-
-
-def evaluate(data_dir, model_dir, views=20, seed=12345):
-    """Accuracy of the model in ``model_dir`` on ``views`` augmented views per photo.
-
-    Without a ``Blank`` folder, as many synthetic blanks as an average class gets.
-    """
-    labels, photos = load_photos(data_dir)
-    clf = load_model(model_dir)
-    rng = np.random.RandomState(seed)
-    per_class = {}
-    groups = [(p.label, _photo_views(p.image, views, clf.size, rng)) for p in photos]
-    if not any(p.label == BLANK for p in photos):
-        count = views * max(1, len(photos) // max(1, len(labels) - 1))
-        groups.append((BLANK, [augment.blank(rng, clf.size * 2) for _ in range(count)]))
-    for label, images in groups:
-        predicted = clf.probabilities(images).argmax(axis=1)
-        hits = int(sum(clf.labels[i] == label for i in predicted))
-        counts = per_class.setdefault(label, [0, 0])
-        counts[0] += hits
-        counts[1] += len(images)
-    return Evaluation(per_class, views)
-
-
-@dataclasses.dataclass
-class HeldOut:
-    """One leave-one-photo-out fold: the held-out photo and how its views were labelled."""
-
-    path: str
-    label: str
-    correct: int
-    views: int
-    majority: str
-
-    @property
-    def ok(self):
-        return self.majority == self.label
-
-
-@dataclasses.dataclass
-class CrossValidation:
-    """Leave-one-photo-out results, one :class:`HeldOut` per photo."""
-
-    folds: list
-
-    @property
-    def view_accuracy(self):
-        return sum(f.correct for f in self.folds) / max(1, sum(f.views for f in self.folds))
-
-    @property
-    def photos_right(self):
-        return sum(f.ok for f in self.folds)
-
-
-def cross_validate(data_dir, views=20, epochs=None, seed=0, options=None, progress=True):
-    """Leave-one-photo-out: train without each photo, classify its augmented views.
-
-    The held-out photo counts as right when the majority of its views get its label.
-    """
-    import collections
-    import tempfile
-
-    base = options or TrainOptions()
-    options = dataclasses.replace(base, seed=seed, progress=False,
-                                  epochs=epochs if epochs else base.epochs)
-    labels, photos = load_photos(data_dir)
-    folds = []
-    items = photos
-    if progress:
-        from tqdm import tqdm
-        items = tqdm(photos, desc="leave-one-photo-out", unit="fold")
-    for held in items:
-        rest = [p for p in photos if p.path != held.path]
-        net = fit(labels, rest, options)
-        with tempfile.TemporaryDirectory() as tmp:
-            export(net, labels, tmp, options.size, options.name)
-            clf = load_model(tmp)
-        rng = np.random.RandomState(seed + 777)
-        predicted = [clf.labels[i] for i in
-                     clf.probabilities(_photo_views(held.image, views, clf.size, rng)).argmax(axis=1)]
-        majority = collections.Counter(predicted).most_common(1)[0][0]
-        folds.append(HeldOut(held.path, held.label, predicted.count(held.label), views, majority))
-    return CrossValidation(folds)

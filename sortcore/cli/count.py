@@ -1,0 +1,65 @@
+"""``sortcore count``: a video, a folder, a webcam or the DeepLens counted offline in one command."""
+
+import json
+import sys
+
+import click
+
+from ..errors import SortcoreError
+from .common import open_store
+from .model import DEFAULT_MODEL
+from .options import settings_options
+from .replay import print_table
+
+
+class _Bar(object):
+    """tqdm on stderr for a person watching (total set once the source knows it)."""
+
+    def __init__(self):
+        from tqdm import tqdm
+        self.bar = tqdm(unit=" frames", file=sys.stderr, mininterval=0.5)
+
+    def set_total(self, total):
+        self.bar.total = total
+        self.bar.refresh()
+
+    def __call__(self, n):
+        self.bar.update(n)
+
+
+@click.command("count")
+@click.argument("source")
+@settings_options("count")
+@click.option("--json", "as_json", is_flag=True, help="Print replay --json's object instead of a table.")
+@click.option("--annotate", type=click.Path(dir_okay=False),
+              help="Write the frames to this .mp4 with their label, probability and confirmed socks.")
+def count(source, settings, as_json, annotate):
+    """Count the socks in SOURCE (video:PATH, folder:PATH, webcam:N, deeplens) into a new session.
+
+    Frames are classified, de-ghosted and stored; a video runs on its own timestamps
+    as fast as the CPU allows, a folder at --fps.
+    """
+    from ..camera.count import count as run_count
+    from ..classifier.runtime import load_classifier
+    from ..runtime.config import engine_config
+
+    store = open_store(settings["db"])
+    bar = _Bar() if sys.stderr.isatty() else None
+    try:
+        config = engine_config(settings)
+        classifier = load_classifier(settings["model"] or DEFAULT_MODEL, settings["runtime"])
+        result = run_count(source, classifier, store, config, fps=settings["fps"],
+                           annotate=annotate, progress=bar)
+    except SortcoreError as exc:
+        raise click.ClickException(str(exc))
+    finally:
+        if bar is not None:
+            bar.bar.close()
+    if as_json:
+        click.echo(json.dumps(result.as_json()))
+    else:
+        print_table(result.rows, "session %d: %s, %d frames, %d unrecognised" % (
+            result.session, result.mode, result.frames, result.unknown))
+
+
+commands = [count]

@@ -1,0 +1,104 @@
+"""``sortcore count`` on a generated video: the counted socks equal the video's truth."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+cv2 = pytest.importorskip("cv2")
+pytest.importorskip("mxnet")
+
+ROOT = Path(__file__).resolve().parents[1]
+PHOTOS = ROOT.parent / "shared" / "sock-photos"
+needs_photos = pytest.mark.skipif(not any(PHOTOS.glob("*/*.jpg")),
+                                  reason="shared photos not found at %s" % PHOTOS)
+FPS = 5.0
+SIZE = (320, 240)
+WALL = np.full((SIZE[1], SIZE[0], 3), (180, 190, 200), np.uint8)
+# Github twice (a pair), Mongo once (odd), one design the model never saw.
+SOCKS = ["Github/file_90.jpg", "Mongo/file_95.jpg", "unknown", "Github/file_96.jpg"]
+
+
+def unknown_sock():
+    from sortcore.training import synth
+    return synth.unknown_sock(np.random.RandomState(7))
+
+
+def write_video(path, socks, per_sock=8, wall=10):
+    video = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), FPS, SIZE)
+    assert video.isOpened()
+    for _ in range(wall):
+        video.write(WALL)
+    for sock in socks:
+        image = unknown_sock() if sock == "unknown" else cv2.imread(str(PHOTOS / sock))
+        for _ in range(per_sock):
+            video.write(cv2.resize(image, SIZE, interpolation=cv2.INTER_AREA))
+        for _ in range(wall):
+            video.write(WALL)
+    video.release()
+
+
+def run(*args):
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return subprocess.run([sys.executable, "-m", "sortcore"] + list(args), env=env, cwd=str(ROOT),
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=300)
+
+
+@needs_photos
+def test_count_a_video_equals_its_truth(tmp_path):
+    video = tmp_path / "socks.mp4"
+    write_video(video, SOCKS)
+    out = tmp_path / "annotated.mp4"
+    result = run("count", "video:%s" % video, "--json", "--db", str(tmp_path / "s.db"),
+                 "--annotate", str(out))
+    assert result.returncode == 0, result.stderr.decode()
+    counted = json.loads(result.stdout)
+    assert counted["unknown"] == 1
+    assert counted["odd"] == ["Mongo"]
+    socks = {row["image"]: row for row in counted["socks"]}
+    assert set(socks) == {"Github", "Mongo"}
+    assert counted["frames"] == 10 + len(SOCKS) * 18
+    annotated = cv2.VideoCapture(str(out))
+    assert int(annotated.get(cv2.CAP_PROP_FRAME_COUNT)) == counted["frames"]
+    annotated.release()
+
+
+def test_count_without_a_source_file_is_one_clear_error(tmp_path):
+    result = run("count", "video:%s" % (tmp_path / "none.mp4"), "--db", str(tmp_path / "s.db"))
+    assert result.returncode == 1
+    assert result.stderr.decode().strip().splitlines()[-1].endswith("does not exist")
+
+
+def test_annotate_draws_and_encodes():
+    from sortcore.camera import annotate
+    image = np.zeros((120, 160, 3), np.uint8)
+    drawn = annotate.draw(image, "Github", 97.5, note="sock: Github")
+    assert drawn.shape == image.shape and drawn.any() and not image.any()
+    assert annotate.to_jpeg(drawn)[:2] == b"\xff\xd8"
+
+
+def test_camera_view_encodes_only_while_someone_watches():
+    from sortcore.camera.annotate import frame_feed
+
+    class View(object):
+        def __init__(self):
+            self.wanted, self.frames = False, []
+
+        def frame_wanted(self):
+            return self.wanted
+
+        def frame(self, jpeg):
+            self.frames.append(jpeg)
+
+    view = View()
+    on_frame = frame_feed([object(), view])
+    on_frame(np.zeros((60, 80, 3), np.uint8), "Github", 97.0)
+    assert view.frames == []
+    view.wanted = True
+    on_frame(np.zeros((60, 80, 3), np.uint8), "Unknown", 60.0)
+    assert len(view.frames) == 1 and view.frames[0][:2] == b"\xff\xd8"
+    assert frame_feed([object()]) is None

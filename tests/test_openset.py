@@ -1,0 +1,119 @@
+"""The open-set head: its rule, its calibration, a fast LOPO fold, and unknown designs."""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sortcore.classifier import openset
+from sortcore.errors import ModelError
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL = ROOT / "model"
+PHOTOS = ROOT.parent / "shared" / "sock-photos"
+needs_photos = pytest.mark.skipif(not any(PHOTOS.glob("*/*.jpg")),
+                                  reason="shared photos not found at %s" % PHOTOS)
+
+LABELS = ["Blank", "Red", "Blue"]
+PROTOS = np.eye(3, 4, dtype=np.float32)  # Blank, Red, Blue along axes 0, 1, 2
+
+
+def head(**cal):
+    base = {"tau": 0.8, "margin": 0.1, "blank_min": 0.9, "embedding_dim": 4,
+            "softmax_labels": LABELS}
+    return openset.Head(LABELS, PROTOS, dict(base, **cal))
+
+
+def raw(embedding, blank_prob=0.0):
+    return np.array([list(embedding) + [blank_prob, 0.0, 0.0]], np.float32)
+
+
+def test_confident_frames_get_the_nearest_prototype():
+    assert head().predict(raw([0, 1, 0.1, 0])) == [("Red", pytest.approx(99.5, abs=0.1))]
+
+
+def test_far_or_ambiguous_frames_are_unknown():
+    assert head().predict(raw([0, 0, 0, 1]))[0][0] == "Unknown"  # far from all
+    assert head().predict(raw([0, 1, 0.95, 0]))[0][0] == "Unknown"  # Red vs Blue: no margin
+
+
+def test_softmax_blank_decides_blank():
+    assert head().predict(raw([0, 1, 0, 0], blank_prob=0.97)) == [("Blank", 97.0)]
+
+
+def test_enrolled_designs_win_over_the_softmax_blank():
+    labels = LABELS + ["New"]
+    protos = np.vstack([PROTOS, np.array([[0, 0, 0, 1]], np.float32)])
+    enrolled = openset.Head(labels, protos, {"tau": 0.8, "margin": 0.1, "blank_min": 0.9,
+                                             "embedding_dim": 4, "softmax_labels": LABELS})
+    assert enrolled.predict(raw([0, 0, 0, 1], blank_prob=0.97))[0][0] == "New"
+    assert enrolled.predict(raw([0, 1, 0, 0], blank_prob=0.97))[0][0] == "Blank"
+
+
+def test_min_probability_replaces_tau():
+    assert head().with_threshold(100).predict(raw([0, 1, 0.3, 0]))[0][0] == "Unknown"
+    assert head().with_threshold(None).tau == 0.8
+
+
+def test_wrong_shapes_are_model_errors():
+    with pytest.raises(ModelError, match="expected 7"):
+        head().predict(np.zeros((1, 5), np.float32))
+    with pytest.raises(ModelError, match="prototypes"):
+        openset.Head(LABELS[:2], PROTOS, {"tau": 0.5})
+
+
+def test_calibration_keeps_wrong_at_most_max_risk():
+    rng = np.random.RandomState(0)
+    truth = rng.randint(0, 3, 600)
+    scores = rng.uniform(0, 0.6, (600, 3))
+    right = rng.rand(600) < 0.7
+    boost = np.where(right, rng.uniform(0.3, 0.6, 600), rng.uniform(0.0, 0.25, 600))
+    scores[np.arange(600), np.where(right, truth, (truth + 1) % 3)] += boost
+    tau, margin = openset.calibrate(scores, truth, max_risk=0.01)
+    r, u, w = openset.rates(openset.decide(scores, tau, margin), truth)
+    assert w <= 0.01 and r > 0.2 and abs(r + u + w - 1) < 1e-9
+
+
+def test_head_files_round_trip(tmp_path):
+    openset.save_head(tmp_path, LABELS, PROTOS, {"tau": 0.7, "margin": 0.0, "embedding_dim": 4,
+                                                 "softmax_labels": LABELS})
+    loaded = openset.load_head(tmp_path, LABELS)
+    assert loaded.tau == 0.7 and np.array_equal(loaded.prototypes, PROTOS)
+    assert (tmp_path / "labels.txt").read_text().split() == LABELS
+
+
+@needs_photos
+def test_fast_lopo_on_a_small_fold(tmp_path):
+    """Two designs, four photos, tiny net: the LOPO path runs end to end and keeps its promise."""
+    pytest.importorskip("mxnet")
+    from sortcore.training import lopo, train as training
+    for label in ("Github", "Mongo"):
+        (tmp_path / label).mkdir()
+        for photo in sorted((PHOTOS / label).glob("*.jpg")):
+            os.symlink(photo, tmp_path / label / photo.name)
+    options = training.TrainOptions(epochs=2, views_per_photo=8, size=32, width=8, progress=False)
+    scores = lopo.cross_validate(tmp_path, options, views=4, progress=False)
+    assert scores.cos.shape == (4, 4, 3) and scores.unknown_cos.shape == (4, 100, 3)
+    summary = lopo.summarise(scores)
+    assert summary["calibrated"]["wrong"] <= 0.01
+    assert 0 <= summary["nested"]["right"] <= 1
+    cal = lopo.calibration(summary, 32, 128, scores.labels, "test")
+    assert cal["risk"] <= 0.01 and 0 <= cal["coverage"] <= 1
+
+
+def test_synthetic_unknown_designs_are_mostly_unknown_or_blank():
+    """Patterned socks of designs it never saw, on wall/wood backgrounds.
+
+    The target is "never a known design"; the shipped model does not meet it: 8-10 % of such
+    views come out Mongo or Google (measured on seeds 1, 9001, 31337; LOPO: 1.9 %). This
+    bound keeps it from getting worse; the count's de-ghosting needs 4 frames of one design.
+    """
+    pytest.importorskip("mxnet")
+    from sortcore.classifier.model import load_model
+    from sortcore.training import synth
+    clf = load_model(MODEL)
+    views = synth.unknown_views(100, seed=31337)  # not the seed LOPO measures with
+    labels = [p.label for p in clf.classify_many(views)]
+    known = [label for label in labels if label not in ("Unknown", "Blank")]
+    assert len(known) <= 12, known
