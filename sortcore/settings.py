@@ -23,7 +23,7 @@ KINDS = ("str", "int", "float", "bool", "path", "choice", "list")
 LIVE = ("serve", "run", "lambda")  # the long-running runtimes
 CAMERAS = ("run", "lambda")  # the commands that own a camera (watch keeps its own options)
 ENGINE = ("replay", "serve", "run", "lambda", "demo", "count")
-BROKER = ("serve", "run", "lambda")
+BROKER = ("serve", "run", "lambda", "watch")
 
 
 class Setting(NamedTuple):
@@ -74,8 +74,8 @@ SETTINGS = (
     # --- the broker link ---
     _s("broker", "str", None, "Broker URL, mqtt://HOST[:PORT] or mqtts://HOST[:PORT] (TLS); no "
        "password in it (use password_file); run: also greengrass-v2:iotcore or greengrass-v2:local "
-       "(a Greengrass v2 component's IPC). serve: default mqtt://127.0.0.1:1883; run, lambda, "
-       "watch: none, no broker.", "connect", BROKER),
+       "(a Greengrass v2 component's IPC). serve: default mqtt://127.0.0.1:1883; run, lambda: "
+       "none, no broker; watch: none, payloads go to stdout.", "connect", BROKER),
     _s("username", "str", None, "Broker user name.", "connect", BROKER),
     _s("password_file", "path", None, "File whose first line is the broker password.",
        "connect", BROKER),

@@ -1,6 +1,7 @@
 """sortcore watch: rate-limited classification into sockfound payloads."""
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -91,3 +92,24 @@ def test_watch_cli_bad_source_is_a_click_error():
     group.add_command(watch_command)
     result = CliRunner().invoke(group, ["watch", "--source", "ftp:x", "--model", str(MODEL)])
     assert result.exit_code == 1 and "unknown frame source" in result.output
+
+
+def test_watch_publishes_to_a_broker_with_serve_s_connection_options(mosquitto, tmp_path):
+    import subprocess
+    import sys
+
+    from tests.mqtt_util import Collector
+    from tests.shared import PHOTOS, ROOT
+
+    if not PHOTOS.exists():
+        pytest.skip("../shared/sock-photos is not beside the repository")
+    with Collector(mosquitto, ["sockfound"]) as seen:
+        done = subprocess.run(
+            [sys.executable, "-m", "sortcore", "watch", "--source", "folder:%s" % PHOTOS, "--fps", "0",
+             "--count", "3", "--camera", "desk"],
+            env=dict(os.environ, PYTHONPATH=str(ROOT), SORTCORE_BROKER=mosquitto.url,
+                     SORTCORE_PROTOCOL="3.1.1"),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        payloads = seen.wait_json(3, "sockfound", timeout=10)
+    assert [p["camera"] for p in payloads] == ["desk"] * 3 and done.stdout == ""

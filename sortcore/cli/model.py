@@ -12,6 +12,7 @@ import sys
 import click
 
 from ..errors import SortcoreError
+from .options import settings_options
 
 #: The shipped model, next to the package in a source checkout.
 DEFAULT_MODEL = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
@@ -147,8 +148,7 @@ def classify(paths, model_dir, min_probability, as_json):
 @click.command()
 @click.option("--source", "source_spec", required=True,
               help="folder:PATH[?loop], video:PATH, webcam:0 or deeplens.")
-@click.option("--broker", default=None,
-              help="MQTT URL (mqtt://host:1883); without it, payloads go to stdout.")
+@settings_options("watch")
 @click.option("--fps", type=float, default=5.0, show_default=True,
               help="At most this many frames a second (0: unlimited).")
 @click.option("--camera", default="camera", show_default=True, help="Camera name in payloads.")
@@ -156,8 +156,12 @@ def classify(paths, model_dir, min_probability, as_json):
 @min_probability_option
 @click.option("--count", type=int, default=None, help="Stop after N frames.")
 @click.option("--topic", default="sockfound", show_default=True)
-def watch(source_spec, broker, fps, camera, model_dir, min_probability, count, topic):
-    """Classify frames from a camera, video or folder and publish sockfound payloads."""
+def watch(source_spec, settings, fps, camera, model_dir, min_probability, count, topic):
+    """Classify frames from a camera, video or folder and publish sockfound payloads.
+
+    With --broker (and the same connection options as serve) they go to the broker,
+    else to stdout.
+    """
     from ..classifier.model import load_model
     from ..camera.sources import open_source
     from ..runtime.watch import WatchOptions, watch as run_watch
@@ -165,9 +169,9 @@ def watch(source_spec, broker, fps, camera, model_dir, min_probability, count, t
     try:
         options = WatchOptions(fps=fps, camera=camera, count=count)
         classifier = load_model(model_dir, min_probability=min_probability)
-        if broker:
-            from ..adapters.mqtt import connect_publisher
-            publisher = connect_publisher(broker)
+        if settings["broker"]:
+            from ..runtime.config import publisher_factory
+            publisher = publisher_factory(settings)()
 
             def emit(text):
                 publisher.publish(topic, text, qos=1)
