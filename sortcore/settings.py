@@ -114,7 +114,7 @@ SETTINGS = (
     _s("runtime", "choice", "auto", "Classifier runtime: onnx (ONNX Runtime, the model folder's "
        "<name>.onnx from sortcore export-onnx), mxnet, or auto (onnx when the folder has a current "
        ".onnx and onnxruntime imports, else mxnet).", "device",
-       ("run", "count", "lambda"), choices=("auto", "onnx", "mxnet")),
+       ("classify", "watch", "run", "count", "lambda"), choices=("auto", "onnx", "mxnet")),
     _s("model_backend", "choice", "mxnet", "mxnet (CPU) or deeplens (mo.optimize + awscam.Model, "
        "on the camera).", "device", ("lambda",), choices=("mxnet", "deeplens")),
     _s("camera", "str", None, "Camera name in payloads (default: $AWS_IOT_THING_NAME, the host "

@@ -65,3 +65,17 @@ def test_run_stops_cleanly_on_sigterm_and_says_offline(mosquitto, tmp_path):
         final = seen.wait_for(lambda s: s["status"] == "offline", "sockpairs/status", 10)
     assert proc.returncode == 0, err
     assert "Traceback" not in err and final["runtime"] == "run" and final["frames"] >= 5
+
+
+def test_a_second_run_on_the_same_store_is_refused_naming_the_holder(tmp_path):
+    from sortcore.store import Store
+
+    db = str(tmp_path / "held.db")
+    holder = Store(db, exclusive=True, owner="sortcore serve")
+    try:
+        done = sortcore("run", "--source", "folder:%s" % tmp_path, env={"SORTCORE_DB": db})
+    finally:
+        holder.close()
+    assert done.returncode == 1, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.startswith("Error")]
+    assert len(lines) == 1 and str(os.getpid()) in lines[0] and "Traceback" not in done.stderr

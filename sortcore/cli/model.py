@@ -112,19 +112,21 @@ def _image_paths(paths):
 @model_option
 @min_probability_option
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of results.")
-def classify(paths, model_dir, min_probability, as_json):
+@settings_options("classify")
+def classify(paths, model_dir, min_probability, as_json, settings):
     """Label image files (or the images in folders, recursively) with the sock classifier.
 
     The label is ``Unknown`` when the model is not sure. A file that cannot be read
     is reported on stderr; the others still run and the exit code is 1. A selection
     without any image is an error.
     """
-    from ..classifier.model import load_model, read_image
+    from ..classifier.model import read_image
+    from ..classifier.runtime import load_classifier
     files = list(_image_paths(paths))
     if not files:
         raise click.ClickException("no images in %s" % ", ".join(paths))
     try:
-        classifier = load_model(model_dir, min_probability=min_probability)
+        classifier = load_classifier(model_dir, settings["runtime"], min_probability=min_probability)
     except SortcoreError as exc:
         raise click.ClickException(str(exc))
     results, failed = [], 0
@@ -162,13 +164,13 @@ def watch(source_spec, settings, fps, camera, model_dir, min_probability, count,
     With --broker (and the same connection options as serve) they go to the broker,
     else to stdout.
     """
-    from ..classifier.model import load_model
     from ..camera.sources import open_source
+    from ..classifier.runtime import load_classifier
     from ..runtime.watch import WatchOptions, watch as run_watch
     publisher = None
     try:
         options = WatchOptions(fps=fps, camera=camera, count=count)
-        classifier = load_model(model_dir, min_probability=min_probability)
+        classifier = load_classifier(model_dir, settings["runtime"], min_probability=min_probability)
         if settings["broker"]:
             from ..runtime.config import publisher_factory
             publisher = publisher_factory(settings)()

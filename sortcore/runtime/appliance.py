@@ -11,6 +11,7 @@ import os
 import signal
 import threading
 
+from ..errors import StoreLocked
 from .config import core_options, engine_config, prefixed_topics, publisher_factory
 from .device import DeviceLoop, DeviceOptions
 from .links import Link
@@ -68,12 +69,13 @@ def _loaders(values: dict, runtime: str = "run"):
 
 
 def build_device_loop(values: dict, links: list, runtime: str, stop=None, on_frame=None,
-                      stop_at_end: bool = False) -> DeviceLoop:
-    """The loop for these settings; nothing is opened until it runs."""
+                      stop_at_end: bool = False, fatal: tuple = ()) -> DeviceLoop:
+    """The loop for these settings; nothing is opened until it runs. ``fatal``: errors that
+    stop the loop instead of being retried (``run``: a store another process holds)."""
     options = DeviceOptions(camera=values["camera"], fps=values["fps"], publish_frames=values["publish_frames"],
                             core=core_options(values), stop_at_end=stop_at_end)
     return DeviceLoop(*_loaders(values, runtime), links=links, options=options, stop=stop, runtime=runtime,
-                      on_frame=on_frame)
+                      on_frame=on_frame, fatal=fatal)
 
 
 def run_appliance(values: dict, listeners=(), on_frame=None) -> DeviceLoop:
@@ -82,7 +84,7 @@ def run_appliance(values: dict, listeners=(), on_frame=None) -> DeviceLoop:
     source = values["source"]
     finite = source.startswith(("folder:", "video:")) and not source.endswith("?loop")
     loop = build_device_loop(values, broker_links(values), "run", stop=stop, on_frame=on_frame,
-                             stop_at_end=finite)
+                             stop_at_end=finite, fatal=(StoreLocked,))
     loop.listeners.extend(listeners)
     for listener in listeners:
         listener.bind_reset(loop.resets.ask)  # the page's button, done in the loop's thread

@@ -87,7 +87,7 @@ class DeviceLoop(object):
     def __init__(self, open_source: Callable, load_classifier: Callable, open_pipeline: Callable,
                  links: List[Link], options: DeviceOptions = DeviceOptions(), clock=time.time,
                  sleep=None, stop: Optional[threading.Event] = None, runtime: str = "lambda",
-                 on_frame: Optional[Callable] = None):
+                 on_frame: Optional[Callable] = None, fatal: tuple = ()):
         self._open_source = open_source
         self._load_classifier = load_classifier
         self._open_pipeline = open_pipeline
@@ -96,6 +96,7 @@ class DeviceLoop(object):
         self.clock = clock
         self.runtime = runtime
         self.on_frame = on_frame
+        self.fatal = tuple(fatal)  # errors that end run() instead of being retried
         self.stop = stop or threading.Event()
         self.sleep = sleep or self.stop.wait
         self.backoff = Backoff(options.backoff_initial, options.backoff_max)
@@ -138,6 +139,8 @@ class DeviceLoop(object):
                 try:
                     if not self.step():
                         break
+                except self.fatal:
+                    raise  # e.g. ``run`` on a store another process holds: say so and stop
                 except Exception as exc:  # the loop never dies: log, wait, retry
                     self._failed(exc)
         finally:
