@@ -7,6 +7,7 @@ Tests may import paho directly (only ``sortcore`` itself keeps it inside
 
 import json
 import threading
+from contextlib import contextmanager
 import time
 import uuid
 
@@ -16,7 +17,11 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from sortcore.devtools.broker import LocalBroker, find_mosquitto
+from sortcore.adapters.mqtt_config import ConnectOptions
+from sortcore.engine import EngineConfig
 from sortcore.errors import MqttError
+from sortcore.runtime.core import CoreOptions
+from sortcore.runtime.service import ServeOptions, Service
 
 
 class Broker(LocalBroker):
@@ -144,3 +149,22 @@ class Collector:
 
     def __exit__(self, *exc):
         self.close()
+
+
+@contextmanager
+def serving(broker, store, **opts):
+    """A :class:`Service` on ``store`` in a thread; stopped (and the store closed) at the end."""
+    core = opts.pop("core", CoreOptions(status_interval=0.1))
+    options = dict(broker=broker.url, core=core, tick_interval=0.1,
+                   connect=ConnectOptions(client_id="sortcore-serve", clean_session=False, reconnect_max=0.5))
+    options.update(opts)
+    service = Service(store, EngineConfig(), ServeOptions(**options))
+    thread = threading.Thread(target=service.run, daemon=True)
+    thread.start()
+    try:
+        yield service
+    finally:
+        service.stop()
+        thread.join(15)
+        assert not thread.is_alive()
+        store.close()

@@ -17,6 +17,7 @@ from sortcore.frames import DeadLetter, decode_payload, label_set
 from sortcore.pipeline import Pipeline
 from sortcore.store import Store
 
+from .disk import fill, mount_small_disk, unmount
 from .shared import FRAME_LOGS, ROOT, cli_runner
 from .test_store import feed_socks
 
@@ -137,28 +138,9 @@ def test_a_database_locked_too_long_is_store_busy_then_works(tmp_path):
 
 @pytest.fixture
 def small_disk(tmp_path):
-    """A 2 MB tmpfs (root only; skipped elsewhere)."""
-    mnt = tmp_path / "small"
-    mnt.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)],
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    if done.returncode != 0:
-        pytest.skip("cannot mount a tmpfs: %s" % done.stderr.decode().strip())
-    yield mnt
-    subprocess.run(["umount", "-l", str(mnt)], check=True)
-
-
-def fill(folder):
-    """Write a file until the disk is full; return its path."""
-    path = folder / "filler"
-    with open(str(path), "wb") as f:
-        try:
-            while True:
-                f.write(b"\0" * 65536)
-                f.flush()
-        except OSError:
-            pass
-    return path
+    where = mount_small_disk(tmp_path / "small")
+    yield where
+    unmount(where)
 
 
 def test_disk_full_is_store_full_and_the_batch_retries(small_disk):

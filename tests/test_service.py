@@ -9,7 +9,6 @@ import subprocess
 import sys
 import threading
 import time
-from contextlib import contextmanager
 
 import pytest
 
@@ -17,13 +16,9 @@ from sortcore.errors import PublishDenied
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sortcore.engine import EngineConfig
 from sortcore.adapters.mqtt import connect_publisher
-from sortcore.adapters.mqtt_config import ConnectOptions
-from sortcore.runtime.core import CoreOptions
-from sortcore.runtime.service import ServeOptions, Service
 from sortcore.store import Store
-from tests.mqtt_util import Collector
+from tests.mqtt_util import Collector, serving
 from tests.test_mqtt import USERS, secure_broker
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -51,22 +46,8 @@ def session_frames(n, start=0):
     return frames
 
 
-@contextmanager
 def running(broker, tmp_path, db="serve.db", **opts):
-    store = Store(str(tmp_path / db))
-    options = dict(broker=broker.url, core=CoreOptions(status_interval=0.1),
-                   connect=ConnectOptions(client_id="sortcore-serve", clean_session=False, reconnect_max=0.5))
-    options.update(opts)
-    service = Service(store, EngineConfig(), ServeOptions(**options))
-    thread = threading.Thread(target=service.run, daemon=True)
-    thread.start()
-    try:
-        yield service
-    finally:
-        service.stop()
-        thread.join(10)
-        assert not thread.is_alive()
-        store.close()
+    return serving(broker, Store(str(tmp_path / db)), **opts)
 
 
 def online(collector, timeout=10):

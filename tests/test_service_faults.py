@@ -5,48 +5,23 @@ reset floods and retained resets, hostile topic names, a denied publish, late fr
 import json
 import logging
 import os
-import resource
-import shutil
 import sqlite3
 import subprocess
 import sys
 import threading
 import time
-import uuid
-from contextlib import contextmanager
 
 import pytest
 
 from sortcore.adapters.mqtt import connect_publisher
-from sortcore.adapters.mqtt_config import ConnectOptions
-from sortcore.engine import EngineConfig
 from sortcore.runtime.core import CoreOptions
-from sortcore.runtime.service import ServeOptions, Service
 from sortcore.store import Store
-from tests.mqtt_util import Collector
+from tests.disk import fill, mount_small_disk, unmount
+from tests.mqtt_util import Collector, serving
 from tests.test_mqtt import USERS, make_tls
 from tests.test_service import DESIGNS, ROOT, online, reap, serve_process, sock
 
 pytestmark = pytest.mark.compat
-
-
-@contextmanager
-def serving(broker, store, **opts):
-    """A :class:`Service` on ``store`` in a thread; stopped (and the store closed) at the end."""
-    core = opts.pop("core", CoreOptions(status_interval=0.1))
-    options = dict(broker=broker.url, core=core, tick_interval=0.1,
-                   connect=ConnectOptions(client_id="sortcore-serve", clean_session=False, reconnect_max=0.5))
-    options.update(opts)
-    service = Service(store, EngineConfig(), ServeOptions(**options))
-    thread = threading.Thread(target=service.run, daemon=True)
-    thread.start()
-    try:
-        yield service
-    finally:
-        service.stop()
-        thread.join(15)
-        assert not thread.is_alive()
-        store.close()
 
 
 def publish(url, payloads, topic="sockfound", **kwargs):
@@ -104,28 +79,9 @@ def test_run_and_the_lambda_take_the_store_lock_too(tmp_path):
 
 @pytest.fixture
 def small_disk(tmp_path):
-    """A 2 MB tmpfs (root only; skipped where mount is not allowed)."""
-    where = tmp_path / "tmpfs"
-    where.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(where)], capture_output=True)
-    if done.returncode != 0:
-        pytest.skip("cannot mount a tmpfs: %s" % done.stderr.decode().strip())
+    where = mount_small_disk(tmp_path / "small")
     yield where
-    subprocess.run(["umount", "-l", str(where)], check=False)
-
-
-def fill(folder):
-    """Write a file until the disk is full; return its path."""
-    path = folder / "filler"
-    fd = os.open(str(path), os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        while True:
-            os.write(fd, b"\0" * 4096)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-    return path
+    unmount(where)
 
 
 def counted(store_path):
