@@ -6,6 +6,7 @@ import pytest
 
 from sortcore.store import Store
 from tests.clock import FakeClock
+from tests.disk import mount_small_disk, unmount
 from tests.mqtt_util import Broker
 
 BROKER_FIXTURES = {"mosquitto", "broker_factory"}
@@ -56,3 +57,11 @@ def broker_factory(tmp_path):
     yield make
     for broker in made:
         broker.stop()
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 2 MB tmpfs to fill (root only; the test is skipped where it cannot be mounted)."""
+    where = mount_small_disk(tmp_path / "small")
+    yield where
+    unmount(where)

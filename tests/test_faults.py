@@ -17,7 +17,7 @@ from sortcore.frames import DeadLetter, decode_payload, label_set
 from sortcore.pipeline import Pipeline
 from sortcore.store import Store
 
-from .disk import fill, mount_small_disk, unmount
+from .disk import fill
 from .shared import FRAME_LOGS, ROOT, cli_runner
 from .test_store import feed_socks
 
@@ -134,13 +134,6 @@ def test_a_database_locked_too_long_is_store_busy_then_works(tmp_path):
 
 
 # --- disk full ------------------------------------------------------------
-
-
-@pytest.fixture
-def small_disk(tmp_path):
-    where = mount_small_disk(tmp_path / "small")
-    yield where
-    unmount(where)
 
 
 def test_disk_full_is_store_full_and_the_batch_retries(small_disk):

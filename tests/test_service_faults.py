@@ -16,7 +16,7 @@ import pytest
 from sortcore.adapters.mqtt import connect_publisher
 from sortcore.runtime.core import CoreOptions
 from sortcore.store import Store
-from tests.disk import fill, mount_small_disk, unmount
+from tests.disk import fill
 from tests.mqtt_util import Collector, serving
 from tests.test_mqtt import USERS, make_tls
 from tests.test_service import DESIGNS, ROOT, online, reap, serve_process, sock
@@ -76,12 +76,6 @@ def test_run_and_the_lambda_take_the_store_lock_too(tmp_path):
 
 
 # --- a full disk, a busy store ----------------------------------------------------
-
-@pytest.fixture
-def small_disk(tmp_path):
-    where = mount_small_disk(tmp_path / "small")
-    yield where
-    unmount(where)
 
 
 def counted(store_path):

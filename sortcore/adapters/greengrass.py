@@ -46,12 +46,11 @@ def _make_client():
             "inside an AWS IoT Greengrass v1 lambda" % (type(exc).__name__, exc))
 
 
-class GreengrassPublisher(object):
-    """Publish through the local Greengrass core; the client is created on first use."""
+class LazyClient(object):
+    """A publisher whose SDK client is made on first use: off a core, that is where it fails
+    (with :class:`GreengrassUnavailable`), not on import. Shared by Greengrass v1 and v2."""
 
-    name = "greengrass"
-
-    def __init__(self, client_factory=_make_client):
+    def __init__(self, client_factory):
         self._factory = client_factory
         self._client = None
 
@@ -60,10 +59,22 @@ class GreengrassPublisher(object):
             self._client = self._factory()
         return self._client
 
+    @staticmethod
+    def _bytes(payload) -> bytes:
+        return payload.encode("utf-8") if isinstance(payload, str) else payload
+
+
+class GreengrassPublisher(LazyClient):
+    """Publish through the local Greengrass core; the client is created on first use."""
+
+    name = "greengrass"
+
+    def __init__(self, client_factory=_make_client):
+        LazyClient.__init__(self, client_factory)
+
     def publish(self, topic, payload, qos=1, retain=False):
         """Hand one message to the core; raise :class:`MqttError` if it refuses."""
-        if isinstance(payload, str):
-            payload = payload.encode("utf-8")
+        payload = self._bytes(payload)
         client = self._get()
         try:
             client.publish(topic=topic, queueFullPolicy=QUEUE_FULL_POLICY, payload=payload)

@@ -26,6 +26,7 @@ stays unsent and is retried. Outside a Greengrass v2 component (no
 import logging
 
 from ..errors import GreengrassUnavailable, MqttError
+from .greengrass import LazyClient
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ def _binary_message(payload):
     return PublishMessage(binary_message=BinaryMessage(message=payload))
 
 
-class GreengrassV2Publisher(object):
+class GreengrassV2Publisher(LazyClient):
     """Publish through the local Greengrass v2 nucleus; the IPC client is made on first use.
 
     ``client_factory`` returns an object with the SDK client's
@@ -69,20 +70,13 @@ class GreengrassV2Publisher(object):
     def __init__(self, target="iotcore", client_factory=_make_client, message_factory=_binary_message):
         if target not in TARGETS:
             raise MqttError("Greengrass v2 target must be one of %s, not %r" % (", ".join(TARGETS), target))
+        LazyClient.__init__(self, client_factory)
         self.target = target
-        self._factory = client_factory
         self._message = message_factory
-        self._client = None
-
-    def _get(self):
-        if self._client is None:
-            self._client = self._factory()
-        return self._client
 
     def publish(self, topic, payload, qos=1, retain=False):
         """Hand one message to the nucleus; block until it answers; :class:`MqttError` if it refuses."""
-        if isinstance(payload, str):
-            payload = payload.encode("utf-8")
+        payload = self._bytes(payload)
         if qos not in QOS:
             raise MqttError("Greengrass v2 publish: qos must be 0 or 1, not %r" % (qos,))
         client = self._get()
