@@ -1,6 +1,6 @@
 """Shared fixtures: a real mosquitto on a free loopback port (never a mock), a real SQLite
 store in tmp_path, a clock moved by hand. Tests that use a broker are marked ``broker``, so
-``pytest -m "not broker and not browser and not slow"`` is the fast loop."""
+``pytest -m "not broker and not browser and not model and not slow"`` is the fast loop."""
 
 import pytest
 
@@ -12,6 +12,9 @@ from tests.mqtt_util import Broker
 BROKER_FIXTURES = {"mosquitto", "broker_factory"}
 BROKER_MODULES = {"test_demo.py", "test_deploy_mosquitto.py"}  # they start their own mosquitto
 BROWSER_MODULES = {"test_web_browser.py"}
+#: the classifier's tests: they load MXNet, train small nets, export ONNX
+MODEL_MODULES = {"test_model.py", "test_training.py", "test_openset.py", "test_enroll.py", "test_count.py",
+                 "test_onnx.py", "test_sources.py", "test_watch.py", "test_run.py"}
 
 
 def pytest_collection_modifyitems(items):
@@ -21,6 +24,8 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.broker)
         if module in BROWSER_MODULES:
             item.add_marker(pytest.mark.browser)
+        if module in MODEL_MODULES:
+            item.add_marker(pytest.mark.model)
 
 
 @pytest.fixture
