@@ -180,3 +180,11 @@ def test_connected_means_subscribed(mosquitto):
                 conn.close()
     finally:
         publisher.close()
+
+
+def test_plain_mqtt_to_a_tls_port_says_so(broker_factory, tmp_path):
+    broker = secure_broker(broker_factory, tmp_path)
+    plain = "mqtt://%s:%d" % (broker.host, broker.port)
+    with pytest.raises(MqttError) as refused:
+        connect_publisher(plain, timeout=5.0, username="sortcore", password="svc-pw")
+    assert "mqtts://" in refused.value.reason  # one line that points at the fix
