@@ -146,6 +146,7 @@ def test_broker_killed_mid_session_while_the_camera_buffers(mosquitto, tmp_path,
             publish(mosquitto.url, [f for i in range(half) for f in sock_frames(i, time.time() - 30.0)])
             wait_socks(results, half, 30)
             persisted(mosquitto)
+            statuses = len(results.payloads("sockpairs/status"))
             killed_at = time.time()
             mosquitto.kill()
             # The camera goes on: what it sees during the outage it stamps and buffers.
@@ -155,6 +156,9 @@ def test_broker_killed_mid_session_while_the_camera_buffers(mosquitto, tmp_path,
                 f["image"] = DESIGNS[i % len(DESIGNS)]  # the session goes on where it was
             threading.Event().wait(outage)  # the outage itself: a deliberate wait
             mosquitto.start()
+            # The reader and the service are both back (a status reaches the reader) before the
+            # camera sends what it buffered: what is tested is the service, not the reader's session.
+            results.wait(statuses + 1, "sockpairs/status", timeout=30)
             publish(mosquitto.url, buffered)
             wait_socks(results, N, 60)
         check_store(db, results, truth())
