@@ -1,38 +1,25 @@
 """The de-ghosting, sock-counting engine. Pure: no I/O, no wall clock.
 
-Frames carry their event time. A *run* is the frames of one design from one
-camera that belong together; a run that gathers enough frames is a confirmed
-sock (a *sighting*), one that closes before that was a ghost.
+A *run* is the frames of one design from one camera that belong together; a
+run that gathers enough frames is a confirmed sock (a *sighting*), one that
+closes before that was a ghost. Modes: ``sighting`` (default): a run goes on
+while the design's frames are at most ``gap`` s apart in event time and is one
+sock the moment ``min_frames`` of them fall within ``window`` s (frames of
+other designs neither end nor count); ``tumbling``: the original ksqlDB query,
+one sock per (design, epoch-aligned ``window``) that reaches ``min_frames``.
 
-Two modes:
-
-``sighting`` (default)
-    A run goes on while the design's successive frames (in event time) are at
-    most ``gap`` seconds apart; it becomes one sock the moment ``min_frames``
-    of its frames fall within ``window`` seconds, however long it lasts and
-    whatever window edges it crosses. Frames of other designs in between
-    neither end a run nor count.
-
-``tumbling``
-    The original ksqlDB query: epoch-aligned windows of ``window`` seconds and
-    per (design, window) a frame count; the frame that brings a count to
-    ``min_frames`` (``HAVING count(*) > 3``) counts one sock.
-
-Time (docs/time.md): each camera has its own event-time clock, the
-``min_frames``-th latest ``ts`` it sent. Only it finalises that camera's runs;
-a frame stamped before it is returned as :class:`FrameLate`, not counted.
-:meth:`Engine.tick` only reports idle socks for display and finalises nothing.
+Time (docs/time.md): each camera's clock is the ``min_frames``-th latest ``ts``
+it sent, and only it finalises that camera's runs; a frame stamped before it is
+:class:`FrameLate`, not counted. :meth:`Engine.tick` only reports idle socks.
 Counts equal those of the stream sorted by ``ts`` whenever no frame is
 overtaken by ``min_frames`` later-stamped frames of its camera.
-
-The label :data:`UNKNOWN` (the classifier's open-set answer) makes runs like a
-design, but a confirmed one is an *unrecognised sock*: counted in
-:attr:`Engine.unknown`, never in the pairs table.
+:data:`UNKNOWN` runs confirm as unrecognised socks (:attr:`Engine.unknown`),
+never pairs rows.
 """
 
 import bisect
-import heapq
 import math
+from heapq import heapreplace
 from dataclasses import asdict, dataclass
 from typing import Dict, List, NamedTuple, Optional, Tuple
 
@@ -42,6 +29,7 @@ MODES = ("sighting", "tumbling")
 STATE_VERSION = 2
 UNKNOWN = "Unknown"  # the classifier's open-set label, matched exactly
 UNRECOGNISED = "Unrecognised"  # ``pair_seen`` of an unrecognised sock: never a pair, never odd
+_INF = math.inf
 
 
 @dataclass(frozen=True)
@@ -139,15 +127,23 @@ class _Run:
         self.sighting = self.reported = None
 
     def to_list(self) -> list:
-        return [self.first, self.last, self.frames, self.prob_sum, self.times, self.sighting, self.window,
-                self.reported]
+        return [getattr(self, name) for name in self.__slots__]
 
     @classmethod
     def from_list(cls, items) -> "_Run":
-        first, last, frames, prob_sum, times, sighting, window, reported = items
-        run = cls(first, window, times)
-        run.last, run.frames, run.prob_sum, run.sighting, run.reported = last, frames, prob_sum, sighting, reported
+        run = cls.__new__(cls)
+        for name, value in zip(cls.__slots__, items):
+            setattr(run, name, value)
         return run
+
+
+class _Camera:
+    """A camera's clock (min-heap of its ``min_frames`` latest ts), open runs, and their expiry's lower bound."""
+
+    __slots__ = ("latest", "designs", "expiry")
+
+    def __init__(self, latest):
+        self.latest, self.designs, self.expiry = latest, {}, _INF
 
 
 class Engine:
@@ -164,119 +160,124 @@ class Engine:
         self.frames = 0  # frames fed and taken, ignored ones included (late ones not)
         self.counts: Dict[str, int] = {}
         self.unknown = 0  # unrecognised socks
-        self._latest: Dict[str, List[float]] = {}  # camera -> min-heap of its min_frames latest times
-        self._runs: Dict[str, Dict[str, List[_Run]]] = {}  # camera -> design -> open runs in time order
-        self._expiry: Dict[str, float] = {}  # camera -> a lower bound of its runs' expiries
+        self._cameras: Dict[str, _Camera] = {}
         if state is not None:
             self._restore(state)
 
-    # --- feeding -----------------------------------------------------------
 
     def clock(self, camera: str) -> float:
         """``camera``'s event-time clock (-inf until it sent ``min_frames`` frames)."""
-        latest = self._latest.get(camera)
-        return latest[0] if latest and len(latest) == self._min_frames else -math.inf
+        cam = self._cameras.get(camera)
+        return cam.latest[0] if cam else -_INF
 
     def feed(self, frame) -> list:
         """Process one frame (its ``ts`` must be set); return the events it caused."""
         t = frame.ts
         if t is None:
             raise ValueError("frame has no event time; set ts before feeding")
-        label, camera = frame.label, frame.camera
-        ignored = label.lower() in self._ignore or frame.probability < self._min_probability
-        latest = self._latest.get(camera)
-        if latest is None:
-            latest = self._latest[camera] = []
-        if len(latest) < self._min_frames:
-            heapq.heappush(latest, t)
-            clock = latest[0] if len(latest) == self._min_frames else -math.inf
-        else:
+        cam = self._cameras.get(frame.camera)
+        if cam is None:
+            cam = self._cameras[frame.camera] = _Camera([-_INF] * self._min_frames)
+        latest = cam.latest
+        clock = latest[0]
+        if t > clock:
+            heapreplace(latest, t)
             clock = latest[0]
-            if t < clock:
-                if ignored:
-                    self.frames += 1
-                    return []
-                return [FrameLate(frame, clock)]
-            if t > clock:
-                heapq.heapreplace(latest, t)
-                clock = latest[0]
+        elif t < clock:  # late, unless it is ignored anyway
+            if frame.label.lower() in self._ignore or frame.probability < self._min_probability:
+                self.frames += 1
+                return []
+            return [FrameLate(frame, clock)]
         self.frames += 1
         events = []
-        if clock > self._expiry.get(camera, math.inf):
-            self._expire(camera, clock, events)
-        if not ignored:
-            self._add(camera, label, t, frame.probability, clock, events)
+        if clock > cam.expiry:
+            self._expire(frame.camera, cam, clock, events)
+        label = frame.label
+        if label.lower() in self._ignore or frame.probability < self._min_probability:
+            return events
+        runs = cam.designs.get(label)
+        if runs is not None:  # the common case: the design's latest run, in time order
+            run = runs[-1]
+            if self._tumbling:
+                w = run.window
+                if w <= t / self._window < w + 1:  # floor(t / window) == w, exactly
+                    if t > run.last:
+                        run.last = t
+                    elif t < run.first:
+                        run.first = t
+                    run.frames += 1
+                    run.prob_sum += frame.probability
+                    if run.sighting is None and run.frames >= self._min_frames:
+                        events.append(self._confirm(frame.camera, label, run, t))
+                    return events
+            else:
+                d, times = t - run.last, run.times
+                if 0 <= d <= self._gap and (times is None or len(times) < self._min_frames):
+                    run.last = t
+                    run.frames += 1
+                    run.prob_sum += frame.probability
+                    if times is not None:
+                        times.append(t)
+                        if len(times) == self._min_frames and t - times[0] <= self._window:
+                            events.append(self._confirm(frame.camera, label, run, t))
+                    return events
+        self._add(frame.camera, cam, label, t, frame.probability, clock, events)
         return events
 
-    def _add(self, camera, label, t, probability, clock, events):
-        runs = self._runs.setdefault(camera, {}).get(label)
+    def _add(self, camera, cam, label, t, probability, clock, events):
+        """The general case: a new run, a later window, or a frame out of order."""
+        runs = cam.designs.get(label)
         if runs is None:
-            self._runs[camera][label] = runs = []
-            run = None
-        else:
-            run = runs[-1]
+            cam.designs[label] = runs = []
         if self._tumbling:
             w = int(math.floor(t / self._window))
-            if run is not None and w < run.window:  # out of order: an earlier window's run
-                run = next((r for r in runs if r.window == w), None)
-            if run is None or w != run.window:
-                run = self._new_run(camera, runs, t, w)
-            run.first, run.last = min(run.first, t), max(run.last, t)
-            run.frames += 1
-            run.prob_sum += probability
+            run = next((r for r in runs if r.window == w), None) or self._new_run(cam, runs, t, w)
+            self._join(camera, label, run, t, probability, clock, events)
             if run.sighting is None and run.frames >= self._min_frames:
                 events.append(self._confirm(camera, label, run, t))
-        elif run is not None and t >= run.last and t - run.last <= self._gap:
-            run.last = t
-            run.frames += 1
-            run.prob_sum += probability
-            times = run.times
-            if times is not None:
-                times.append(t)
-                m = self._min_frames
-                if len(times) >= m and t - times[-m] <= self._window:
-                    events.append(self._confirm(camera, label, run, t))
-                elif len(times) > 2 * m:
-                    del times[:bisect.bisect_left(times, clock - self._window)]
-        elif run is None or t > run.last:
-            run = self._new_run(camera, runs, t, None)
-            self._join(camera, label, run, t, probability, events)
+        elif not runs or runs[-1].last <= t:
+            run = runs[-1] if runs and t - runs[-1].last <= self._gap else self._new_run(cam, runs, t, None)
+            self._join(camera, label, run, t, probability, clock, events)
         else:
-            self._insert(camera, label, runs, t, probability, events)
+            self._insert(camera, cam, label, runs, t, probability, clock, events)
 
-    def _new_run(self, camera, runs, t, window) -> _Run:
+    def _new_run(self, cam, runs, t, window) -> _Run:
         run = _Run(t, window, None if self._tumbling else [])
         at = (lambda r: r.first) if window is None else (lambda r: r.window)
         if runs and at(run) < at(runs[-1]):  # out of order: keep the runs in time order
             runs.insert(bisect.bisect([at(r) for r in runs], at(run)), run)
         else:
             runs.append(run)
-        # Feeding a run only moves its expiry later, so only a new run can
-        # bring the camera's next expiry forward.
-        self._expiry[camera] = min(self._expiry.get(camera, math.inf), self._expiry_of(run))
+        # Feeding a run only moves its expiry later: only a new run brings it forward.
+        cam.expiry = min(cam.expiry, self._expiry_of(run))
         return run
 
-    def _join(self, camera, label, run, t, probability, events):
-        """Add a frame to ``run`` in any order (sighting mode) and confirm it if it now holds."""
+    def _join(self, camera, label, run, t, probability, clock, events):
+        """Add a frame to ``run`` in any order; in sighting mode, confirm it if a group of
+        ``min_frames`` times around it (the only new ones, after a bridge too) fits in
+        ``window``. Times before ``clock - window`` can join no later group: dropped."""
         run.first, run.last = min(run.first, t), max(run.last, t)
         run.frames += 1
         run.prob_sum += probability
         times = run.times
         if times is None:
             return
-        bisect.insort(times, t)
-        m, window = self._min_frames, self._window
-        for j in range(len(times) - m + 1):
-            if times[j + m - 1] - times[j] <= window:
+        i = bisect.bisect(times, t)
+        times.insert(i, t)
+        m = self._min_frames
+        for j in range(max(0, i - m + 1), min(i, len(times) - m) + 1):
+            if times[j + m - 1] - times[j] <= self._window:
                 events.append(self._confirm(camera, label, run, times[j + m - 1]))
                 return
+        if len(times) > 2 * m:
+            del times[:bisect.bisect_left(times, clock - self._window)]
 
-    def _insert(self, camera, label, runs, t, probability, events):
+    def _insert(self, camera, cam, label, runs, t, probability, clock, events):
         """A frame stamped before its design's latest run: join, bridge or start a run."""
         gap = self._gap
         near = [r for r in runs if r.first - t <= gap and t - r.last <= gap]
         if not near:
-            run = self._new_run(camera, runs, t, None)
+            run = self._new_run(cam, runs, t, None)
         elif sum(1 for r in near if r.sighting is not None) > 1:  # cannot happen when t >= clock
             run = near[0]
         else:  # the frame bridges runs: one run, as in time order
@@ -289,15 +290,15 @@ class Engine:
                     run.sighting, run.reported = other.sighting, other.reported
                 run.times = None if run.sighting is not None else sorted(run.times + other.times)
                 runs.remove(other)
-        self._join(camera, label, run, t, probability, events)
+        self._join(camera, label, run, t, probability, clock, events)
 
     def tick(self, now: float) -> list:
         """Report socks idle at ``now`` (e.g. wall-derived) for display; close nothing:
         a later frame still joins the run, which is reported again when it closes.
         Ghosts are only reported when final."""
         events = []
-        for camera, designs in self._runs.items():
-            for label, runs in designs.items():
+        for camera, cam in self._cameras.items():
+            for label, runs in cam.designs.items():
                 for run in runs:
                     if run.sighting is not None and run.reported != run.frames and now > self._expiry_of(run):
                         run.reported = run.frames
@@ -306,28 +307,26 @@ class Engine:
 
     def close_all(self) -> list:
         """Close every open run (reason ``end``), e.g. at the end of a log."""
-        events = [self._closed(camera, label, run, "end")
-                  for camera, designs in self._runs.items() for label, runs in designs.items() for run in runs]
-        self._runs.clear()
-        self._expiry.clear()
+        events = [self._closed(camera, label, run, "end") for camera, cam in self._cameras.items()
+                  for label, runs in cam.designs.items() for run in runs]
+        for cam in self._cameras.values():
+            cam.designs, cam.expiry = {}, _INF
         return events
 
-    # --- the answer --------------------------------------------------------
 
     def table(self) -> List[PairsRow]:
         """The pairs table, one row per design with at least one sock (never :data:`UNKNOWN`)."""
         return [pairs_row(image, n) for image, n in sorted(self.counts.items())]
 
-    # --- state -------------------------------------------------------------
 
     def snapshot(self) -> dict:
         """A JSON-ready copy of the state; ``Engine(config, state)`` resumes it."""
         return {
             "version": STATE_VERSION, "next_sighting": self.next_sighting, "frames": self.frames,
             "counts": dict(self.counts), "unknown": self.unknown,
-            "clocks": {camera: list(latest) for camera, latest in self._latest.items()},
-            "runs": [[camera, label] + run.to_list() for camera, designs in self._runs.items()
-                     for label, runs in designs.items() for run in runs],
+            "clocks": {camera: [None if x == -_INF else x for x in cam.latest] for camera, cam in self._cameras.items()},
+            "runs": [[camera, label] + run.to_list() for camera, cam in self._cameras.items()
+                     for label, runs in cam.designs.items() for run in runs],
         }
 
     def _restore(self, state: dict):
@@ -338,36 +337,37 @@ class Engine:
             raise ConfigError("engine state version %r is not %d (nor 1)" % (version, STATE_VERSION))
         self.next_sighting, self.frames, self.unknown = state["next_sighting"], state["frames"], state["unknown"]
         self.counts = dict(state["counts"])
-        self._latest = {camera: list(latest) for camera, latest in state["clocks"].items()}
+        self._cameras = {camera: _Camera([-_INF if x is None else x for x in latest])
+                         for camera, latest in state["clocks"].items()}
         for item in state["runs"]:
             camera, label, run = item[0], item[1], _Run.from_list(item[2:])
-            self._runs.setdefault(camera, {}).setdefault(label, []).append(run)
-            self._expiry[camera] = min(self._expiry.get(camera, math.inf), self._expiry_of(run))
+            cam = self._cameras.get(camera) or self._cameras.setdefault(camera, _Camera([-_INF] * self._min_frames))
+            cam.designs.setdefault(label, []).append(run)
+            cam.expiry = min(cam.expiry, self._expiry_of(run))
 
     def _expiry_of(self, run: _Run) -> float:
         """The camera-clock time after which no frame can extend ``run``."""
         return (run.window + 1) * self._window if self._tumbling else run.last + self._gap
 
-    def _expire(self, camera: str, clock: float, events: list):
+    def _expire(self, camera: str, cam: _Camera, clock: float, events: list):
         """Close the runs of ``camera`` its clock has passed."""
-        designs = self._runs.get(camera, {})
-        nearest = math.inf
-        for label in list(designs):
-            runs = designs[label]
-            keep = []
+        tumbling, window, gap = self._tumbling, self._window, self._gap
+        nearest, done = _INF, []
+        for label, runs in cam.designs.items():
             for i, run in enumerate(runs):
-                expiry = self._expiry_of(run)
+                expiry = (run.window + 1) * window if tumbling else run.last + gap
                 if clock > expiry:
-                    reason = ("window" if self._tumbling else "gap") if i < len(runs) - 1 else "idle"
+                    reason = ("window" if tumbling else "gap") if i < len(runs) - 1 else "idle"
                     events.append(self._closed(camera, label, run, reason))
-                else:
-                    keep.append(run)
-                    nearest = min(nearest, expiry)
-            if not keep:
-                del designs[label]
-            elif len(keep) < len(runs):
-                designs[label] = keep
-        self._expiry[camera] = nearest
+                    done.append((label, run))
+                elif expiry < nearest:
+                    nearest = expiry
+        for label, run in done:
+            runs = cam.designs[label]
+            runs.remove(run)
+            if not runs:
+                del cam.designs[label]
+        cam.expiry = nearest
 
     def _confirm(self, camera: str, label: str, run: _Run, t: float) -> SockConfirmed:
         run.sighting = self.next_sighting
@@ -391,9 +391,8 @@ class Engine:
 def _upgrade_v1(state: dict, tumbling: bool) -> dict:
     """A version-1 state (one engine clock) as version 2: the cameras' clocks
     start empty (they fill again after ``min_frames`` frames each)."""
-    runs = []
-    for camera, label, first, last, frames, prob_sum, ring, sighting, window in state["runs"]:
-        times = None if tumbling or sighting is not None else sorted(ring)
-        runs.append([camera, label, first, last, frames, prob_sum, times, sighting, window, None])
+    runs = [[camera, label, first, last, frames, prob_sum, None if tumbling or sighting else sorted(ring),
+             sighting, window, None]
+            for camera, label, first, last, frames, prob_sum, ring, sighting, window in state["runs"]]
     return {"next_sighting": state["next_sighting"], "frames": state["frames"], "counts": state["counts"],
             "unknown": 0, "clocks": {}, "runs": runs}
