@@ -109,4 +109,4 @@ class OutboxPump(object):
         return len(delivered), bool(failed)
 
     def pending(self) -> int:
-        return len(self.store.pending(10000, self.destination))
+        return self.store.pending_count(self.destination)

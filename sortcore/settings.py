@@ -222,13 +222,6 @@ def from_mapping(command: str, items: Iterable[Tuple[str, str]], where: str) -> 
     return values
 
 
-def commands() -> List[str]:
-    seen = []  # type: List[str]
-    for setting in SETTINGS:
-        seen.extend(c for c in setting.commands if c not in seen)
-    return seen
-
-
 def markdown(title: Optional[str] = "# Settings") -> str:
     """The reference table of docs/settings.md."""
     lines = [title, "", "Generated from `sortcore/settings.py` by `sortcore settings --markdown`; "

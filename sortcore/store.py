@@ -313,6 +313,14 @@ class Store:
         return pruned
 
     @guarded
+    def pending_count(self, destination: str = DEFAULT_DESTINATION) -> int:
+        """How many outbox rows ``destination`` has not acknowledged (for the status)."""
+        return self.conn.execute(
+            "select count(*) from outbox o where not exists"
+            " (select 1 from deliveries d where d.outbox = o.id and d.destination = ?)", [destination]
+        ).fetchone()[0]
+
+    @guarded
     def pending(self, limit: int = 100, destination: str = DEFAULT_DESTINATION) -> List[dict]:
         """Outbox rows ``destination`` has not acknowledged yet, oldest first."""
         return list(self._query(

@@ -93,7 +93,7 @@ def test_drain_publishes_in_order_and_stops_at_the_first_failure(mosquitto, tmp_
         pub = connect_publisher(mosquitto.url)
         try:
             assert OutboxPump(store).pump(FailingAfter(pub, 3)) == 3
-            assert [r["sighting"] for r in store.pending()] == [4, 5, 6, 7]
+            assert [r["sighting"] for r in store.pending()] == [4, 5, 6, 7] and store.pending_count() == 4
             assert OutboxPump(store, limit=2).pump(pub) == 4  # rounds of 2, in flight together
             assert store.pending() == []
         finally:

@@ -9,7 +9,7 @@ other. Python 3.7 compatible (runs on the camera).
 
 import logging
 import time
-from typing import Callable, List, Optional
+from typing import Callable, Optional
 
 from ..errors import MqttError, PublishDenied
 
@@ -128,29 +128,6 @@ class Link(object):
                 publisher.close()
             except Exception as exc:  # closing a broken client may fail too
                 log.debug("%s: close failed: %s", self.name, exc)
-
-
-class Fanout(object):
-    """Several links as one: best-effort messages go to every ready link."""
-
-    def __init__(self, links: List[Link]):
-        self.links = list(links)
-
-    def best_effort(self, topic, payload, qos=0, retain=False) -> int:
-        """Publish on every ready link, ignoring failures; return how many took it."""
-        taken = 0
-        for link in self.links:
-            if link.ready:
-                try:
-                    link.publish(topic, payload, qos=qos, retain=retain)
-                    taken += 1
-                except MqttError:
-                    pass  # Link logged it and backs off
-        return taken
-
-    def close(self):
-        for link in self.links:
-            link.close()
 
 
 class ConnectionLink(object):
