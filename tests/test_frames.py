@@ -6,7 +6,8 @@ import json
 import pytest
 
 from sortcore.errors import BadFrame
-from sortcore.frames import MAX_LINE, DeadLetter, Frame, decode_payload, detect_format, parse_tst, read_frames
+from sortcore.frames import MAX_LINE, DeadLetter, Frame, decode_payload
+from sortcore.logfiles import detect_format, parse_tst, read_frames
 
 from .shared import FRAME_LOGS
 

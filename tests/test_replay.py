@@ -16,22 +16,9 @@ from sortcore.cli import main
 from sortcore.engine import EngineConfig
 from sortcore.simulate import count, simulate
 
-from .shared import FRAME_LOGS, cli_runner, truth_cases
+from .shared import BAD_LINES, FRAME_LOGS, cli_runner, truth_cases
 
 pytestmark = pytest.mark.compat
-
-BAD_LINES = [
-    b"not json at all",
-    b"1790011615.0 [1, 2, 3]",
-    b'1790011615.0 {"probability": 50}',
-    b'1790011615.0 {"image": "Google", "probability": "high"}',
-    b'1790011615.0 {"image": "Google", "probability": NaN}',
-    b'1790011615.0 {"image": "Google", "probability": 250}',
-    b'1790011615.0 {"image": "' + b"G" * 100 + b'", "probability": 50}',
-    b"1790011615.0 " + b"x" * 200000,
-    b"1790011615.0 \x00\xff\xfe\x89PNG binary",
-    b'1790011615.0 {"image": "Google", "probability": 50, "ts": "soon"}',
-]
 
 
 def replay_json(db, *args, stdin=None):
