@@ -5,6 +5,8 @@ lines with its position, so a replay that was killed resumes where its last
 commit ended when the same command runs again: no sock lost, none twice.
 """
 
+import contextlib
+import gc
 import json
 import os
 from typing import Callable, NamedTuple, Optional, Sequence
@@ -72,23 +74,37 @@ def replay(store, paths: Sequence[str], config: EngineConfig = EngineConfig(), f
     resumed = pipe.replay_position is not None
     # Counted here, not from the kept rows: the store drops the oldest beyond its bounds.
     dead = done.get("dead", store.dead_letter_count(pipe.session))
-    for index, path in enumerate(paths):
-        if index < done["file"]:
-            continue
-        skip = done["line"] if index == done["file"] else 0
-        with open_log(path) as stream:
-            for batch in read_batches(stream, path, fps=fps, start=start, skip=skip, labels=labels,
-                                      size=commit_every):
-                _feed(pipe, batch)
-                dead += len(batch.dead)
-                pipe.commit(replay_position={"file": index, "line": batch.end, "dead": dead})
-                if progress:
-                    progress(batch.lines)
-        pipe.commit(replay_position={"file": index + 1, "line": 0, "dead": dead})
+    with rare_collections():
+        for index, path in enumerate(paths):
+            if index < done["file"]:
+                continue
+            skip = done["line"] if index == done["file"] else 0
+            with open_log(path) as stream:
+                for batch in read_batches(stream, path, fps=fps, start=start, skip=skip, labels=labels,
+                                          size=commit_every):
+                    _feed(pipe, batch)
+                    dead += len(batch.dead)
+                    pipe.commit(replay_position={"file": index, "line": batch.end, "dead": dead})
+                    if progress:
+                        progress(batch.lines)
+            pipe.commit(replay_position={"file": index + 1, "line": 0, "dead": dead})
     pipe.finish()
     store.durable(True)
     return ReplayResult(pipe.session, config.mode, pipe.engine.frames, dead, pipe.table(), resumed,
                         pipe.unknown)
+
+
+@contextlib.contextmanager
+def rare_collections(factor: int = 100):
+    """Young-generation garbage collections ``factor`` times rarer, restored after: replay
+    allocates frames and events by the hundred thousand, and collecting them every 700 costs
+    ~40 % of its time (none is in a reference cycle; the old generations run as before)."""
+    threshold = gc.get_threshold()
+    gc.set_threshold(threshold[0] * factor, *threshold[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
 
 
 def _feed(pipe: Pipeline, batch: Batch):

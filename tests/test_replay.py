@@ -164,3 +164,18 @@ def test_unrecognised_socks_in_replay_and_pairs_json(tmp_path):
     assert shown.exit_code == 0, shown.output
     pairs = json.loads(shown.stdout)
     assert (pairs["socks"], pairs["odd"], pairs["unknown"]) == (out["socks"], [], 2)
+
+
+def test_replay_restores_the_garbage_collector_thresholds_even_when_it_fails(tmp_path):
+    import gc
+
+    from sortcore.replay import rare_collections
+
+    before = gc.get_threshold()
+    with pytest.raises(RuntimeError):
+        with rare_collections(factor=50):
+            assert gc.get_threshold() == (before[0] * 50,) + before[1:]
+            raise RuntimeError("a replay that fails half-way")
+    assert gc.get_threshold() == before
+    result, out = replay_json(tmp_path / "s.db", FRAME_LOGS / "session-1.log")
+    assert result.exit_code == 0 and gc.get_threshold() == before
