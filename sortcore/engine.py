@@ -157,7 +157,7 @@ class Engine:
         if runs is None:
             cam.designs[label] = runs = []
         if self._tumbling:
-            w = int(math.floor(t / self._window))
+            w = math.floor(t / self._window)
             run = next((r for r in runs if r.window == w), None) or self._new_run(cam, runs, t, w)
             self._join(camera, label, run, t, probability, clock, events)
             if run.sighting is None and run.frames >= self._min_frames:
@@ -170,13 +170,15 @@ class Engine:
 
     def _new_run(self, cam, runs, t, window) -> _Run:
         run = _Run(t, window, None if self._tumbling else [])
-        at = (lambda r: r.first) if window is None else (lambda r: r.window)
-        if runs and at(run) < at(runs[-1]):  # out of order: keep the runs in time order
-            runs.insert(bisect.bisect([at(r) for r in runs], at(run)), run)
-        else:
+        if not runs or (runs[-1].first <= t if window is None else runs[-1].window <= window):
             runs.append(run)
+        else:  # out of order: keep the runs in time order
+            keys = [r.first for r in runs] if window is None else [r.window for r in runs]
+            runs.insert(bisect.bisect(keys, t if window is None else window), run)
         # Feeding a run only moves its expiry later: only a new run brings it forward.
-        cam.expiry = min(cam.expiry, self._expiry_of(run))
+        expiry = self._expiry_of(run)
+        if expiry < cam.expiry:
+            cam.expiry = expiry
         return run
 
     def _join(self, camera, label, run, t, probability, clock, events):
