@@ -24,8 +24,8 @@ class Batch(NamedTuple):
     """Lines of a log up to line ``end``: their frames and, in line order, their dead
     letters as ``(index in frames, DeadLetter)`` (the letter came before that frame)."""
 
-    end: int
-    lines: int
+    end: int  # the number of its last line (where a resumed replay starts after)
+    lines: int  # how many lines it read, blank ones too
     frames: List[Frame]
     dead: list
 
