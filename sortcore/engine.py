@@ -158,7 +158,10 @@ class Engine:
             cam.designs[label] = runs = []
         if self._tumbling:
             w = math.floor(t / self._window)
-            run = next((r for r in runs if r.window == w), None) or self._new_run(cam, runs, t, w)
+            if runs and runs[-1].window >= w:  # not a later window: it may have its run
+                run = next((r for r in runs if r.window == w), None) or self._new_run(cam, runs, t, w)
+            else:
+                run = self._new_run(cam, runs, t, w)
             self._join(camera, label, run, t, probability, clock, events)
             if run.sighting is None and run.frames >= self._min_frames:
                 events.append(self._confirm(camera, label, run, t))
