@@ -20,98 +20,15 @@ never pairs rows.
 import bisect
 import math
 from heapq import heapreplace
-from dataclasses import asdict, dataclass
-from typing import Dict, List, NamedTuple, Optional, Tuple
+from typing import Dict, List, Optional
 
 from .errors import ConfigError
+from .events import (  # noqa: F401 - re-exported: the engine's public names stay importable from here
+    MODES, UNKNOWN, UNRECOGNISED, EngineConfig, FrameLate, PairsRow, SightingClosed, SockConfirmed, pairs_row,
+)
 
-MODES = ("sighting", "tumbling")
 STATE_VERSION = 2
-UNKNOWN = "Unknown"  # the classifier's open-set label, matched exactly
-UNRECOGNISED = "Unrecognised"  # ``pair_seen`` of an unrecognised sock: never a pair, never odd
 _INF = math.inf
-
-
-@dataclass(frozen=True)
-class EngineConfig:
-    """Engine parameters, validated on creation."""
-
-    mode: str = "sighting"
-    window: float = 5.0
-    min_frames: int = 4
-    gap: float = 1.5
-    min_probability: float = 0.0
-    ignore: Tuple[str, ...] = ("Blank",)
-
-    def __post_init__(self):
-        if self.mode not in MODES:
-            raise ConfigError("mode must be one of %s, not %r" % (", ".join(MODES), self.mode))
-        for name in ("window", "gap"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-                raise ConfigError("%s must be a positive number of seconds, not %r" % (name, value))
-        if not isinstance(self.min_frames, int) or self.min_frames < 1:
-            raise ConfigError("min_frames must be an integer >= 1, not %r" % (self.min_frames,))
-        if not 0 <= self.min_probability <= 100:
-            raise ConfigError("min_probability must be in [0, 100], not %r" % (self.min_probability,))
-        object.__setattr__(self, "ignore", tuple(self.ignore))
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "EngineConfig":
-        return cls(**data)
-
-
-class PairsRow(NamedTuple):
-    """One design's line of the answer (the seed's ksqlDB columns)."""
-
-    image: str
-    number_socks_seen: int
-    pair_seen: str
-    pairs: int
-
-
-def pairs_row(image: str, count: int) -> PairsRow:
-    return PairsRow(image, count, "Pair" if count % 2 == 0 else "Un-matched", count // 2)
-
-
-class SockConfirmed(NamedTuple):
-    """A run became a sock; ``row`` is the design's updated pairs row (for
-    :data:`UNKNOWN`: ``(UNKNOWN, unrecognised socks so far, UNRECOGNISED, 0)``)."""
-
-    sighting: int
-    label: str
-    camera: str
-    first_seen: float
-    confirmed_at: float
-    frames: int
-    mean_probability: float
-    row: PairsRow
-
-
-class SightingClosed(NamedTuple):
-    """A run ended. ``sighting`` is None for a ghost (a run never confirmed). ``reason``:
-    ``gap`` (the design came back after a gap), ``window`` (tumbling: in a later window),
-    ``idle`` (the camera's clock moved past the run; from :meth:`Engine.tick`: a report
-    for display, the run stays open) or ``end`` (:meth:`Engine.close_all`)."""
-
-    sighting: Optional[int]
-    label: str
-    camera: str
-    first_seen: float
-    last_seen: float
-    frames: int
-    mean_probability: float
-    reason: str
-
-
-class FrameLate(NamedTuple):
-    """A frame stamped before its camera's clock: not counted (see the module doc)."""
-
-    frame: tuple
-    clock: float
 
 
 class _Run:
@@ -153,7 +70,7 @@ class Engine:
         self.config = config
         self._ignore = frozenset(label.lower() for label in config.ignore)
         self._tumbling = config.mode == "tumbling"
-        # The config's numbers as plain attributes: feed() reads them per frame.
+        # The config's numbers as plain attributes: feed_many() reads them per batch.
         self._window, self._gap = config.window, config.gap
         self._min_frames, self._min_probability = config.min_frames, config.min_probability
         self.next_sighting = 1
@@ -172,56 +89,66 @@ class Engine:
 
     def feed(self, frame) -> list:
         """Process one frame (its ``ts`` must be set); return the events it caused."""
-        t = frame.ts
-        if t is None:
-            raise ValueError("frame has no event time; set ts before feeding")
-        cam = self._cameras.get(frame.camera)
-        if cam is None:
-            cam = self._cameras[frame.camera] = _Camera([-_INF] * self._min_frames)
-        latest = cam.latest
-        clock = latest[0]
-        if t > clock:
-            heapreplace(latest, t)
-            clock = latest[0]
-        elif t < clock:  # late, unless it is ignored anyway
-            if frame.label.lower() in self._ignore or frame.probability < self._min_probability:
-                self.frames += 1
-                return []
-            return [FrameLate(frame, clock)]
-        self.frames += 1
+        return self.feed_many((frame,))
+
+    def feed_many(self, frames) -> list:
+        """Process :class:`~sortcore.frames.Frame` tuples in order (each with ``ts`` set);
+        return the events they caused, in order. The hot path: one call per batch."""
         events = []
-        if clock > cam.expiry:
-            self._expire(frame.camera, cam, clock, events)
-        label = frame.label
-        if label.lower() in self._ignore or frame.probability < self._min_probability:
-            return events
-        runs = cam.designs.get(label)
-        if runs is not None:  # the common case: the design's latest run, in time order
-            run = runs[-1]
-            if self._tumbling:
-                w = run.window
-                if w <= t / self._window < w + 1:  # floor(t / window) == w, exactly
-                    if t > run.last:
+        cameras, ignore, min_p, m = self._cameras, self._ignore, self._min_probability, self._min_frames
+        tumbling, window, gap, taken = self._tumbling, self._window, self._gap, 0
+        try:
+            for frame in frames:
+                label, probability, t, camera, _ = frame
+                if t is None:
+                    raise ValueError("frame has no event time; set ts before feeding")
+                cam = cameras.get(camera)
+                if cam is None:
+                    cam = cameras[camera] = _Camera([-_INF] * m)
+                latest = cam.latest
+                clock = latest[0]
+                if t > clock:
+                    heapreplace(latest, t)
+                    clock = latest[0]
+                elif t < clock:  # late, unless it is ignored anyway
+                    if label.lower() in ignore or probability < min_p:
+                        taken += 1
+                    else:
+                        events.append(FrameLate(frame, clock))
+                    continue
+                taken += 1
+                if clock > cam.expiry:
+                    self._expire(camera, cam, clock, events)
+                if label.lower() in ignore or probability < min_p:
+                    continue
+                runs = cam.designs.get(label)
+                if runs is not None:  # the common case: the design's latest run, in time order
+                    run = runs[-1]
+                    if tumbling:
+                        w = run.window
+                        if w <= t / window < w + 1:  # floor(t / window) == w, exactly
+                            if t > run.last:
+                                run.last = t
+                            elif t < run.first:
+                                run.first = t
+                            run.frames += 1
+                            run.prob_sum += probability
+                            if run.sighting is None and run.frames >= m:
+                                events.append(self._confirm(camera, label, run, t))
+                            continue
+                    elif 0 <= t - run.last <= gap and (run.times is None or len(run.times) < m):
                         run.last = t
-                    elif t < run.first:
-                        run.first = t
-                    run.frames += 1
-                    run.prob_sum += frame.probability
-                    if run.sighting is None and run.frames >= self._min_frames:
-                        events.append(self._confirm(frame.camera, label, run, t))
-                    return events
-            else:
-                d, times = t - run.last, run.times
-                if 0 <= d <= self._gap and (times is None or len(times) < self._min_frames):
-                    run.last = t
-                    run.frames += 1
-                    run.prob_sum += frame.probability
-                    if times is not None:
-                        times.append(t)
-                        if len(times) == self._min_frames and t - times[0] <= self._window:
-                            events.append(self._confirm(frame.camera, label, run, t))
-                    return events
-        self._add(frame.camera, cam, label, t, frame.probability, clock, events)
+                        run.frames += 1
+                        run.prob_sum += probability
+                        times = run.times
+                        if times is not None:
+                            times.append(t)
+                            if len(times) == m and t - times[0] <= window:
+                                events.append(self._confirm(camera, label, run, t))
+                        continue
+                self._add(camera, cam, label, t, probability, clock, events)
+        finally:
+            self.frames += taken
         return events
 
     def _add(self, camera, cam, label, t, probability, clock, events):
@@ -230,8 +157,11 @@ class Engine:
         if runs is None:
             cam.designs[label] = runs = []
         if self._tumbling:
-            w = int(math.floor(t / self._window))
-            run = next((r for r in runs if r.window == w), None) or self._new_run(cam, runs, t, w)
+            w = math.floor(t / self._window)
+            if runs and runs[-1].window >= w:  # not a later window: it may have its run
+                run = next((r for r in runs if r.window == w), None) or self._new_run(cam, runs, t, w)
+            else:
+                run = self._new_run(cam, runs, t, w)
             self._join(camera, label, run, t, probability, clock, events)
             if run.sighting is None and run.frames >= self._min_frames:
                 events.append(self._confirm(camera, label, run, t))
@@ -243,13 +173,15 @@ class Engine:
 
     def _new_run(self, cam, runs, t, window) -> _Run:
         run = _Run(t, window, None if self._tumbling else [])
-        at = (lambda r: r.first) if window is None else (lambda r: r.window)
-        if runs and at(run) < at(runs[-1]):  # out of order: keep the runs in time order
-            runs.insert(bisect.bisect([at(r) for r in runs], at(run)), run)
-        else:
+        if not runs or (runs[-1].first <= t if window is None else runs[-1].window <= window):
             runs.append(run)
+        else:  # out of order: keep the runs in time order
+            keys = [r.first for r in runs] if window is None else [r.window for r in runs]
+            runs.insert(bisect.bisect(keys, t if window is None else window), run)
         # Feeding a run only moves its expiry later: only a new run brings it forward.
-        cam.expiry = min(cam.expiry, self._expiry_of(run))
+        expiry = self._expiry_of(run)
+        if expiry < cam.expiry:
+            cam.expiry = expiry
         return run
 
     def _join(self, camera, label, run, t, probability, clock, events):

@@ -74,7 +74,11 @@ class Pipeline:
         """Process one frame; a frame without ``ts`` gets the clock's time."""
         if frame.ts is None:
             frame = frame._replace(ts=self.clock())
-        events = self.engine.feed(frame)
+        return self.feed_many((frame,))
+
+    def feed_many(self, frames) -> list:
+        """Process frames in order, each with its ``ts`` set; return their events."""
+        events = self.engine.feed_many(frames)
         if events:
             self._collect(events)
         return events

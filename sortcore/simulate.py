@@ -16,7 +16,8 @@ import time
 from typing import List, Optional, Sequence, Tuple
 
 from .engine import Engine, EngineConfig
-from .frames import Frame, read_frames
+from .frames import Frame
+from .logfiles import read_frames
 
 DESIGNS = ("Confluent", "Databricks", "Github", "Google", "Mongo", "Streamsets", "Running Science")
 

@@ -231,19 +231,19 @@ class Store:
         """
         now = self.clock()
         c = self.conn
+        # A sighting's last report in this batch; one confirmed in it too is written once, closed.
+        last = {e.sighting: e for e in closed if e.sighting is not None}
         with self.transaction():
             c.executemany(
-                "insert into sightings (id, session, image, camera, first_seen, confirmed_at, frames,"
-                " mean_probability) values (?, ?, ?, ?, ?, ?, ?, ?)",
-                [(e.sighting, session, e.label, e.camera, e.first_seen, e.confirmed_at, e.frames,
-                  e.mean_probability) for e in confirmed],
+                "insert into sightings (id, session, image, camera, first_seen, confirmed_at, last_seen,"
+                " frames, mean_probability, closed_reason) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [_sighting_row(session, e, last.pop(e.sighting, None)) for e in confirmed],
             )
             ghosts = sum(1 for e in closed if e.sighting is None)
             c.executemany(
                 "update sightings set last_seen = ?, frames = ?, mean_probability = ?, closed_reason = ?"
                 " where id = ?",
-                [(e.last_seen, e.frames, e.mean_probability, e.reason, e.sighting) for e in closed
-                 if e.sighting is not None],
+                [(e.last_seen, e.frames, e.mean_probability, e.reason, e.sighting) for e in last.values()],
             )
             if dead_letters:
                 self._keep_dead_letters(session, now, dead_letters)
@@ -368,3 +368,13 @@ class Store:
     @guarded
     def sightings(self, session: int) -> List[dict]:
         return list(self._query("select * from sightings where session = ? order by id", [session]))
+
+
+def _sighting_row(session: int, confirmed, closed) -> tuple:
+    """A sightings row: as confirmed, with its closing report if ``closed`` (else None)."""
+    e = confirmed
+    if closed is None:
+        return (e.sighting, session, e.label, e.camera, e.first_seen, e.confirmed_at, None, e.frames,
+                e.mean_probability, None)
+    return (e.sighting, session, e.label, e.camera, e.first_seen, e.confirmed_at, closed.last_seen,
+            closed.frames, closed.mean_probability, closed.reason)

@@ -7,6 +7,20 @@ SHARED = ROOT.parent / "shared"
 FRAME_LOGS = SHARED / "frame-logs"
 PHOTOS = SHARED / "sock-photos"
 
+# Lines of a '%U %p' log that are no frame, each for its own reason.
+BAD_LINES = [
+    b"not json at all",
+    b"1790011615.0 [1, 2, 3]",
+    b'1790011615.0 {"probability": 50}',
+    b'1790011615.0 {"image": "Google", "probability": "high"}',
+    b'1790011615.0 {"image": "Google", "probability": NaN}',
+    b'1790011615.0 {"image": "Google", "probability": 250}',
+    b'1790011615.0 {"image": "' + b"G" * 100 + b'", "probability": 50}',
+    b"1790011615.0 " + b"x" * 200000,
+    b"1790011615.0 \x00\xff\xfe\x89PNG binary",
+    b'1790011615.0 {"image": "Google", "probability": 50, "ts": "soon"}',
+]
+
 
 def truth_cases():
     """(log path, truth path, fps) for every log with a truth file, all formats."""

@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 
 from sortcore.engine import UNKNOWN, UNRECOGNISED, Engine, EngineConfig, SightingClosed, SockConfirmed
 from sortcore.errors import ConfigError
-from sortcore.frames import Frame, read_frames
+from sortcore.frames import Frame
+from sortcore.logfiles import read_frames
 
 from .shared import truth_cases
 

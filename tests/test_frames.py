@@ -6,7 +6,8 @@ import json
 import pytest
 
 from sortcore.errors import BadFrame
-from sortcore.frames import MAX_LINE, DeadLetter, Frame, decode_payload, detect_format, parse_tst, read_frames
+from sortcore.frames import MAX_LINE, DeadLetter, Frame, decode_payload
+from sortcore.logfiles import detect_format, parse_tst, read_frames
 
 from .shared import FRAME_LOGS
 
@@ -46,6 +47,8 @@ def test_decode_minimal_payload_and_integer_probability():
         (b"\xff\xfe\x00binary", "UTF-8"),
         (b"x" * (MAX_LINE + 1), "larger than"),
         (b"[" * 50000, "not JSON"),
+        (b'{"image": "Google", "probability": 50, "x": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+         ("not JSON", "nested")),  # past msgspec's depth limit too
     ],
 )
 def test_bad_payloads_raise_badframe_with_reason(payload, reason):

@@ -16,22 +16,9 @@ from sortcore.cli import main
 from sortcore.engine import EngineConfig
 from sortcore.simulate import count, simulate
 
-from .shared import FRAME_LOGS, cli_runner, truth_cases
+from .shared import BAD_LINES, FRAME_LOGS, cli_runner, truth_cases
 
 pytestmark = pytest.mark.compat
-
-BAD_LINES = [
-    b"not json at all",
-    b"1790011615.0 [1, 2, 3]",
-    b'1790011615.0 {"probability": 50}',
-    b'1790011615.0 {"image": "Google", "probability": "high"}',
-    b'1790011615.0 {"image": "Google", "probability": NaN}',
-    b'1790011615.0 {"image": "Google", "probability": 250}',
-    b'1790011615.0 {"image": "' + b"G" * 100 + b'", "probability": 50}',
-    b"1790011615.0 " + b"x" * 200000,
-    b"1790011615.0 \x00\xff\xfe\x89PNG binary",
-    b'1790011615.0 {"image": "Google", "probability": 50, "ts": "soon"}',
-]
 
 
 def replay_json(db, *args, stdin=None):
@@ -177,3 +164,18 @@ def test_unrecognised_socks_in_replay_and_pairs_json(tmp_path):
     assert shown.exit_code == 0, shown.output
     pairs = json.loads(shown.stdout)
     assert (pairs["socks"], pairs["odd"], pairs["unknown"]) == (out["socks"], [], 2)
+
+
+def test_replay_restores_the_garbage_collector_thresholds_even_when_it_fails(tmp_path):
+    import gc
+
+    from sortcore.replay import rare_collections
+
+    before = gc.get_threshold()
+    with pytest.raises(RuntimeError):
+        with rare_collections(factor=50):
+            assert gc.get_threshold() == (before[0] * 50,) + before[1:]
+            raise RuntimeError("a replay that fails half-way")
+    assert gc.get_threshold() == before
+    result, out = replay_json(tmp_path / "s.db", FRAME_LOGS / "session-1.log")
+    assert result.exit_code == 0 and gc.get_threshold() == before

@@ -195,3 +195,17 @@ def test_a_version_1_store_gets_one_column_per_meaning(tmp_path):
     assert second["recent_messages"] == ["ab", "cd"] and second["replay_position"] is None
     assert "position" not in first
     store.close()
+
+
+def test_a_sighting_confirmed_and_closed_in_one_batch_is_written_closed_and_a_later_close_updates(store):
+    pipe = Pipeline(store, EngineConfig(), outbox_topic=None)
+    feed_socks(pipe, "Google", "Mongo")  # Google closes when Mongo arrives; Mongo stays open
+    pipe.commit()
+    rows = {r["image"]: r for r in store._query("select * from sightings")}
+    assert (rows["Google"]["closed_reason"], rows["Google"]["frames"], rows["Google"]["last_seen"]) == (
+        "idle", 5, pytest.approx(1.2))
+    assert (rows["Mongo"]["closed_reason"], rows["Mongo"]["last_seen"]) == (None, None)
+    assert rows["Mongo"]["frames"] == 4  # as confirmed: the 4th frame confirmed it
+    pipe.finish()
+    mongo = store._query("select * from sightings where image = 'Mongo'")[0]
+    assert (mongo["closed_reason"], mongo["frames"]) == ("end", 5)

@@ -7,8 +7,8 @@ import sys
 import click
 
 from ..errors import SortcoreError
-from ..frames import Frame, read_frames
-from ..logfiles import open_log, read_labels
+from ..frames import Frame
+from ..logfiles import open_log, read_frames, read_labels
 from ..replay import replay as run_replay
 from ..messages import odd_of
 from .common import db_option, engine_options, open_store, pairs_table

@@ -1,0 +1,93 @@
+"""The engine's configuration and the events it emits (re-exported by :mod:`sortcore.engine`)."""
+
+import math
+from dataclasses import asdict, dataclass
+from typing import NamedTuple, Optional, Tuple
+
+from .errors import ConfigError
+
+MODES = ("sighting", "tumbling")
+UNKNOWN = "Unknown"  # the classifier's open-set label, matched exactly
+UNRECOGNISED = "Unrecognised"  # ``pair_seen`` of an unrecognised sock: never a pair, never odd
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Engine parameters, validated on creation."""
+
+    mode: str = "sighting"
+    window: float = 5.0
+    min_frames: int = 4
+    gap: float = 1.5
+    min_probability: float = 0.0
+    ignore: Tuple[str, ...] = ("Blank",)
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise ConfigError("mode must be one of %s, not %r" % (", ".join(MODES), self.mode))
+        for name in ("window", "gap"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+                raise ConfigError("%s must be a positive number of seconds, not %r" % (name, value))
+        if not isinstance(self.min_frames, int) or self.min_frames < 1:
+            raise ConfigError("min_frames must be an integer >= 1, not %r" % (self.min_frames,))
+        if not 0 <= self.min_probability <= 100:
+            raise ConfigError("min_probability must be in [0, 100], not %r" % (self.min_probability,))
+        object.__setattr__(self, "ignore", tuple(self.ignore))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "EngineConfig":
+        return cls(**data)
+
+
+class PairsRow(NamedTuple):
+    """One design's line of the answer (the seed's ksqlDB columns)."""
+
+    image: str
+    number_socks_seen: int
+    pair_seen: str
+    pairs: int
+
+
+def pairs_row(image: str, count: int) -> PairsRow:
+    return PairsRow(image, count, "Pair" if count % 2 == 0 else "Un-matched", count // 2)
+
+
+class SockConfirmed(NamedTuple):
+    """A run became a sock; ``row`` is the design's updated pairs row (for
+    :data:`UNKNOWN`: ``(UNKNOWN, unrecognised socks so far, UNRECOGNISED, 0)``)."""
+
+    sighting: int
+    label: str
+    camera: str
+    first_seen: float
+    confirmed_at: float
+    frames: int
+    mean_probability: float
+    row: PairsRow
+
+
+class SightingClosed(NamedTuple):
+    """A run ended. ``sighting`` is None for a ghost (a run never confirmed). ``reason``:
+    ``gap`` (the design came back after a gap), ``window`` (tumbling: in a later window),
+    ``idle`` (the camera's clock moved past the run; from :meth:`Engine.tick`: a report
+    for display, the run stays open) or ``end`` (:meth:`Engine.close_all`)."""
+
+    sighting: Optional[int]
+    label: str
+    camera: str
+    first_seen: float
+    last_seen: float
+    frames: int
+    mean_probability: float
+    reason: str
+
+
+class FrameLate(NamedTuple):
+    """A frame stamped before its camera's clock: not counted (see the module doc)."""
+
+    frame: tuple
+    clock: float
