@@ -16,6 +16,7 @@ MAX_IMAGE_LEN = 64
 MAX_CAMERA_LEN = 64
 MAX_LINE = 64 * 1024  # bytes; a longer line is a dead letter, not a memory spike
 MAX_RAW_KEPT = 1024  # bytes of a bad payload kept in its dead letter, once escaped
+MAX_TS = 1e11  # unix seconds (the year 5138): beyond it, window numbers outgrow the store's 64-bit integers
 ALWAYS_LABELS = ("Blank", "Unknown")  # legal with any allow-list: no sock, the open-set output
 
 
@@ -157,6 +158,8 @@ def frame_from_obj(obj, default_camera: str = "", default_ts: Optional[float] = 
         ts = default_ts
     elif type(ts) not in _NUMBER or not math.isfinite(ts):
         raise BadFrame("'ts' must be a finite number of unix seconds")
+    elif not -MAX_TS <= ts <= MAX_TS:
+        raise BadFrame("'ts' %r is beyond %g unix seconds" % (ts, MAX_TS))
     camera = obj.get("camera")
     if camera is None:
         camera = default_camera
@@ -190,7 +193,8 @@ def decode_payload(payload: Union[bytes, str], default_camera: str = "",
         if p is not None:
             image, prob, camera, seq = p.image, p.probability, p.camera, p.frame
             if (plain_image(image, labels) and 0 <= prob <= 100 and (seq is None or seq >= 0)
-                    and (camera is None or plain_camera(camera))):
+                    and (camera is None or plain_camera(camera))
+                    and (p.ts is None or -MAX_TS <= p.ts <= MAX_TS)):
                 return new_frame((image, prob, default_ts if p.ts is None else p.ts,
                                    default_camera if camera is None else camera, seq))
     try:

@@ -13,11 +13,11 @@ reasons are those of :func:`sortcore.logfiles.read_frames`. Without msgspec
 from operator import itemgetter
 from typing import Iterator, List, NamedTuple, Optional, Tuple
 
-from .frames import MAX_LINE, Frame, numbers_decoder, plain_camera, plain_image, typed_decoder
+from .frames import MAX_LINE, MAX_TS, Frame, numbers_decoder, plain_camera, plain_image, typed_decoder
 from .logfiles import decode_line, open_lines
 
 SMALL = 64  # lines a failing block is cut down to before they are decoded one by one
-_IMAGE, _PROBABILITY, _CAMERA, _SEQ = itemgetter(0), itemgetter(1), itemgetter(3), itemgetter(4)
+_IMAGE, _PROBABILITY, _TS, _CAMERA, _SEQ = (itemgetter(i) for i in range(5))
 
 
 class Batch(NamedTuple):
@@ -120,8 +120,10 @@ def _stamped_parts(lines: List[bytes]):
 def _plain(frames: List[Frame], labels) -> bool:
     """Whether every frame passes the checks decode_payload's typed path makes."""
     probabilities = list(map(_PROBABILITY, frames))
+    times = list(map(_TS, frames))  # never None here: a block's frames all have a stamp or a rate
     seqs = set(map(_SEQ, frames))
     seqs.discard(None)
     return (min(probabilities) >= 0 and max(probabilities) <= 100 and (not seqs or min(seqs) >= 0)
+            and -MAX_TS <= min(times) and max(times) <= MAX_TS
             and all(plain_image(image, labels) for image in set(map(_IMAGE, frames)))
             and all(map(plain_camera, set(map(_CAMERA, frames)))))

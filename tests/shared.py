@@ -19,6 +19,10 @@ BAD_LINES = [
     b"1790011615.0 " + b"x" * 200000,
     b"1790011615.0 \x00\xff\xfe\x89PNG binary",
     b'1790011615.0 {"image": "Google", "probability": 50, "ts": "soon"}',
+    # finite, but window numbers this far out overflowed the store's 64-bit integers
+    b'179001161512345678901234 {"image": "Google", "probability": 50}',
+    b'1790011615.0 {"image": "Google", "probability": 50, "ts": 1e300}',
+    b'1790011615.0 {"image": "Google", "probability": 50, "ts": -1e12}',
 ]
 
 

@@ -42,7 +42,8 @@ def test_replay_gives_the_truth(tmp_path, log, truth, fps, mode):
     assert out["odd"] == sorted(d for d, n in expected[mode].items() if n % 2)
 
 
-def test_bad_lines_become_dead_letters_and_the_counts_stay(tmp_path):
+@pytest.mark.parametrize("mode", ["sighting", "tumbling"])
+def test_bad_lines_become_dead_letters_and_the_counts_stay(tmp_path, mode):
     good = (FRAME_LOGS / "session-2.log").read_bytes().splitlines()
     mixed = list(good)
     rng = random.Random(7)
@@ -51,9 +52,9 @@ def test_bad_lines_become_dead_letters_and_the_counts_stay(tmp_path):
     log = tmp_path / "mixed.log"
     log.write_bytes(b"\n".join(mixed) + b"\n")
     db = tmp_path / "s.db"
-    result, out = replay_json(db, log)
-    assert result.exit_code == 0
-    assert counts(out) == json.loads((FRAME_LOGS / "session-2.truth.json").read_text())["sighting"]
+    result, out = replay_json(db, "--mode", mode, log)
+    assert result.exit_code == 0, result.output
+    assert counts(out) == json.loads((FRAME_LOGS / "session-2.truth.json").read_text())[mode]
     assert out["dead_letters"] == len(BAD_LINES) and out["frames"] == len(good)
     rows = sqlite3.connect(str(db)).execute("select line, reason from dead_letters order by line").fetchall()
     assert [line for line, _ in rows] == sorted(i + 1 for i, line in enumerate(mixed) if line in BAD_LINES)
