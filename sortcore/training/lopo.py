@@ -72,23 +72,28 @@ def fold_scores(forward, size, dim, labels, rest, held, views, probes):
     return out
 
 
-def cross_validate(data_dir, options=None, views=20, progress=True):
-    """Train once per held-out photo and collect its :class:`Scores`."""
+def cross_validate(data_dir, options=None, views=20, progress=True, only=None):
+    """Train once per held-out photo and collect its :class:`Scores`.
+
+    ``only``: indices (in :func:`sortcore.training.train.load_photos` order) of the photos to
+    hold out, so that folds can run in separate processes and be saved one file each.
+    """
     options = dataclasses.replace(options or training.TrainOptions(), progress=False)
     labels, photos = training.load_photos(data_dir)
     probes = (synth.unknown_views(100), [augment.blank(np.random.RandomState(BLANK_SEED),
                                                        options.size * 2) for _ in range(40)])
-    rows, items = [], photos
+    held_out = photos if only is None else [photos[i] for i in only]
+    rows, items = [], held_out
     if progress:
         from tqdm import tqdm
-        items = tqdm(photos, desc="leave-one-photo-out", unit="fold")
+        items = tqdm(held_out, desc="leave-one-photo-out", unit="fold")
     dim = options.width * 16
     for held in items:
         rest = [p for p in photos if p.path != held.path]
         forward = training.forward_of(training.fit(labels, rest, options))
         rows.append(fold_scores(forward, options.size, dim, labels, rest, held, views, probes))
     cols = [np.stack(c) for c in zip(*rows)]
-    return Scores(labels, np.array([labels.index(p.label) for p in photos]), *cols)
+    return Scores(labels, np.array([labels.index(p.label) for p in held_out]), *cols)
 
 
 def summarise(scores, max_risk=MAX_RISK):
