@@ -1,13 +1,18 @@
 """Colour as a second opinion for the Unknown rule: the leave-one-photo-out table (issue #9).
 
     OMP_NUM_THREADS=1 MXNET_CPU_WORKER_NTHREADS=1 .venv/bin/python benchmarks/lopo_colour.py \\
-        folds --out DIR [--photos 0 2 4] [--seed S]  # net scores of the shipped recipe, fold%02d.npz
+        folds --out DIR [--photos 0 2 4] [--seed S] [--members N]  # net scores, fold%02d.npz
+    .venv/bin/python benchmarks/lopo_colour.py combine --out DIR SEEDDIR...  # ensemble scores
+    .venv/bin/python benchmarks/lopo_colour.py row --scores DIR   # the net's candidates row
     .venv/bin/python benchmarks/lopo_colour.py table --scores DIR   # every row of the table
 
 ``folds`` trains the shipped recipe (``TrainOptions()``) once per held-out photo through
 :func:`sortcore.training.lopo.cross_validate` and saves one scores file per fold (run two
 processes on disjoint ``--photos`` to use two cores); ``sortcore train --scores 'DIR/*.npz'``
-calibrates from the same files. ``table`` adds a colour descriptor of the same held-out views,
+calibrates from the same files. ``combine`` averages the fold files of single nets trained
+with consecutive seeds into the scores of their ensemble (what ``folds --members N`` or
+``sortcore train --members N`` computes; :func:`sortcore.training.lopo.mean_scores`). ``row``
+prints one line of the model card's candidates table. ``table`` adds a colour descriptor of the same held-out views,
 probes and prototype views (no training) and prints right/Unknown/wrong, calibrated (<= 1 %
 wrong) and nested (every fitted parameter refitted without the photo), for the net alone (the
 shipped :func:`sortcore.training.lopo.summarise`), colour alone and three fusions. Blank is
@@ -152,6 +157,26 @@ def table(directory):
             pc(r["blanks_to_blank"]), r["parameter"]))
 
 
+def combine(out, directories):
+    """Per fold, the mean of the seed directories' fold files (all must hold the same folds)."""
+    os.makedirs(out, exist_ok=True)
+    names = sorted(os.path.basename(f) for f in glob.glob(os.path.join(directories[0],
+                                                                        "fold[0-9][0-9].npz")))
+    for name in names:
+        lopo.mean_scores([lopo.load_scores(os.path.join(d, name)) for d in directories]).save(
+            os.path.join(out, name))
+    print("%d folds of %d members -> %s" % (len(names), len(directories), out))
+
+
+def row(directory):
+    s = lopo.summarise(lopo.load_scores(os.path.join(directory, "fold[0-9][0-9].npz")))
+    three = lambda d: "/".join("%.1f" % (100 * d[k]) for k in ("right", "unknown", "wrong"))  # noqa
+    print("| %.1f | %s | %s | %.1f | %.1f | tau %.3f margin %.3f blank_min %.2f |" % (
+        100 * s["argmax_right"], three(s["calibrated"]), three(s["nested"]),
+        100 * s["unknown_rejected"], 100 * s["blanks_to_blank"], s["tau"], s["margin"],
+        s["blank_min"]))
+
+
 def main(argv):
     import argparse
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -160,13 +185,19 @@ def main(argv):
     folds.add_argument("--out", required=True)
     folds.add_argument("--photos", type=int, nargs="*", help="Held-out photo indices (all).")
     folds.add_argument("--seed", type=int, default=0, help="Training seed (shipped: 0).")
-    sub.add_parser("table", help="The candidates table.").add_argument("--scores", required=True)
+    folds.add_argument("--members", type=int, default=1, help="Ensemble size (seeds seed...).")
+    both = sub.add_parser("combine", help="Ensemble fold files from per-seed fold files.")
+    both.add_argument("--out", required=True)
+    both.add_argument("seeds", nargs="+", help="Folders of fold files, one per member.")
+    sub.add_parser("row", help="One candidates row.").add_argument("--scores", required=True)
+    sub.add_parser("table", help="The colour table.").add_argument("--scores", required=True)
     args = parser.parse_args(argv)
-    if args.command == "table":
-        return table(args.scores)
+    if args.command in ("table", "row", "combine"):
+        return (combine(args.out, args.seeds) if args.command == "combine" else
+                {"table": table, "row": row}[args.command](args.scores))
     os.makedirs(args.out, exist_ok=True)
     for i in args.photos if args.photos is not None else range(len(training.load_photos(PHOTOS)[1])):
-        options = training.TrainOptions(seed=args.seed)
+        options = training.TrainOptions(seed=args.seed, members=args.members)
         lopo.cross_validate(PHOTOS, options, views=20, progress=False, only=[i]).save(
             os.path.join(args.out, "fold%02d.npz" % i))
         print("fold %d saved" % i, flush=True)

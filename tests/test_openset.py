@@ -1,5 +1,6 @@
 """The open-set head: its rule, its calibration, a fast LOPO fold, and unknown designs."""
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -61,6 +62,61 @@ def test_wrong_shapes_are_model_errors():
         head().predict(np.zeros((1, 5), np.float32))
     with pytest.raises(ModelError, match="prototypes"):
         openset.Head(LABELS[:2], PROTOS, {"tau": 0.5})
+
+
+def test_an_ensemble_head_averages_its_members_cosines_and_blank():
+    """Raw (N, M * (D + S)): each member's embedding against its own prototype block."""
+    rng = np.random.RandomState(3)
+    members, dim = 3, 4
+    blocks = [rng.randn(3, dim).astype(np.float32) for _ in range(members)]
+    protos = openset.normalise_blocks(np.hstack(blocks), members)
+    cal = {"tau": 0.0, "margin": 0.0, "blank_min": 0.9, "embedding_dim": dim,
+           "softmax_labels": LABELS, "members": members}
+    ensemble = openset.Head(LABELS, protos, cal)
+    raw_rows, cosines, blanks = [], [], []
+    for k in range(members):
+        emb = rng.randn(5, dim).astype(np.float32) * (k + 1)  # norms differ per member
+        soft = rng.dirichlet(np.ones(3), 5).astype(np.float32)
+        raw_rows.append(np.hstack([emb, soft]))
+        member = openset.Head(LABELS, protos[:, k * dim:(k + 1) * dim],
+                              dict(cal, members=1))
+        cos, blank = member.scores(raw_rows[-1])
+        cosines.append(cos)
+        blanks.append(blank)
+    cos, blank = ensemble.scores(np.hstack(raw_rows))
+    assert np.allclose(cos, np.mean(cosines, axis=0), atol=1e-6)
+    assert np.allclose(blank, np.mean(blanks, axis=0), atol=1e-6)
+    assert ensemble.outputs == members * (dim + 3)
+    with pytest.raises(ModelError, match="expected 21"):
+        ensemble.predict(np.zeros((1, 7), np.float32))
+
+
+def test_a_folder_without_members_is_one_net_as_before(tmp_path):
+    """Model folders written before ensembles (no ``members``) load and score as before."""
+    openset.save_head(tmp_path, LABELS, PROTOS, {"tau": 0.8, "margin": 0.1, "blank_min": 0.9,
+                                                 "embedding_dim": 4, "softmax_labels": LABELS})
+    old = openset.load_head(tmp_path, LABELS)
+    frame = raw([0.2, 3.0, 0.1, 0.0])
+    emb = frame[:, :4] / np.linalg.norm(frame[:, :4])
+    assert old.members == 1 and np.allclose(old.scores(frame)[0], emb @ PROTOS.T)
+    assert old.predict(frame) == head(members=1).predict(frame) == [("Red", pytest.approx(99.7,
+                                                                                         abs=0.1))]
+
+
+def test_member_scores_combine_into_ensemble_scores():
+    from sortcore.training import lopo
+    rng = np.random.RandomState(1)
+
+    def scores(shift):
+        arrays = [rng.rand(2, 4, 3) + shift, rng.rand(2, 4), rng.rand(2, 5, 3), rng.rand(2, 5),
+                  rng.rand(2, 6, 3), rng.rand(2, 6)]
+        return lopo.Scores(LABELS, np.array([1, 2]), *arrays)
+    a, b = scores(0.0), scores(1.0)
+    both = lopo.mean_scores([a, b])
+    assert np.allclose(both.cos, (a.cos + b.cos) / 2)
+    assert np.allclose(both.blanks_blank, (a.blanks_blank + b.blanks_blank) / 2)
+    with pytest.raises(ValueError, match="folds"):
+        lopo.mean_scores([a, dataclasses.replace(b, truth=np.array([2, 1]))])
 
 
 def test_calibration_keeps_wrong_at_most_max_risk():

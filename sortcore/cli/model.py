@@ -40,6 +40,8 @@ def min_probability_option(func):
 @click.option("--epochs", type=int, default=30, show_default=True)
 @click.option("--size", type=int, default=96, show_default=True, help="Input pixels (square).")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--members", type=click.IntRange(1, 8), default=1, show_default=True,
+              help="Train an ensemble of this many nets (seeds seed, seed+1, ...) in one graph.")
 @click.option("--cv/--no-cv", default=True, show_default=True,
               help="Also run leave-one-photo-out for the card (one training per photo).")
 @click.option("--views", type=int, default=20, show_default=True,
@@ -47,12 +49,12 @@ def min_probability_option(func):
 @click.option("--scores", default=None,
               help="Calibrate from saved leave-one-photo-out score files (a glob of .npz) "
               "instead of running LOPO.")
-def train(data_dir, out_dir, epochs, size, seed, cv, views, scores):
+def train(data_dir, out_dir, epochs, size, seed, members, cv, views, scores):
     """Train the sock classifier, calibrate its Unknown rule, write its files and card."""
     from ..training.modelcard import build_model
     from ..training.train import TrainOptions
     try:
-        options = TrainOptions(size=size, epochs=epochs, seed=seed)
+        options = TrainOptions(size=size, epochs=epochs, seed=seed, members=members)
         figures = build_model(data_dir, out_dir, options, cv=cv, views=views, scores=scores)
     except (SortcoreError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc))
