@@ -91,9 +91,10 @@ def _header(figures):
         " DeepLens-supported)." % (o["width"], o["width"] * 16, o["width"] * 16, _ensemble(o)),
         "",
         "Open-set head (numpy, `sortcore.classifier.openset`, also on the camera: the DeepLens"
-        " optimised model only computes the raw outputs): one cosine prototype per label"
+        " optimised model only computes the raw outputs): one cosine prototype per label%s"
         " (`prototypes.npy`, mean normalised embedding of 40 augmented views; Blank's from"
-        " synthetic blanks) and the rule in `calibration.json`.", "",
+        " synthetic blanks) and the rule in `calibration.json`." % (
+            " and member" if o["members"] > 1 else ""), "",
         "Input: %dx%d RGB, from any BGR frame through `sortcore.classifier.model.preprocess`"
         " (area resize, BGR->RGB, /255, ImageNet mean/std)." % (o["size"], o["size"]), "",
     ]
