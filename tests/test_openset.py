@@ -167,9 +167,10 @@ def test_fast_lopo_on_a_small_fold(tmp_path):
 def test_synthetic_unknown_designs_are_mostly_unknown_or_blank():
     """Patterned socks of designs it never saw, on wall/wood backgrounds.
 
-    The target is "never a known design"; the shipped model does not meet it: 8-10 % of such
-    views come out Mongo or Google (measured on seeds 1, 9001, 31337; LOPO: 1.9 %). This
-    bound keeps it from getting worse; the count's de-ghosting needs 4 frames of one design.
+    The target is "never a known design"; the shipped model does not meet it: 2-4 % of such
+    views come out a known design (benchmarks/unknown_designs.py, seeds 1, 9001, 31337; the
+    one-net model before the ensemble: 8-10 %; LOPO: 2.1 %). This bound keeps it from getting
+    worse; the count's de-ghosting needs 4 frames of one design.
     """
     pytest.importorskip("mxnet")
     from sortcore.classifier.model import load_model
@@ -178,4 +179,4 @@ def test_synthetic_unknown_designs_are_mostly_unknown_or_blank():
     views = synth.unknown_views(100, seed=31337)  # not the seed LOPO measures with
     labels = [p.label for p in clf.classify_many(views)]
     known = [label for label in labels if label not in ("Unknown", "Blank")]
-    assert len(known) <= 12, known
+    assert len(known) <= 8, known
