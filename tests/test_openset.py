@@ -164,6 +164,28 @@ def test_fast_lopo_on_a_small_fold(tmp_path):
     assert np.allclose(alone.cos[0], scores.cos[2]) and np.allclose(alone.blank[0], scores.blank[2])
 
 
+@needs_photos
+def test_ensemble_lopo_scores_are_the_mean_of_the_seeds_scores(tmp_path):
+    """What ``benchmarks/lopo_colour.py combine`` relies on: LOPO of ``members=2`` gives the
+    mean of the scores of seeds 0 and 1 run alone (one fold, to stay fast)."""
+    pytest.importorskip("mxnet")
+    from sortcore.training import lopo, train as training
+    for label in ("Github", "Mongo"):
+        (tmp_path / label).mkdir()
+        for photo in sorted((PHOTOS / label).glob("*.jpg")):
+            os.symlink(photo, tmp_path / label / photo.name)
+    options = training.TrainOptions(epochs=1, views_per_photo=4, size=32, width=8,
+                                    progress=False)
+
+    def run(**changes):
+        return lopo.cross_validate(tmp_path, dataclasses.replace(options, **changes), views=3,
+                                   progress=False, only=[1])
+    both = run(members=2)
+    alone = lopo.mean_scores([run(seed=0), run(seed=1)])
+    for field in ("cos", "blank", "unknown_cos", "blanks_blank"):
+        assert np.allclose(getattr(both, field), getattr(alone, field), atol=1e-5), field
+
+
 def test_synthetic_unknown_designs_are_mostly_unknown_or_blank():
     """Patterned socks of designs it never saw, on wall/wood backgrounds.
 

@@ -74,13 +74,15 @@ def train(data_dir, out_dir, epochs, size, seed, members, cv, views, scores):
               help="Leave-one-photo-out instead: retrains once per photo (minutes).")
 @click.option("--epochs", type=int, default=30, show_default=True, help="Epochs per fold (--cv).")
 @click.option("--seed", type=int, default=0, show_default=True)
-def evaluate(data_dir, model_dir, views, cv, epochs, seed):
+@click.option("--members", type=click.IntRange(1, 8), default=1, show_default=True,
+              help="Ensemble size per fold (--cv).")
+def evaluate(data_dir, model_dir, views, cv, epochs, seed, members):
     """Per-class right/Unknown/wrong on augmented views, or leave-one-photo-out with --cv."""
     from ..training import lopo, train as training
     from ..training.evaluate import evaluate as run_evaluate
     try:
         if cv:
-            options = training.TrainOptions(epochs=epochs, seed=seed)
+            options = training.TrainOptions(epochs=epochs, seed=seed, members=members)
             summary = lopo.summarise(lopo.cross_validate(data_dir, options, views))
         else:
             result = run_evaluate(data_dir, model_dir, views=views)
