@@ -64,6 +64,8 @@ def test_enroll_from_frames_then_classify_recognises_it(tmp_path):
     assert {p.name: p.read_bytes() for p in MODEL.iterdir()} == before  # base unchanged
     out = tmp_path / "mine"
     assert (out / "labels.txt").read_text().split()[-1] == "MyGithub"
+    head = load_model(out).head  # an ensemble: the new design has a block for every member
+    assert head.prototypes.shape == (len(head.labels), head.members * head.dim)
     assert [e.get("design") for e in
             json.loads((out / "calibration.json").read_text())["enrolled"]] == [None, "MyGithub"]
     later = tmp_path / "later"

@@ -39,8 +39,49 @@ def test_short_training_writes_a_loadable_model_and_card(tmp_path):
     assert clf.head.prototypes.shape == (len(labels), 8 * 16)
     card = (tmp_path / "README.md").read_text()
     assert "--epochs 2 --size 32 --seed 0 --no-cv" in card and "Limitations" in card
-    assert "not calibrated" in card
+    assert "not calibrated" in card and "Ensemble" not in card
     assert set(figures["evaluation"].per_class) == set(labels)
+    assert clf.head.members == 1 and figures["calibration"]["members"] == 1
+
+
+#: Layers the DeepLens model optimizer converts (as in tests/test_model.py).
+DEEPLENS_OPS = {"null", "Convolution", "BatchNorm", "Activation", "Pooling", "Flatten",
+                "FullyConnected", "SoftmaxActivation", "Concat"}
+
+
+@needs_photos
+def test_an_ensemble_is_one_graph_whose_members_are_the_seed_nets(tmp_path):
+    """Member k of ``members=N`` is the net trained alone with seed + k (so per-seed LOPO
+    files combine into the ensemble's), all in one DeepLens-clean graph; enrolment gives a
+    new design a prototype block for every member."""
+    import json
+    from sortcore.classifier.openset import normalise_blocks
+    from sortcore.classifier.model import preprocess
+    from sortcore.training import enroll
+    options = dataclasses.replace(QUICK, epochs=1, members=2)
+    build_model(PHOTOS, tmp_path / "ens", options, cv=False, views=1, time_it=False)
+    clf = load_model(tmp_path / "ens")
+    labels = clf.labels
+    assert clf.head.members == 2 and clf.head.prototypes.shape == (len(labels), 2 * 128)
+    assert "Ensemble of 2" in (tmp_path / "ens" / "README.md").read_text()
+    graph = json.loads((tmp_path / "ens" / "sockclf-symbol.json").read_text())
+    assert {node["op"] for node in graph["nodes"]} <= DEEPLENS_OPS
+    labels_, photos = training.load_photos(PHOTOS)
+    batch = preprocess([p.image for p in photos[:3]], 32)
+    both = clf.forward(batch)
+    assert both.shape == (3, 2 * (128 + len(labels)))
+    alone = training.forward_of(training.fit(labels_, photos, dataclasses.replace(
+        options, members=1, seed=1)))(batch)
+    assert np.allclose(both[:, 128 + len(labels):], alone, atol=1e-5)
+    images = [p.image for p in photos if p.label == "Github"]
+    enroll.enroll(tmp_path / "ens", tmp_path / "more", "MyGithub", images)
+    more = load_model(tmp_path / "more")
+    assert more.head.prototypes.shape == (len(labels) + 1, 256)
+    assert np.allclose(normalise_blocks(more.head.prototypes, 2), more.head.prototypes, atol=1e-5)
+    cos, _ = more.head.scores(more.forward(preprocess(images, 32)))
+    # (A 1-epoch net barely separates designs: the enrolled prototype is at least as near as
+    # any; tests/test_enroll.py checks recognition with the shipped ensemble.)
+    assert np.all(cos[:, -1] >= cos.max(axis=1) - 1e-3)
 
 
 @needs_photos

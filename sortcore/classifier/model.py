@@ -224,8 +224,7 @@ def load_model(dirpath, name=None, size=None, min_probability=None):
         raise ModelError("cannot load model %s: %s" % (symbol_path, str(exc).splitlines()[0]))
     classifier = classifier_for(dirpath, lambda batch: net(mx.nd.array(batch)).asnumpy(),
                                 size, min_probability)
-    expected = len(labels) if classifier.head is None else (
-        classifier.head.dim + len(classifier.head.softmax_labels))
+    expected = len(labels) if classifier.head is None else classifier.head.outputs
     if out.shape != (1, expected):
         raise ModelError("model %s outputs shape %s but labels.txt has %d labels" % (
             symbol_path, out.shape, len(labels)))

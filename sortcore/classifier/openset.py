@@ -1,14 +1,19 @@
 """The open-set head: raw net outputs -> a label, ``Unknown`` when not sure.
 
 The net (MXNet symbol, the DeepLens optimised model or ONNX Runtime) only has to offer
-``forward(nchw_float32) -> np.ndarray`` of shape (N, D + S): a D-dimensional embedding
-followed by S softmax probabilities. Everything after that is numpy and lives in files
-of the model folder, so every backend shares it:
+``forward(nchw_float32) -> np.ndarray`` of shape (N, M * (D + S)): for each of M ensemble
+members (``members`` in calibration.json, default 1) a D-dimensional embedding followed by
+S softmax probabilities. Everything after that is numpy and lives in files of the model
+folder, so every backend shares it:
 
-``prototypes.npy``  (C, D) L2-normalised class prototypes, in ``labels.txt`` order.
+``prototypes.npy``  (C, M * D) class prototypes in ``labels.txt`` order, each member's block
+                     of D L2-normalised (a member's prototype is built from its embeddings).
 ``calibration.json`` ``tau``, ``margin`` (cosine rule), ``blank_min`` (softmax Blank rule),
-                     ``embedding_dim``, ``softmax_labels``, ``size``, ``rule`` and how it was
-                     calibrated (coverage and risk from leave-one-photo-out).
+                     ``embedding_dim``, ``members``, ``softmax_labels``, ``size``, ``rule`` and
+                     how it was calibrated (coverage and risk from leave-one-photo-out).
+
+An ensemble's cosine is the mean over members of each member's cosine against its own
+prototype, and its P(Blank) the mean of the members' softmax.
 
 Rule: a frame is ``Blank`` when the softmax gives Blank >= ``blank_min`` (unless the cosine
 rule below confidently picks an enrolled design, which the softmax never learnt); otherwise the
@@ -109,6 +114,22 @@ def nested(scores, truth, groups, max_risk=0.01):
     return pred
 
 
+def normalise_blocks(vectors, members=1):
+    """(N, M * D) rows with each member's block of D L2-normalised."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    blocks = vectors.reshape(len(vectors), members, -1)
+    blocks = blocks / (np.linalg.norm(blocks, axis=2, keepdims=True) + 1e-8)
+    return blocks.reshape(len(vectors), -1)
+
+
+def split_members(raw, dim, members=1):
+    """(block-normalised embeddings (N, M * D), mean softmax (N, S)) of raw (N, M * (D + S))."""
+    raw = np.asarray(raw, dtype=np.float32)
+    per = raw.reshape(len(raw), members, -1)
+    emb = normalise_blocks(per[:, :, :dim].reshape(len(raw), -1), members)
+    return emb, per[:, :, dim:].mean(axis=1)
+
+
 class Head(object):
     """Prototypes + calibrated rule; :meth:`predict` maps raw net outputs to labels."""
 
@@ -119,11 +140,17 @@ class Head(object):
         self.tau = float(calibration["tau"])
         self.margin = float(calibration.get("margin", 0.0))
         self.blank_min = float(calibration.get("blank_min", 1.01))
-        self.dim = int(calibration.get("embedding_dim", self.prototypes.shape[1]))
+        self.members = int(calibration.get("members", 1))
+        self.dim = int(calibration.get("embedding_dim", self.prototypes.shape[1] // self.members))
         self.softmax_labels = list(calibration.get("softmax_labels", []))
-        if self.prototypes.shape != (len(self.labels), self.dim):
+        if self.prototypes.shape != (len(self.labels), self.members * self.dim):
             raise ModelError("prototypes have shape %s, expected (%d, %d) for labels.txt" % (
-                self.prototypes.shape, len(self.labels), self.dim))
+                self.prototypes.shape, len(self.labels), self.members * self.dim))
+
+    @property
+    def outputs(self):
+        """Raw values per frame the net must give: members x (embedding + softmax)."""
+        return self.members * (self.dim + len(self.softmax_labels))
 
     def with_threshold(self, min_probability):
         """A copy whose cosine threshold is ``min_probability`` percent (None: unchanged)."""
@@ -133,22 +160,21 @@ class Head(object):
         return Head(self.labels, self.prototypes, calibration)
 
     def split(self, raw):
-        """(L2-normalised embeddings (N, D), P(Blank) (N,)) from raw outputs (N, D + S)."""
+        """(block-normalised embeddings (N, M * D), mean P(Blank) (N,)) from raw outputs."""
         raw = np.asarray(raw, dtype=np.float32).reshape(len(raw), -1)
-        if raw.shape[1] != self.dim + len(self.softmax_labels):
+        if raw.shape[1] != self.outputs:
             raise ModelError("model output has %d values per frame, expected %d" % (
-                raw.shape[1], self.dim + len(self.softmax_labels)))
-        emb = raw[:, :self.dim]
-        emb = emb / (np.linalg.norm(emb, axis=1, keepdims=True) + 1e-8)
+                raw.shape[1], self.outputs))
+        emb, soft = split_members(raw, self.dim, self.members)
         blank = np.zeros(len(raw), np.float32)
         if BLANK in self.softmax_labels:
-            blank = raw[:, self.dim + self.softmax_labels.index(BLANK)]
+            blank = soft[:, self.softmax_labels.index(BLANK)]
         return emb, blank
 
     def scores(self, raw):
-        """(cosine similarities (N, C) to the prototypes, P(Blank) (N,))."""
+        """(mean over members of the cosines (N, C) to the prototypes, P(Blank) (N,))."""
         emb, blank = self.split(raw)
-        return emb @ self.prototypes.T, blank
+        return (emb @ self.prototypes.T) / self.members, blank
 
     def predict(self, raw):
         """One (label, probability percent) per row; label ``Unknown`` when not sure."""

@@ -40,6 +40,8 @@ def min_probability_option(func):
 @click.option("--epochs", type=int, default=30, show_default=True)
 @click.option("--size", type=int, default=96, show_default=True, help="Input pixels (square).")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--members", type=click.IntRange(1, 8), default=1, show_default=True,
+              help="Train an ensemble of this many nets (seeds seed, seed+1, ...) in one graph.")
 @click.option("--cv/--no-cv", default=True, show_default=True,
               help="Also run leave-one-photo-out for the card (one training per photo).")
 @click.option("--views", type=int, default=20, show_default=True,
@@ -47,12 +49,12 @@ def min_probability_option(func):
 @click.option("--scores", default=None,
               help="Calibrate from saved leave-one-photo-out score files (a glob of .npz) "
               "instead of running LOPO.")
-def train(data_dir, out_dir, epochs, size, seed, cv, views, scores):
+def train(data_dir, out_dir, epochs, size, seed, members, cv, views, scores):
     """Train the sock classifier, calibrate its Unknown rule, write its files and card."""
     from ..training.modelcard import build_model
     from ..training.train import TrainOptions
     try:
-        options = TrainOptions(size=size, epochs=epochs, seed=seed)
+        options = TrainOptions(size=size, epochs=epochs, seed=seed, members=members)
         figures = build_model(data_dir, out_dir, options, cv=cv, views=views, scores=scores)
     except (SortcoreError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc))
@@ -72,13 +74,15 @@ def train(data_dir, out_dir, epochs, size, seed, cv, views, scores):
               help="Leave-one-photo-out instead: retrains once per photo (minutes).")
 @click.option("--epochs", type=int, default=30, show_default=True, help="Epochs per fold (--cv).")
 @click.option("--seed", type=int, default=0, show_default=True)
-def evaluate(data_dir, model_dir, views, cv, epochs, seed):
+@click.option("--members", type=click.IntRange(1, 8), default=1, show_default=True,
+              help="Ensemble size per fold (--cv).")
+def evaluate(data_dir, model_dir, views, cv, epochs, seed, members):
     """Per-class right/Unknown/wrong on augmented views, or leave-one-photo-out with --cv."""
     from ..training import lopo, train as training
     from ..training.evaluate import evaluate as run_evaluate
     try:
         if cv:
-            options = training.TrainOptions(epochs=epochs, seed=seed)
+            options = training.TrainOptions(epochs=epochs, seed=seed, members=members)
             summary = lopo.summarise(lopo.cross_validate(data_dir, options, views))
         else:
             result = run_evaluate(data_dir, model_dir, views=views)

@@ -74,11 +74,13 @@ def enroll(base, out, name, images, views=VIEWS, seed=5):
     shots = list(images) + [image[:, ::-1].copy() for image in images]
     if len(images) < MIN_FRAMES:
         shots += views_of(images, views, clf.size, np.random.RandomState(seed))
-    new = mean_direction(embed(clf.forward, shots, clf.size, head.dim)[0])
+    members = head.members  # an ensemble: the new prototype has a block for every member
+    new = mean_direction(embed(clf.forward, shots, clf.size, head.dim, members=members)[0],
+                         members)
     labels, protos = list(head.labels), head.prototypes.copy()
     if name in labels:  # more examples of a known design: move its prototype towards them
         i = labels.index(name)
-        protos[i] = mean_direction([protos[i], new])
+        protos[i] = mean_direction([protos[i], new], members)
     else:
         labels.append(name)
         protos = np.vstack([protos, new[None, :]])

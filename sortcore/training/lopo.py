@@ -5,6 +5,10 @@ score 20 augmented views of it (``RandomState(777)``, ``2 x size`` pixels), 100 
 unknown-design socks (:mod:`sortcore.training.synth`, seed 9001) and 40 synthetic blanks
 (seed 4242). The open-set thresholds are fitted on all held-out scores (most views right
 with at most 1 % wrong); the nested estimate refits them without each photo in turn.
+
+An ensemble's scores are the means over members of the members' cosines and P(Blank), so
+they can also be made from per-seed score files without training again
+(:func:`mean_scores`, ``benchmarks/lopo_colour.py combine``).
 """
 
 import dataclasses
@@ -62,33 +66,50 @@ def load_scores(pattern):
                   cat("blanks_cos", "bcos"), cat("blanks_blank", "bprob", True))
 
 
-def fold_scores(forward, size, dim, labels, rest, held, views, probes):
+def mean_scores(parts):
+    """The ensemble :class:`Scores` of members' scores (same folds): every field averaged."""
+    first = parts[0]
+    for other in parts[1:]:
+        if other.labels != first.labels or not np.array_equal(other.truth, first.truth):
+            raise ValueError("scores of different labels or folds cannot be combined")
+    fields = [f.name for f in dataclasses.fields(Scores)][2:]
+    return Scores(first.labels, first.truth,
+                  *[np.mean([getattr(p, f) for p in parts], axis=0) for f in fields])
+
+
+def fold_scores(forward, size, dim, labels, rest, held, views, probes, members=1):
     """Score the held-out views and the probes against prototypes built from ``rest``."""
-    protos = class_prototypes(forward, size, dim, labels, rest)
+    protos = class_prototypes(forward, size, dim, labels, rest, members=members)
     out = []
     for images in [held_views(held.image, views, size)] + list(probes):
-        emb, soft = embed(forward, images, size, dim)
-        out += [emb @ protos.T, soft[:, labels.index(openset.BLANK)]]
+        emb, soft = embed(forward, images, size, dim, members=members)
+        out += [emb @ protos.T / members, soft[:, labels.index(openset.BLANK)]]
     return out
 
 
-def cross_validate(data_dir, options=None, views=20, progress=True):
-    """Train once per held-out photo and collect its :class:`Scores`."""
+def cross_validate(data_dir, options=None, views=20, progress=True, only=None):
+    """Train once per held-out photo and collect its :class:`Scores`.
+
+    ``only``: indices (in :func:`sortcore.training.train.load_photos` order) of the photos to
+    hold out, so that folds can run in separate processes and be saved one file each.
+    """
     options = dataclasses.replace(options or training.TrainOptions(), progress=False)
     labels, photos = training.load_photos(data_dir)
     probes = (synth.unknown_views(100), [augment.blank(np.random.RandomState(BLANK_SEED),
                                                        options.size * 2) for _ in range(40)])
-    rows, items = [], photos
+    held_out = photos if only is None else [photos[i] for i in only]
+    rows, items = [], held_out
     if progress:
         from tqdm import tqdm
-        items = tqdm(photos, desc="leave-one-photo-out", unit="fold")
+        items = tqdm(held_out, desc="leave-one-photo-out", unit="fold")
     dim = options.width * 16
     for held in items:
         rest = [p for p in photos if p.path != held.path]
-        forward = training.forward_of(training.fit(labels, rest, options))
-        rows.append(fold_scores(forward, options.size, dim, labels, rest, held, views, probes))
+        forward = training.forward_of(training.fit_members(labels, rest, options))
+        rows.append(fold_scores(forward, options.size, dim, labels, rest, held, views, probes,
+                                options.members))
     cols = [np.stack(c) for c in zip(*rows)]
-    return Scores(labels, np.array([labels.index(p.label) for p in photos]), *cols)
+    return Scores(labels, np.array([labels.index(p.label) for p in held_out]), *cols)
 
 
 def summarise(scores, max_risk=MAX_RISK):
@@ -122,13 +143,14 @@ def summarise(scores, max_risk=MAX_RISK):
     }
 
 
-def calibration(summary, size, dim, softmax_labels, source):
+def calibration(summary, size, dim, softmax_labels, source, members=1):
     """The ``calibration.json`` content from a :func:`summarise` result."""
     cal = summary["calibrated"]
     accepted = cal["right"] + cal["wrong"]
     return {
         "tau": summary["tau"], "margin": summary["margin"], "blank_min": summary["blank_min"],
-        "size": size, "embedding_dim": dim, "softmax_labels": list(softmax_labels),
+        "size": size, "embedding_dim": dim, "members": members,
+        "softmax_labels": list(softmax_labels),
         "coverage": round(accepted, 4), "risk": round(cal["wrong"] / accepted if accepted else 0, 4),
         "calibrated_by": source,
     }

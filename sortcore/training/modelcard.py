@@ -30,10 +30,11 @@ def build_model(data_dir, out_dir, options=None, cv=True, views=20, time_it=True
     options = options or training.TrainOptions()
     started = time.time()
     labels, photos = training.load_photos(data_dir)
-    net = training.fit(labels, photos, options)
-    training.export(net, labels, out_dir, options.size, options.name)
-    dim = options.width * 16
-    protos = class_prototypes(training.forward_of(net), options.size, dim, labels, photos)
+    nets = training.fit_members(labels, photos, options)
+    training.export(nets, labels, out_dir, options.size, options.name)
+    dim, members = options.width * 16, options.members
+    protos = class_prototypes(training.forward_of(nets), options.size, dim, labels, photos,
+                              members=members)
     train_seconds = time.time() - started
     summary, source = None, "not calibrated (trained with --no-cv): default thresholds"
     if scores:
@@ -41,9 +42,9 @@ def build_model(data_dir, out_dir, options=None, cv=True, views=20, time_it=True
     elif cv:
         result = lopo.cross_validate(data_dir, options, views, progress=options.progress)
         summary, source = lopo.summarise(result), "LOPO run by sortcore train"
-    cal = (lopo.calibration(summary, options.size, dim, labels, source) if summary else
-           dict(UNCALIBRATED, size=options.size, embedding_dim=dim, softmax_labels=labels,
-                calibrated_by=source))
+    cal = (lopo.calibration(summary, options.size, dim, labels, source, members) if summary else
+           dict(UNCALIBRATED, size=options.size, embedding_dim=dim, members=members,
+                softmax_labels=labels, calibrated_by=source))
     openset.save_head(out_dir, labels, protos, cal)
     figures = {
         "labels": labels, "options": dataclasses.asdict(options), "data_dir": str(data_dir),
@@ -59,10 +60,20 @@ def build_model(data_dir, out_dir, options=None, cv=True, views=20, time_it=True
 
 def _command(figures):
     o = figures["options"]
-    return "sortcore train --data %s --out MODEL_DIR --epochs %d --size %d --seed %d%s" % (
+    return "sortcore train --data %s --out MODEL_DIR --epochs %d --size %d --seed %d%s%s" % (
         figures["data_dir"], o["epochs"], o["size"], o["seed"],
+        " --members %d" % o["members"] if o["members"] > 1 else "",
         " --scores '%s'" % figures["scores"] if figures["scores"] else
         "" if figures["lopo"] else " --no-cv")
+
+
+def _ensemble(o):
+    if o["members"] == 1:
+        return ""
+    return ("Ensemble of %d such nets (the same recipe, seeds %d to %d) in one graph: its output"
+            " is each member's embedding and softmax in turn, one Concat; the head averages the"
+            " members' cosines (each against its own prototype block) and P(Blank). " % (
+                o["members"], o["seed"], o["seed"] + o["members"] - 1))
 
 
 def _header(figures):
@@ -75,13 +86,15 @@ def _header(figures):
         "Tiny MobileNet: 3x3 convolution (stride 2, %d channels), six depthwise-separable blocks"
         " (depthwise 3x3 + pointwise 1x1, BatchNorm, ReLU; up to %d channels), global average"
         " pooling. The exported graph outputs that %d-d embedding concatenated with the softmax"
-        " of one fully connected layer; no Dropout. Operators: Convolution, BatchNorm,"
+        " of one fully connected layer; no Dropout. %sOperators: Convolution, BatchNorm,"
         " Activation, Pooling, Flatten, FullyConnected, SoftmaxActivation, Concat (all"
-        " DeepLens-supported)." % (o["width"], o["width"] * 16, o["width"] * 16), "",
+        " DeepLens-supported)." % (o["width"], o["width"] * 16, o["width"] * 16, _ensemble(o)),
+        "",
         "Open-set head (numpy, `sortcore.classifier.openset`, also on the camera: the DeepLens"
-        " optimised model only computes the raw outputs): one cosine prototype per label"
+        " optimised model only computes the raw outputs): one cosine prototype per label%s"
         " (`prototypes.npy`, mean normalised embedding of 40 augmented views; Blank's from"
-        " synthetic blanks) and the rule in `calibration.json`.", "",
+        " synthetic blanks) and the rule in `calibration.json`." % (
+            " and member" if o["members"] > 1 else ""), "",
         "Input: %dx%d RGB, from any BGR frame through `sortcore.classifier.model.preprocess`"
         " (area resize, BGR->RGB, /255, ImageNet mean/std)." % (o["size"], o["size"]), "",
     ]
@@ -94,10 +107,11 @@ def _training(figures):
         "%d photos, %d epochs of %d augmented views per photo (random resized crop, any rotation,"
         " flips, colour/brightness jitter, blur, noise); with probability %.1f the sock (GrabCut"
         " mask) is first pasted on a synthetic background. Synthetic `Blank` frames unless the"
-        " data has a `Blank` folder; SGD with momentum, cosine learning rate from %g, seed %d."
+        " data has a `Blank` folder; SGD with momentum, cosine learning rate from %g, seed %d%s."
         " Training and prototypes took %.0f s." % (
             figures["photos"], o["epochs"], o["views_per_photo"], o["background_swap"],
-            o["learning_rate"], o["seed"], figures["train_seconds"]), "",
+            o["learning_rate"], o["seed"], " (+1 per member)" if o["members"] > 1 else "",
+            figures["train_seconds"]), "",
     ]
 
 

@@ -1,32 +1,32 @@
 """Class prototypes: the mean L2-normalised embedding of augmented views of each class.
 
-Works on any ``forward(nchw) -> (N, D + S)`` (a freshly trained net or a loaded model
-folder), so training, leave-one-photo-out and enrolment share it. ``Blank``'s prototype
-comes from synthetic blank frames unless the data has its own Blank photos.
+Works on any ``forward(nchw) -> (N, M * (D + S))`` (a freshly trained net or ensemble of M
+members, or a loaded model folder), so training, leave-one-photo-out and enrolment share it.
+An ensemble's prototype is one block of D per member, each normalised on its own
+(:mod:`sortcore.classifier.openset`). ``Blank``'s prototype comes from synthetic blank frames
+unless the data has its own Blank photos.
 """
 
 import numpy as np
 
 from . import augment
 from ..classifier.model import preprocess
-from ..classifier.openset import BLANK
+from ..classifier.openset import BLANK, normalise_blocks, split_members
 
 VIEWS = 40
 SEED = 5
 
 
-def embed(forward, images, size, dim, batch=64):
-    """(N, dim) L2-normalised embeddings and (N, S) softmax rows of BGR images."""
+def embed(forward, images, size, dim, batch=64, members=1):
+    """(N, M * dim) block-normalised embeddings and (N, S) mean softmax rows of BGR images."""
     rows = [np.asarray(forward(preprocess(images[i:i + batch], size)))
             for i in range(0, len(images), batch)]
-    raw = np.concatenate(rows).astype(np.float32)
-    emb = raw[:, :dim]
-    return emb / (np.linalg.norm(emb, axis=1, keepdims=True) + 1e-8), raw[:, dim:]
+    return split_members(np.concatenate(rows), dim, members)
 
 
-def mean_direction(embeddings):
-    mean = np.asarray(embeddings).mean(axis=0)
-    return mean / (np.linalg.norm(mean) + 1e-8)
+def mean_direction(embeddings, members=1):
+    """The mean of block-normalised rows, each member's block normalised again."""
+    return normalise_blocks(np.asarray(embeddings).mean(axis=0)[None, :], members)[0]
 
 
 def views_of(images, count, size, rng):
@@ -34,10 +34,10 @@ def views_of(images, count, size, rng):
     return [augment.augment(images[i % len(images)], rng, size * 2) for i in range(count)]
 
 
-def class_prototypes(forward, size, dim, labels, photos, views=VIEWS, seed=SEED):
-    """(C, dim) prototypes in ``labels`` order from ``photos`` (objects with .label/.image)."""
+def class_prototypes(forward, size, dim, labels, photos, views=VIEWS, seed=SEED, members=1):
+    """(C, M * dim) prototypes in ``labels`` order from ``photos`` (with .label/.image)."""
     rng = np.random.RandomState(seed)
-    out = np.zeros((len(labels), dim), np.float32)
+    out = np.zeros((len(labels), members * dim), np.float32)
     for c, label in enumerate(labels):
         sources = [p.image for p in photos if p.label == label]
         if sources:
@@ -46,5 +46,5 @@ def class_prototypes(forward, size, dim, labels, photos, views=VIEWS, seed=SEED)
             images = [augment.blank(rng, size * 2) for _ in range(views)]
         else:
             raise ValueError("no photos of %r" % label)
-        out[c] = mean_direction(embed(forward, images, size, dim)[0])
+        out[c] = mean_direction(embed(forward, images, size, dim, members=members)[0], members)
     return out

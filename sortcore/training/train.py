@@ -11,6 +11,8 @@ view is the photo's sock (GrabCut mask, :mod:`sortcore.training.mask`) pasted on
 synthetic background, so the background carries no label. The exported graph has no
 Dropout and outputs the 256-d pooled embedding concatenated with the softmax
 probabilities; the open-set head (:mod:`sortcore.classifier.openset`) works on that.
+An ensemble (``members`` > 1: the same recipe with seeds ``seed``, ``seed + 1``, ...) is
+exported as one graph whose output concatenates every member's embedding and softmax.
 Only DeepLens-supported operators.
 """
 
@@ -41,6 +43,7 @@ class TrainOptions:
     weight_decay: float = 5e-4
     width: int = 16  # channels of the first convolution; later blocks double it
     seed: int = 0
+    members: int = 1  # ensemble of nets trained with seeds seed .. seed + members - 1
     background_swap: float = 0.7  # share of views with the sock on a synthetic background
     name: str = DEFAULT_NAME
     progress: bool = True
@@ -48,7 +51,7 @@ class TrainOptions:
     def __post_init__(self):
         if not 16 <= self.size <= 512:
             raise ConfigError("size must be between 16 and 512 pixels, got %r" % self.size)
-        for field in ("epochs", "views_per_photo", "batch_size", "width"):
+        for field in ("epochs", "views_per_photo", "batch_size", "width", "members"):
             if getattr(self, field) < 1:
                 raise ConfigError("%s must be at least 1, got %r" % (field, getattr(self, field)))
         if not self.learning_rate > 0:
@@ -93,8 +96,11 @@ def seed_everything(seed):
     return np.random.RandomState(seed)
 
 
-def build_net(num_classes, width=16):
-    """The tiny MobileNet (logits out; softmax is added by :func:`export`)."""
+def build_net(num_classes, width=16, member=0):
+    """The tiny MobileNet (logits out; softmax is added by :func:`export`).
+
+    ``member`` > 0 gives the parameters their own prefix so that members share one graph.
+    """
     from mxnet.gluon import nn
 
     def conv_bn(out, channels, kernel, stride, groups=1):
@@ -102,7 +108,7 @@ def build_net(num_classes, width=16):
         out.add(nn.BatchNorm())
         out.add(nn.Activation("relu"))
 
-    net = nn.HybridSequential(prefix="sockclf_")
+    net = nn.HybridSequential(prefix="sockclf_" if member == 0 else "sockclf%d_" % member)
     with net.name_scope():
         conv_bn(net, width, 3, 2)
         channels = width
@@ -144,7 +150,13 @@ def _trainer(net, options, steps):
         "wd": options.weight_decay, "lr_scheduler": schedule})
 
 
-def fit(labels, photos, options):
+def fit_members(labels, photos, options):
+    """``options.members`` nets trained with seeds ``options.seed`` + 0, 1, ..."""
+    return [fit(labels, photos, dataclasses.replace(options, seed=options.seed + k), member=k)
+            for k in range(options.members)]
+
+
+def fit(labels, photos, options, member=0):
     """Train a fresh network on ``photos``; returns the Gluon net (logits)."""
     import mxnet as mx
     from mxnet import autograd, gluon
@@ -156,7 +168,7 @@ def fit(labels, photos, options):
              for p in photos]
     # Synthetic blanks as often as an average real class, unless the data has its own.
     blank_share = 0.0 if any(p.label == BLANK for p in photos) else 1.0 / len(labels)
-    net = build_net(len(labels), options.width)
+    net = build_net(len(labels), options.width, member)
     net.initialize(mx.init.Xavier(magnitude=2.0), ctx=mx.cpu())
     net.hybridize(static_alloc=True)
     steps_per_epoch = max(1, (len(photos) * options.views_per_photo) // options.batch_size)
@@ -184,37 +196,50 @@ def fit(labels, photos, options):
     return net
 
 
-def inference_graph(net):
-    """The exported graph around a trained net: embedding ++ softmax, no Dropout."""
+def _members(nets):
+    return list(nets) if isinstance(nets, (list, tuple)) else [nets]
+
+
+def inference_graph(nets):
+    """The exported graph around trained nets (one or a list): for each member its embedding
+    then its softmax, all in one Concat; no Dropout."""
     from mxnet import gluon
     from mxnet.gluon import nn
 
     class Graph(gluon.HybridBlock):
-        def __init__(self, body, dense):
+        def __init__(self, parts):
             super().__init__(prefix="")
-            with self.name_scope():
-                self.body, self.dense = body, dense
+            self.parts = parts
+            for k, (body, dense) in enumerate(parts):
+                self.register_child(body, "body%d" % k)
+                self.register_child(dense, "dense%d" % k)
 
         def hybrid_forward(self, F, x):
-            feats = F.flatten(self.body(x))
-            return F.concat(feats, F.SoftmaxActivation(self.dense(feats)), dim=1)
+            outs = []
+            for body, dense in self.parts:
+                feats = F.flatten(body(x))
+                outs += [feats, F.SoftmaxActivation(dense(feats))]
+            return F.concat(*outs, dim=1)
 
-    body = nn.HybridSequential(prefix="")
-    children = list(net._children.values())
-    for block in children[:-2]:  # everything before Dropout and Dense
-        body.add(block)
-    return Graph(body, children[-1])
+    parts = []
+    for net in _members(nets):
+        body = nn.HybridSequential(prefix="")
+        children = list(net._children.values())
+        for block in children[:-2]:  # everything before Dropout and Dense
+            body.add(block)
+        parts.append((body, children[-1]))
+    return Graph(parts)
 
 
-def forward_of(net):
-    """``forward(nchw) -> (N, 256 + C)`` of a trained Gluon net, as the exported graph."""
+def forward_of(nets):
+    """``forward(nchw) -> (N, M * (256 + C))`` of trained Gluon nets, as the exported graph."""
     import mxnet as mx
-    graph = inference_graph(net)
+    graph = inference_graph(nets)
     graph.hybridize()
     return lambda batch: graph(mx.nd.array(batch)).asnumpy()
 
 
-def export(net, labels, out_dir, size, name=DEFAULT_NAME):
+def export(nets, labels, out_dir, size, name=DEFAULT_NAME):
     """Write ``<name>-symbol.json``, ``<name>-0000.params`` and ``labels.txt``.
 
     The exported graph (:func:`inference_graph`) records the input shape on its
@@ -223,7 +248,7 @@ def export(net, labels, out_dir, size, name=DEFAULT_NAME):
     import mxnet as mx
 
     os.makedirs(str(out_dir), exist_ok=True)
-    model = inference_graph(net)
+    model = inference_graph(nets)
     model.hybridize()
     model(mx.nd.zeros((1, 3, size, size)))
     prefix = os.path.join(str(out_dir), name)
