@@ -202,3 +202,18 @@ def test_synthetic_unknown_designs_are_mostly_unknown_or_blank():
     labels = [p.label for p in clf.classify_many(views)]
     known = [label for label in labels if label not in ("Unknown", "Blank")]
     assert len(known) <= 8, known
+
+
+def test_the_shipped_calibration_is_what_its_committed_lopo_scores_give():
+    """model/calibration.json names the LOPO scores it came from; refitting them gives the same rule."""
+    import json
+    from sortcore.training import lopo
+
+    cal = json.loads((MODEL / "calibration.json").read_text())
+    pattern = cal["calibrated_by"].split("LOPO scores ", 1)[1]
+    summary = lopo.summarise(lopo.load_scores(str(ROOT / pattern)))
+    assert summary["folds"] == 12 and summary["views"] == 20
+    for key in ("tau", "margin", "blank_min"):
+        assert summary[key] == pytest.approx(cal[key], abs=1e-12)
+    accepted = summary["calibrated"]["right"] + summary["calibrated"]["wrong"]
+    assert cal["coverage"] == pytest.approx(accepted, abs=1e-4)
