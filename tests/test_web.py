@@ -2,6 +2,7 @@
 
 import json
 import socket
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -304,6 +305,26 @@ def test_view_waiters_wake_on_change_and_on_interrupt(view):
     view.set_status({"state": "online"})
     assert view.wait_change(version, 1)["status"] == {"state": "online"}
     assert view.wait_frame(0, 0.01) == (0, None)
+    stop = threading.Event()
+    woken = []
+    waiter = threading.Thread(target=lambda: woken.append(view.wait_frame(0, 30, stop)))
+    waiter.start()
+    stop.set()
+    view.interrupt()
+    waiter.join(10)
+    assert woken == [(0, None)]
+
+
+def test_a_stop_set_just_before_a_wait_is_not_missed(view):
+    """The race behind a status page that took a keep-alive period to close: the server set its
+    stop and woke the waiters just before a stream handler began to wait."""
+    stop = threading.Event()
+    stop.set()
+    view.interrupt()
+    start = time.monotonic()
+    assert view.wait_frame(0, 30, stop) == (0, None)
+    assert view.wait_change(view.snapshot()["version"], 30, stop) is None
+    assert time.monotonic() - start < 5
 
 
 def test_view_shows_unrecognised_socks_apart_from_the_designs(view):

@@ -50,7 +50,6 @@ class LiveView:
         self._frame = None  # type: Optional[bytes]
         self._frame_seq = 0
         self._watchers = 0
-        self._interrupted = 0
 
     def bind_reset(self, reset: Optional[Callable[[], int]]):
         """Set the reset callable once the runtime exists (it runs in an HTTP thread)."""
@@ -168,34 +167,35 @@ class LiveView:
         with self._lock:
             return [dict(r) for r in self._state["rows"]]
 
-    def wait_change(self, after: int, timeout: float) -> Optional[dict]:
-        """The snapshot once ``version`` > ``after``; None on timeout or :meth:`interrupt`."""
-        deadline = time.monotonic() + timeout
+    def wait_change(self, after: int, timeout: float, stop: Optional[threading.Event] = None) -> Optional[dict]:
+        """The snapshot once ``version`` > ``after``; None on timeout or once ``stop`` is set."""
         with self._lock:
-            interrupted = self._interrupted
-            while self._version <= after and self._interrupted == interrupted:
-                left = deadline - time.monotonic()
-                if left <= 0 or not self._changed.wait(left):
-                    break
+            self._wait(self._changed, lambda: self._version > after, timeout, stop)
             return self._snapshot() if self._version > after else None
 
-    def wait_frame(self, after: int, timeout: float) -> Tuple[int, Optional[bytes]]:
-        """``(seq, jpeg)`` of a frame newer than ``after``; ``(after, None)`` on timeout."""
-        deadline = time.monotonic() + timeout
+    def wait_frame(self, after: int, timeout: float,
+                   stop: Optional[threading.Event] = None) -> Tuple[int, Optional[bytes]]:
+        """``(seq, jpeg)`` of a frame newer than ``after``; ``(after, None)`` on timeout or ``stop``."""
         with self._lock:
-            interrupted = self._interrupted
-            while self._frame_seq <= after and self._interrupted == interrupted:
-                left = deadline - time.monotonic()
-                if left <= 0 or not self._framed.wait(left):
-                    break
+            self._wait(self._framed, lambda: self._frame_seq > after, timeout, stop)
             if self._frame_seq > after:
                 return self._frame_seq, self._frame
             return after, None
 
+    @staticmethod
+    def _wait(condition: threading.Condition, ready, timeout: float, stop: Optional[threading.Event]):
+        """Wait (the lock held) until ``ready()``, ``timeout`` or ``stop``. ``stop`` is read under
+        the lock, and :meth:`interrupt` notifies under it, so a stop set just before the wait
+        cannot be missed."""
+        deadline = time.monotonic() + timeout
+        while not ready() and not (stop is not None and stop.is_set()):
+            left = deadline - time.monotonic()
+            if left <= 0 or not condition.wait(left):
+                break
+
     def interrupt(self):
-        """Wake every waiter now (the server is closing)."""
+        """Wake every waiter now: the caller has set the ``stop`` event they wait with."""
         with self._lock:
-            self._interrupted += 1
             self._changed.notify_all()
             self._framed.notify_all()
 

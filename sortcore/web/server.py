@@ -181,7 +181,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(b"retry: 1000\n\n")
         version = -1
         while not self.server.closing.is_set():
-            snap = self.server.view.wait_change(version, KEEPALIVE)
+            snap = self.server.view.wait_change(version, KEEPALIVE, self.server.closing)
             if self.server.closing.is_set():
                 break
             if snap is None:
@@ -209,7 +209,7 @@ class _Handler(BaseHTTPRequestHandler):
             while not self.server.closing.is_set():
                 if jpeg is not None:
                     self.wfile.write(jpeg + b"\r\n" + head)
-                seq, jpeg = self.server.view.wait_frame(seq, KEEPALIVE)
+                seq, jpeg = self.server.view.wait_frame(seq, KEEPALIVE, self.server.closing)
         finally:
             self.server.view.watching(-1)
 
