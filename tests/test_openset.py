@@ -157,11 +157,15 @@ def test_fast_lopo_on_a_small_fold(tmp_path):
     cal = lopo.calibration(summary, 32, 128, scores.labels, "test")
     assert cal["risk"] <= 0.01 and 0 <= cal["coverage"] <= 1
     # One fold on its own (a separate process in practice), saved and loaded: the same scores.
-    lopo.cross_validate(tmp_path, options, views=4, progress=False, only=[2]).save(
-        str(tmp_path / "fold02.npz"))
+    lopo.cross_validate(tmp_path, options, views=4, progress=False, only=[2],
+                        export_to=tmp_path / "nets").save(str(tmp_path / "fold02.npz"))
     alone = lopo.load_scores(str(tmp_path / "fold*.npz"))
     assert alone.truth.tolist() == [scores.truth[2]]
     assert np.allclose(alone.cos[0], scores.cos[2]) and np.allclose(alone.blank[0], scores.blank[2])
+    # Its net, exported for measurements such as benchmarks/lopo_tta.py, is the one that scored.
+    from sortcore.classifier.model import read_labels
+    assert read_labels(str(tmp_path / "nets" / "fold02_model" / "labels.txt")) == scores.labels
+    assert (tmp_path / "nets" / "fold02_model" / "sockclf-symbol.json").is_file()
 
 
 @needs_photos

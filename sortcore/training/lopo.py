@@ -13,6 +13,7 @@ they can also be made from per-seed score files without training again
 
 import dataclasses
 import glob
+import os
 
 import numpy as np
 
@@ -87,25 +88,33 @@ def fold_scores(forward, size, dim, labels, rest, held, views, probes, members=1
     return out
 
 
-def cross_validate(data_dir, options=None, views=20, progress=True, only=None):
+def cross_validate(data_dir, options=None, views=20, progress=True, only=None, export_to=None):
     """Train once per held-out photo and collect its :class:`Scores`.
 
     ``only``: indices (in :func:`sortcore.training.train.load_photos` order) of the photos to
     hold out, so that folds can run in separate processes and be saved one file each.
+    ``export_to``: also export each fold's net to ``<export_to>/foldNN_model`` (NN: the photo's
+    index), for measurements that need the nets, such as ``benchmarks/lopo_tta.py``.
     """
     options = dataclasses.replace(options or training.TrainOptions(), progress=False)
     labels, photos = training.load_photos(data_dir)
     probes = (synth.unknown_views(100), [augment.blank(np.random.RandomState(BLANK_SEED),
                                                        options.size * 2) for _ in range(40)])
-    held_out = photos if only is None else [photos[i] for i in only]
-    rows, items = [], held_out
+    indices = list(range(len(photos)) if only is None else only)
+    held_out = [photos[i] for i in indices]
+    rows, items = [], indices
     if progress:
         from tqdm import tqdm
-        items = tqdm(held_out, desc="leave-one-photo-out", unit="fold")
+        items = tqdm(indices, desc="leave-one-photo-out", unit="fold")
     dim = options.width * 16
-    for held in items:
+    for index in items:
+        held = photos[index]
         rest = [p for p in photos if p.path != held.path]
-        forward = training.forward_of(training.fit_members(labels, rest, options))
+        nets = training.fit_members(labels, rest, options)
+        if export_to is not None:
+            folder = os.path.join(str(export_to), "fold%02d_model" % index)
+            training.export(nets, labels, folder, options.size)
+        forward = training.forward_of(nets)
         rows.append(fold_scores(forward, options.size, dim, labels, rest, held, views, probes,
                                 options.members))
     cols = [np.stack(c) for c in zip(*rows)]
