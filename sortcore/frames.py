@@ -158,8 +158,8 @@ def frame_from_obj(obj, default_camera: str = "", default_ts: Optional[float] = 
         ts = default_ts
     elif type(ts) not in _NUMBER or not math.isfinite(ts):
         raise BadFrame("'ts' must be a finite number of unix seconds")
-    elif not -MAX_TS <= ts <= MAX_TS:
-        raise BadFrame("'ts' %r is beyond %g unix seconds" % (ts, MAX_TS))
+    if ts is not None and not -MAX_TS <= ts <= MAX_TS:  # its own ts, or the log's time for it
+        raise BadFrame("the frame's time %r is beyond %g unix seconds" % (ts, MAX_TS))
     camera = obj.get("camera")
     if camera is None:
         camera = default_camera
@@ -192,11 +192,11 @@ def decode_payload(payload: Union[bytes, str], default_camera: str = "",
             p = None
         if p is not None:
             image, prob, camera, seq = p.image, p.probability, p.camera, p.frame
+            ts = default_ts if p.ts is None else p.ts
             if (plain_image(image, labels) and 0 <= prob <= 100 and (seq is None or seq >= 0)
                     and (camera is None or plain_camera(camera))
-                    and (p.ts is None or -MAX_TS <= p.ts <= MAX_TS)):
-                return new_frame((image, prob, default_ts if p.ts is None else p.ts,
-                                   default_camera if camera is None else camera, seq))
+                    and (ts is None or -MAX_TS <= ts <= MAX_TS)):
+                return new_frame((image, prob, ts, default_camera if camera is None else camera, seq))
     try:
         obj = _loads(payload)
     except UnicodeDecodeError:

@@ -123,6 +123,7 @@ ODD_BUT_VALID = [
     b'1790000000.5 {"image": "Google", "probability": 50, "image": "Mongo"}',
     b'1790000000.5 {"image": "Google", "probability": 50, "ts": null}',
     b'1790000000.5 {"image": "Google", "probability": 50, "ts": 1790000003}',
+    b'179001161512345678901234 {"image": "Google", "probability": 50, "ts": 1790000003}',  # its own ts
     b'1790000000.5 {"image": "Google", "probability": 7, "camera": "left", "frame": 3}',
     b'1790000000.5 {"image": "Google", "probability": 50, "camera": ""}',
     b'1790000000.5 {"image": "Google", "probability": 50, "frame": 1.0}',
