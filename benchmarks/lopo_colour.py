@@ -31,7 +31,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from sortcore.classifier import openset  # noqa: E402
-from sortcore.training import augment, lopo, synth, train as training  # noqa: E402
+from sortcore.training import augment, lopo, train as training  # noqa: E402
 from sortcore.training.prototypes import SEED, VIEWS, views_of  # noqa: E402
 
 PHOTOS = os.path.join(os.path.dirname(ROOT), "shared", "sock-photos")
@@ -72,8 +72,7 @@ def colour_similarities(rest, labels, images, size):
 def colour_scores(files, size=96):
     """Colour similarities (held, unknown probes, blank probes), one row per fold file."""
     labels, photos = training.load_photos(PHOTOS)
-    probes = [synth.unknown_views(100), [augment.blank(np.random.RandomState(lopo.BLANK_SEED),
-                                                       size * 2) for _ in range(40)]]
+    probes = list(lopo.open_set_probes(size))
     rows = []
     for path in files:
         held = photos[int(os.path.basename(path)[4:6])]

@@ -27,7 +27,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from sortcore.classifier import model as clf_model, openset  # noqa: E402
-from sortcore.training import augment, lopo, synth, train as training  # noqa: E402
+from sortcore.training import augment, lopo, train as training  # noqa: E402
 from sortcore.training.prototypes import class_prototypes, embed  # noqa: E402
 
 PHOTOS = os.path.join(os.path.dirname(ROOT), "shared", "sock-photos")
@@ -82,7 +82,7 @@ def fold_rows(forward, size, labels, rest, sets, variants):
         out[name] = []
         for images in sets:
             emb, soft = tta_embed(forward, images, size, VARIANTS[name])
-            out[name] += [emb @ protos.T, soft[:, b]]
+            out[name] += [openset.cosines(emb, protos), soft[:, b]]
     return out
 
 
@@ -90,17 +90,13 @@ def tta_scores(model_dir, variants):
     """{variant: :class:`sortcore.training.lopo.Scores`} over the fold models in ``model_dir``."""
     labels, photos = training.load_photos(PHOTOS)
     folders = sorted(glob.glob(os.path.join(model_dir, "fold[0-9][0-9]_model")))
-    probes = [synth.unknown_views(100)]
     rows, truth = {name: [] for name in variants}, []
     for folder in folders:
         held = photos[int(os.path.basename(folder)[4:6])]
         if clf_model.read_labels(os.path.join(folder, "labels.txt")) != labels:
             raise ValueError("%s: labels differ from the photos'" % folder)
         forward, size = load_forward(folder)
-        # As lopo.cross_validate makes them: a fresh RandomState each, so 40 equal frames.
-        blanks = [augment.blank(np.random.RandomState(lopo.BLANK_SEED), size * 2)
-                  for _ in range(40)]
-        sets = [lopo.held_views(held.image, 20, size)] + probes + [blanks]
+        sets = [lopo.held_views(held.image, 20, size)] + list(lopo.open_set_probes(size))
         rest = [p for p in photos if p.path != held.path]
         for name, cols in fold_rows(forward, size, labels, rest, sets, variants).items():
             rows[name].append(cols)

@@ -122,6 +122,12 @@ def normalise_blocks(vectors, members=1):
     return blocks.reshape(len(vectors), -1)
 
 
+def cosines(embeddings, prototypes, members=1):
+    """(N, C): for block-normalised rows and prototypes (N, M * D), (C, M * D), the mean over
+    members of each member's cosine against its own prototype block."""
+    return (embeddings @ prototypes.T) / members
+
+
 def split_members(raw, dim, members=1):
     """(block-normalised embeddings (N, M * D), mean softmax (N, S)) of raw (N, M * (D + S))."""
     raw = np.asarray(raw, dtype=np.float32)
@@ -174,7 +180,7 @@ class Head(object):
     def scores(self, raw):
         """(mean over members of the cosines (N, C) to the prototypes, P(Blank) (N,))."""
         emb, blank = self.split(raw)
-        return (emb @ self.prototypes.T) / self.members, blank
+        return cosines(emb, self.prototypes, self.members), blank
 
     def predict(self, raw):
         """One (label, probability percent) per row; label ``Unknown`` when not sure."""

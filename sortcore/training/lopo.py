@@ -78,13 +78,21 @@ def mean_scores(parts):
                   *[np.mean([getattr(p, f) for p in parts], axis=0) for f in fields])
 
 
+def open_set_probes(size):
+    """(100 synthetic unknown-design socks, 40 synthetic blanks) at ``2 x size`` pixels, the
+    same for every fold and candidate. (The blanks are one blank 40 times: the RandomState is
+    made anew for each. The committed fold files have it so; model/README.md says so.)"""
+    return (synth.unknown_views(100),
+            [augment.blank(np.random.RandomState(BLANK_SEED), size * 2) for _ in range(40)])
+
+
 def fold_scores(forward, size, dim, labels, rest, held, views, probes, members=1):
     """Score the held-out views and the probes against prototypes built from ``rest``."""
     protos = class_prototypes(forward, size, dim, labels, rest, members=members)
     out = []
     for images in [held_views(held.image, views, size)] + list(probes):
         emb, soft = embed(forward, images, size, dim, members=members)
-        out += [emb @ protos.T / members, soft[:, labels.index(openset.BLANK)]]
+        out += [openset.cosines(emb, protos, members), soft[:, labels.index(openset.BLANK)]]
     return out
 
 
@@ -98,8 +106,7 @@ def cross_validate(data_dir, options=None, views=20, progress=True, only=None, e
     """
     options = dataclasses.replace(options or training.TrainOptions(), progress=False)
     labels, photos = training.load_photos(data_dir)
-    probes = (synth.unknown_views(100), [augment.blank(np.random.RandomState(BLANK_SEED),
-                                                       options.size * 2) for _ in range(40)])
+    probes = open_set_probes(options.size)
     indices = list(range(len(photos)) if only is None else only)
     held_out = [photos[i] for i in indices]
     rows, items = [], indices
