@@ -34,6 +34,14 @@ FRAMES_PER_SOCK = 26.1  # average of simulate()'s defaults, to size the log
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
+def write_log(path, frames, seed):
+    """Simulate about ``frames`` frames as a '%U %p' log at ``path``; (lines, truth)."""
+    lines, truth = simulate(socks=max(1, int(frames / FRAMES_PER_SOCK)), seed=seed, start=1790000000.0)
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return lines, truth
+
+
 def timed_run(argv, repeat):
     """((best wall seconds, best CPU seconds), stdout of the last run) of a process run to its exit.
 
@@ -83,14 +91,12 @@ def main():
     parser.add_argument("--skip-bytewax", action="store_true")
     args = parser.parse_args()
 
-    lines, truth = simulate(socks=int(args.frames / FRAMES_PER_SOCK), seed=args.seed, start=1790000000.0)
-    n = len(lines)
-    print("log: %d frames, %d socks shown, seed %d; best of %d runs each"
-          % (n, len(truth["shown"]), args.seed, args.repeat))
     with tempfile.TemporaryDirectory() as tmp:
         log = os.path.join(tmp, "bench.log")
-        with open(log, "w") as f:
-            f.write("\n".join(lines) + "\n")
+        lines, truth = write_log(log, args.frames, args.seed)
+        n = len(lines)
+        print("log: %d frames, %d socks shown, seed %d; best of %d runs each"
+              % (n, len(truth["shown"]), args.seed, args.repeat))
         rates, counts, cpu = {}, {}, {}
         startup, _ = timed_run([sys.executable, "-m", "sortcore", "--help"], max(args.repeat, 5))
         print("start-up   sortcore --help                     %6.3f s wall %6.3f s CPU" % startup)

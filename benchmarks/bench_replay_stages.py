@@ -22,12 +22,11 @@ import sys
 import tempfile
 import time
 
-from bench_engine import FRAMES_PER_SOCK, HERE, replay_argv, timed_run
+from bench_engine import HERE, replay_argv, timed_run, write_log
 from sortcore.engine import Engine, EngineConfig
 from sortcore.logbatch import read_batches
 from sortcore.logfiles import line_blocks
 from sortcore.replay import rare_collections, replay
-from sortcore.simulate import simulate
 from sortcore.store import Store
 
 
@@ -87,13 +86,6 @@ class TimedStore(Store):
             self.seconds += time.process_time() - start
 
 
-def write_log(path, frames, seed):
-    lines, _ = simulate(socks=max(1, int(frames / FRAMES_PER_SOCK)), seed=seed, start=1790000000.0)
-    with open(path, "w") as f:
-        f.write("\n".join(lines) + "\n")
-    return len(lines)
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=270000)
@@ -103,7 +95,8 @@ def main():
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         log, small = os.path.join(tmp, "bench.log"), os.path.join(tmp, "small.log")
-        n, k = write_log(log, args.frames, args.seed), write_log(small, args.small, args.seed)
+        n, k = (len(write_log(path, size, args.seed)[0])
+                for path, size in ((log, args.frames), (small, args.small)))
         startup, _ = timed_run([sys.executable, "-m", "sortcore", "--help"], max(args.repeat, 5))
         print("log: %d frames (small log: %d), seed %d; best of %d" % (n, k, args.seed, args.repeat))
         print("%-14s %6.3f s wall %6.3f s CPU" % (("start-up",) + startup))

@@ -169,12 +169,8 @@ def combine(out, directories):
 
 
 def row(directory):
-    s = lopo.summarise(lopo.load_scores(os.path.join(directory, "fold[0-9][0-9].npz")))
-    three = lambda d: "/".join("%.1f" % (100 * d[k]) for k in ("right", "unknown", "wrong"))  # noqa
-    print("| %.1f | %s | %s | %.1f | %.1f | tau %.3f margin %.3f blank_min %.2f |" % (
-        100 * s["argmax_right"], three(s["calibrated"]), three(s["nested"]),
-        100 * s["unknown_rejected"], 100 * s["blanks_to_blank"], s["tau"], s["margin"],
-        s["blank_min"]))
+    scores = lopo.load_scores(os.path.join(directory, "fold[0-9][0-9].npz"))
+    print("| %s |" % lopo.card_cells(lopo.summarise(scores)))
 
 
 def main(argv):

@@ -115,12 +115,8 @@ def check(scores, directory):
 
 
 def row(who, name, scores):
-    s = lopo.summarise(scores)
-    three = lambda d: "/".join("%.1f" % (100 * d[k]) for k in ("right", "unknown", "wrong"))  # noqa
-    return "| %s + TTA %s (K=%d) | %.1f | %s | %s | %.1f | %.1f | tau %.3f margin %.3f |" % (
-        who, name, len(VARIANTS[name]), 100 * s["argmax_right"], three(s["calibrated"]),
-        three(s["nested"]), 100 * s["unknown_rejected"], 100 * s["blanks_to_blank"], s["tau"],
-        s["margin"])
+    return "| %s + TTA %s (K=%d) | %s |" % (who, name, len(VARIANTS[name]),
+                                          lopo.card_cells(lopo.summarise(scores)))
 
 
 def time_forward(folder, ks, repeats=300):

@@ -221,3 +221,6 @@ def test_the_shipped_calibration_is_what_its_committed_lopo_scores_give():
         assert summary[key] == pytest.approx(cal[key], abs=1e-12)
     accepted = summary["calibrated"]["right"] + summary["calibrated"]["wrong"]
     assert cal["coverage"] == pytest.approx(accepted, abs=1e-4)
+    card = (MODEL / "README.md").read_text()
+    figures = " | ".join(lopo.card_cells(summary).split(" | ")[:5])
+    assert "this model)** | %s |" % figures in card, figures

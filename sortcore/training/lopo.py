@@ -159,6 +159,18 @@ def summarise(scores, max_risk=MAX_RISK):
     }
 
 
+def card_cells(summary):
+    """A candidates-table row's figures from a :func:`summarise` result, ``|``-separated:
+    argmax right, calibrated and nested right/Unknown/wrong, unknown designs rejected,
+    blanks -> Blank (all %), then the fitted thresholds."""
+    def three(shares):
+        return "/".join("%.1f" % (100 * shares[k]) for k in ("right", "unknown", "wrong"))
+    return "%.1f | %s | %s | %.1f | %.1f | tau %.3f margin %.3f blank_min %.2f" % (
+        100 * summary["argmax_right"], three(summary["calibrated"]), three(summary["nested"]),
+        100 * summary["unknown_rejected"], 100 * summary["blanks_to_blank"], summary["tau"],
+        summary["margin"], summary["blank_min"])
+
+
 def calibration(summary, size, dim, softmax_labels, source, members=1):
     """The ``calibration.json`` content from a :func:`summarise` result."""
     cal = summary["calibrated"]
