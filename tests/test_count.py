@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 cv2 = pytest.importorskip("cv2")
+from sortcore.devtools import sockvideo  # noqa: E402
 pytest.importorskip("mxnet")
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -18,7 +19,6 @@ needs_photos = pytest.mark.skipif(not any(PHOTOS.glob("*/*.jpg")),
                                   reason="shared photos not found at %s" % PHOTOS)
 FPS = 5.0
 SIZE = (320, 240)
-WALL = np.full((SIZE[1], SIZE[0], 3), (180, 190, 200), np.uint8)
 # Github twice (a pair), Mongo once (odd), one design the model never saw.
 SOCKS = ["Github/file_90.jpg", "Mongo/file_95.jpg", "unknown", "Github/file_96.jpg"]
 
@@ -28,18 +28,9 @@ def unknown_sock():
     return synth.unknown_sock(np.random.RandomState(7))
 
 
-def write_video(path, socks, per_sock=8, wall=10):
-    video = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), FPS, SIZE)
-    assert video.isOpened()
-    for _ in range(wall):
-        video.write(WALL)
-    for sock in socks:
-        image = unknown_sock() if sock == "unknown" else cv2.imread(str(PHOTOS / sock))
-        for _ in range(per_sock):
-            video.write(cv2.resize(image, SIZE, interpolation=cv2.INTER_AREA))
-        for _ in range(wall):
-            video.write(WALL)
-    video.release()
+def write_video(path, socks):
+    images = [unknown_sock() if sock == "unknown" else cv2.imread(str(PHOTOS / sock)) for sock in socks]
+    return sockvideo.write_video(path, images, FPS, SIZE)
 
 
 def run(*args):

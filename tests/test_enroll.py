@@ -14,6 +14,7 @@ pytest.importorskip("mxnet")
 
 from sortcore.classifier.model import load_model  # noqa: E402
 from sortcore.errors import ModelError  # noqa: E402
+from sortcore.devtools import sockvideo  # noqa: E402
 from sortcore.training import enroll, synth  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,23 +22,10 @@ MODEL = ROOT / "model"
 PHOTOS = ROOT.parent / "shared" / "sock-photos"
 
 
-def moving(image, count, seed):
-    """A clip's frames of one sock: it moves, turns and the light changes."""
-    rng = np.random.RandomState(seed)
-    h, w = image.shape[:2]
-    frames = []
-    for _ in range(count):
-        matrix = cv2.getRotationMatrix2D((w / 2 + rng.uniform(-15, 15), h / 2 + rng.uniform(-15, 15)),
-                                         rng.uniform(-20, 20), rng.uniform(0.9, 1.1))
-        moved = cv2.warpAffine(image, matrix, (w, h), borderMode=cv2.BORDER_REFLECT)
-        frames.append(cv2.convertScaleAbs(moved, alpha=rng.uniform(0.85, 1.15)))
-    return frames
-
-
 def new_design(seed):
     """A clip of one synthetic sock of a design the model never saw."""
     sock = synth.unknown_sock(np.random.RandomState(seed), view_size=224)
-    return sock, moving(sock, 12, seed)
+    return sock, sockvideo.moving(sock, 12, seed)
 
 
 def run(*args):
@@ -54,7 +42,7 @@ def test_enroll_from_frames_then_classify_recognises_it(tmp_path):
     first, second = sorted((PHOTOS / "Github").glob("*.jpg"))
     clip = tmp_path / "clip"
     clip.mkdir()
-    for i, frame in enumerate(moving(cv2.imread(str(first)), 12, 1)):
+    for i, frame in enumerate(sockvideo.moving(cv2.imread(str(first)), 12, 1)):
         cv2.imwrite(str(clip / ("%02d.png" % i)), frame)
     before = {p.name: p.read_bytes() for p in MODEL.iterdir()}
     assert run("enroll", "--remove", "Github", "--out", str(tmp_path / "less")).returncode == 0
@@ -70,7 +58,7 @@ def test_enroll_from_frames_then_classify_recognises_it(tmp_path):
             json.loads((out / "calibration.json").read_text())["enrolled"]] == [None, "MyGithub"]
     later = tmp_path / "later"
     later.mkdir()
-    for i, frame in enumerate(moving(cv2.imread(str(second)), 8, 2)):
+    for i, frame in enumerate(sockvideo.moving(cv2.imread(str(second)), 8, 2)):
         cv2.imwrite(str(later / ("%02d.png" % i)), frame)
     result = run("classify", str(later), "--model", str(out), "--json")
     labels = [row["image"] for row in json.loads(result.stdout)]
