@@ -125,6 +125,20 @@ def test_preprocess_shape_and_normalisation():
     assert np.allclose(batch[0, 0], -0.485 / 0.229)  # R channel of black
 
 
+def test_resize_halves_big_frames_first_and_leaves_views_as_they_were():
+    """Training and LOPO views (2x the input size) take one area resize, as when the LOPO
+    scores were made; a camera frame is halved first and stays within a level on average."""
+    import cv2
+    from sortcore.classifier.model import resize
+    rng = np.random.RandomState(3)
+    view = rng.randint(0, 256, (192, 192, 3), np.uint8)
+    assert np.array_equal(resize(view, 96), cv2.resize(view, (96, 96), interpolation=cv2.INTER_AREA))
+    frame = cv2.GaussianBlur(rng.randint(0, 256, (480, 640, 3), np.uint8), (0, 0), 2)
+    direct = cv2.resize(frame, (96, 96), interpolation=cv2.INTER_AREA).astype(int)
+    assert resize(frame, 96).shape == (96, 96, 3)
+    assert np.abs(resize(frame, 96).astype(int) - direct).mean() < 1.0
+
+
 def test_unreadable_images_raise_model_error_with_path(tmp_path):
     corrupt = tmp_path / "corrupt.jpg"
     corrupt.write_bytes(b"\xff\xd8\xff\xe0 truncated jpeg")
