@@ -120,7 +120,8 @@ SETTINGS = (
     _s("camera", "str", None, "Camera name in payloads (default: $AWS_IOT_THING_NAME, the host "
        "name, or 'camera').", "device", CAMERAS),
     _s("fps", "float", 5.0, "Frames a second at most (0: as fast as the model goes); count: the "
-       "frame rate of a folder source.", "device", CAMERAS + ("count",)),
+       "frame rate of a folder source, and at most this many of a video's frames classified a "
+       "second of video (0: every frame).", "device", CAMERAS + ("count",)),
     _s("publish_frames", "bool", True, "Publish every classified frame on 'sockfound'.",
        "device", ("run", "lambda")),
     _s("greengrass", "bool", True, "Publish through the Greengrass core (v1).", "lambda",

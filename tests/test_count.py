@@ -28,9 +28,10 @@ def unknown_sock():
     return synth.unknown_sock(np.random.RandomState(7))
 
 
-def write_video(path, socks):
+def write_video(path, socks, fps=FPS):
     images = [unknown_sock() if sock == "unknown" else cv2.imread(str(PHOTOS / sock)) for sock in socks]
-    return sockvideo.write_video(path, images, FPS, SIZE)
+    scale = int(fps / FPS)  # the same seconds of each sock and of wall at any frame rate
+    return sockvideo.write_video(path, images, fps, SIZE, per_sock=8 * scale, wall=10 * scale)
 
 
 def run(*args):
@@ -56,6 +57,26 @@ def test_count_a_video_equals_its_truth(tmp_path):
     annotated = cv2.VideoCapture(str(out))
     assert int(annotated.get(cv2.CAP_PROP_FRAME_COUNT)) == counted["frames"]
     annotated.release()
+
+
+@needs_photos
+def test_a_30_fps_video_is_classified_at_fps_and_annotated_in_full(tmp_path):
+    """At --fps 5 (the default) a 30 fps video gives the engine a sixth of its frames, as a
+    live camera at 5 fps would, and counts the same; the annotated video keeps every frame."""
+    video, out = tmp_path / "socks30.mp4", tmp_path / "annotated.mp4"
+    total = write_video(video, SOCKS, fps=30.0)
+    result = run("count", "video:%s" % video, "--json", "--db", str(tmp_path / "s.db"),
+                 "--annotate", str(out))
+    assert result.returncode == 0, result.stderr.decode()
+    counted = json.loads(result.stdout)
+    assert counted["unknown"] == 1 and counted["odd"] == ["Mongo"]
+    assert {row["image"] for row in counted["socks"]} == {"Github", "Mongo"}
+    assert counted["frames"] == total // 6
+    annotated = cv2.VideoCapture(str(out))
+    assert int(annotated.get(cv2.CAP_PROP_FRAME_COUNT)) == total
+    annotated.release()
+    every = run("count", "video:%s" % video, "--json", "--fps", "0", "--db", str(tmp_path / "e.db"))
+    assert json.loads(every.stdout)["frames"] == total
 
 
 def test_count_without_a_source_file_is_one_clear_error(tmp_path):
