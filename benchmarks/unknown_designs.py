@@ -21,28 +21,9 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-import numpy as np  # noqa: E402
-
 from sortcore.classifier.model import load_model  # noqa: E402
-from sortcore.devtools.sockvideo import moving  # noqa: E402
-from sortcore.engine import Engine, SockConfirmed  # noqa: E402
-from sortcore.frames import Frame  # noqa: E402
+from sortcore.training.unknown_socks import confirmed_as, known as known_socks  # noqa: E402
 from sortcore.training import synth  # noqa: E402
-
-
-def per_sock(clf, socks, frames=12, fps=5.0):
-    """{what the engine confirmed for each sock (or 'nothing'): socks}."""
-    confirmed = collections.Counter()
-    for seed in range(100, 100 + socks):
-        sock = synth.unknown_sock(np.random.RandomState(seed), view_size=224)
-        engine = Engine()
-        events = []
-        for i, p in enumerate(clf.classify_many(moving(sock, frames, seed))):
-            events += engine.feed(Frame(p.label, p.probability, 1000.0 + i / fps, "bench", i))
-        events += engine.close_all()
-        labels = sorted({e.label for e in events if isinstance(e, SockConfirmed)})
-        confirmed[" + ".join(labels) or "nothing"] += 1
-    return confirmed
 
 
 def main(argv):
@@ -59,8 +40,8 @@ def main(argv):
         known = sum(n for label, n in counts if label not in ("Unknown", "Blank"))
         print("seed %d: %s; known design %d of %d" % (
             seed, ", ".join("%d %s" % (n, label) for label, n in counts), known, len(labels)))
-    confirmed = per_sock(clf, args.socks)
-    wrong = sum(n for label, n in confirmed.items() if label not in ("Unknown", "nothing"))
+    confirmed = confirmed_as(clf, args.socks)
+    wrong = known_socks(confirmed)
     print("per sock (12 frames at 5/s through the engine), %d socks: %s; counted as a known"
           " design: %d" % (args.socks, ", ".join("%d %s" % (n, k) for k, n in
                                                  confirmed.most_common()), wrong))
