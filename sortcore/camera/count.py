@@ -105,14 +105,14 @@ def count(spec, classifier, store, config, fps=5.0, camera="count", annotate=Non
     number, prediction = 0, None
     try:
         for ts, image, keep in frames:
-            note = None
+            events = ()
             if keep:
                 prediction = classifier.classify(image)
                 events = pipe.feed(Frame(prediction.label, prediction.probability, ts, camera, number))
                 number += 1
+            if writer is not None:  # a frame not kept shows the last label
                 confirmed = [e.label for e in events if isinstance(e, SockConfirmed)]
                 note = ("sock: " + ", ".join(confirmed)) if confirmed else None
-            if writer is not None:  # a frame not kept shows the last label
                 writer.write(drawing.draw(image, prediction.label, prediction.probability, note))
             if progress is not None:
                 progress(1)
