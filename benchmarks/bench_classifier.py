@@ -38,10 +38,10 @@ FRAME = (640, 480)
 def lopo_row(model_dir):
     from sortcore.training import lopo
     with open(os.path.join(model_dir, "calibration.json")) as fh:
-        source = json.load(fh).get("calibrated_by", "")
-    if "LOPO scores " not in source:
+        pattern = lopo.scores_pattern(json.load(fh))
+    if pattern is None:
         return "no committed LOPO scores named in calibration.json"
-    pattern = os.path.join(ROOT, source.split("LOPO scores ", 1)[1])
+    pattern = os.path.join(ROOT, pattern)
     return "argmax | calibrated | nested | unknown designs rejected | blanks | rule: " + \
         lopo.card_cells(lopo.summarise(lopo.load_scores(pattern)))
 

@@ -226,7 +226,8 @@ def test_the_shipped_calibration_is_what_its_committed_lopo_scores_give():
     from sortcore.training import lopo
 
     cal = json.loads((MODEL / "calibration.json").read_text())
-    pattern = cal["calibrated_by"].split("LOPO scores ", 1)[1]
+    pattern = lopo.scores_pattern(cal)
+    assert pattern is not None, cal["calibrated_by"]
     summary = lopo.summarise(lopo.load_scores(str(ROOT / pattern)))
     assert summary["folds"] == 12 and summary["views"] == 20
     for key in ("tau", "margin", "blank_min"):

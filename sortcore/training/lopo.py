@@ -21,6 +21,7 @@ from . import augment, synth, train as training
 from .prototypes import class_prototypes, embed
 from ..classifier import openset
 
+SCORES_SOURCE = "LOPO scores "  # calibrated_by of a model calibrated from saved score files
 VIEW_SEED = 777
 BLANK_SEED = 4242
 MAX_RISK = 0.01
@@ -169,6 +170,12 @@ def card_cells(summary):
         100 * summary["argmax_right"], three(summary["calibrated"]), three(summary["nested"]),
         100 * summary["unknown_rejected"], 100 * summary["blanks_to_blank"], summary["tau"],
         summary["margin"], summary["blank_min"])
+
+
+def scores_pattern(calibration):
+    """The glob of saved score files a ``calibration.json`` dict was fitted from, or None."""
+    source = calibration.get("calibrated_by", "")
+    return source[len(SCORES_SOURCE):] if source.startswith(SCORES_SOURCE) else None
 
 
 def calibration(summary, size, dim, softmax_labels, source, members=1):

@@ -38,7 +38,7 @@ def build_model(data_dir, out_dir, options=None, cv=True, views=20, time_it=True
     train_seconds = time.time() - started
     summary, source = None, "not calibrated (trained with --no-cv): default thresholds"
     if scores:
-        summary, source = lopo.summarise(lopo.load_scores(scores)), "LOPO scores " + scores
+        summary, source = lopo.summarise(lopo.load_scores(scores)), lopo.SCORES_SOURCE + scores
     elif cv:
         result = lopo.cross_validate(data_dir, options, views, progress=options.progress)
         summary, source = lopo.summarise(result), "LOPO run by sortcore train"

@@ -13,27 +13,28 @@ import numpy as np
 
 from . import synth
 from ..devtools.sockvideo import moving
-from ..engine import Engine, SockConfirmed
+from ..engine import UNKNOWN, Engine, SockConfirmed
 from ..frames import Frame
 
 FIRST_SEED = 100
+NOTHING = "nothing"  # the engine confirmed no sock
 
 
 def confirmed_as(classifier, socks, frames=12, fps=5.0):
-    """{what the engine confirmed for a sock, ' + '-joined (or 'nothing'): socks}."""
+    """{what the engine confirmed for a sock, ' + '-joined (or :data:`NOTHING`): socks}."""
     counted = collections.Counter()
     for seed in range(FIRST_SEED, FIRST_SEED + socks):
         sock = synth.unknown_sock(np.random.RandomState(seed), view_size=224)
-        engine, events = Engine(), []
-        for i, p in enumerate(classifier.classify_many(moving(sock, frames, seed))):
-            events += engine.feed(Frame(p.label, p.probability, 1000.0 + i / fps, "probe", i))
+        engine = Engine()
+        events = engine.feed_many([Frame(p.label, p.probability, 1000.0 + i / fps, "probe", i) for i, p in
+                                   enumerate(classifier.classify_many(moving(sock, frames, seed)))])
         events += engine.close_all()
         labels = sorted({e.label for e in events if isinstance(e, SockConfirmed)})
-        counted[" + ".join(labels) or "nothing"] += 1
+        counted[" + ".join(labels) or NOTHING] += 1
     return counted
 
 
 def known(counted):
     """How many socks of :func:`confirmed_as` were counted as (or beside) a known design."""
     return sum(n for labels, n in counted.items()
-               if any(label not in ("Unknown", "nothing") for label in labels.split(" + ")))
+               if any(label not in (UNKNOWN, NOTHING) for label in labels.split(" + ")))
