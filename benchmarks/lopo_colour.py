@@ -182,6 +182,8 @@ def main(argv):
     folds.add_argument("--photos", type=int, nargs="*", help="Held-out photo indices (all).")
     folds.add_argument("--seed", type=int, default=0, help="Training seed (shipped: 0).")
     folds.add_argument("--members", type=int, default=1, help="Ensemble size (seeds seed...).")
+    folds.add_argument("--cosine-loss", type=float, default=0.0,
+                       help="TrainOptions.cosine_loss (shipped: 0).")
     folds.add_argument("--models", default=None,
                        help="Also export each fold's net to MODELS/foldNN_model (benchmarks/lopo_tta.py).")
     both = sub.add_parser("combine", help="Ensemble fold files from per-seed fold files.")
@@ -195,7 +197,8 @@ def main(argv):
                 {"table": table, "row": row}[args.command](args.scores))
     os.makedirs(args.out, exist_ok=True)
     for i in args.photos if args.photos is not None else range(len(training.load_photos(PHOTOS)[1])):
-        options = training.TrainOptions(seed=args.seed, members=args.members)
+        options = training.TrainOptions(seed=args.seed, members=args.members,
+                                        cosine_loss=args.cosine_loss)
         lopo.cross_validate(PHOTOS, options, views=20, progress=False, only=[i],
                             export_to=args.models).save(
             os.path.join(args.out, "fold%02d.npz" % i))

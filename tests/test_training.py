@@ -94,6 +94,30 @@ def test_same_seed_same_weights(tmp_path):
     assert runs[0] == runs[1]
 
 
+@needs_photos
+def test_the_cosine_loss_trains_the_same_exported_graph_differently(tmp_path):
+    """The cosine-classifier loss is training-only: its class weights are not exported, the
+    graph's operators and parameter names are those of plain training, and the weights differ."""
+    import json
+    graphs, weights = {}, {}
+    for name, weight in (("plain", 0.0), ("cosine", 1.0)):
+        options = dataclasses.replace(QUICK, epochs=1, cosine_loss=weight)
+        build_model(PHOTOS, tmp_path / name, options, cv=False, views=1, time_it=False)
+        nodes = json.loads((tmp_path / name / "sockclf-symbol.json").read_text())["nodes"]
+        # (operator names such as flatten0 are counters; parameter names are the weights')
+        graphs[name] = [(n["op"], n["inputs"], n["name"] if n["op"] == "null" else "")
+                        for n in nodes]
+        weights[name] = (tmp_path / name / "sockclf-0000.params").read_bytes()
+    assert graphs["plain"] == graphs["cosine"]
+    assert not any("cosine" in name for _, _, name in graphs["cosine"])
+    assert len(weights["plain"]) == len(weights["cosine"])
+    assert weights["plain"] != weights["cosine"]
+    assert load_model(tmp_path / "cosine").classify(read_image(next(PHOTOS.glob("*/*.jpg"))))
+    card = (tmp_path / "cosine" / "README.md").read_text()
+    assert "--seed 0 --cosine-loss 1 --no-cv" in card and "CosFace: scale 16" in card
+    assert "cosine-loss" not in (tmp_path / "plain" / "README.md").read_text()
+
+
 def test_card_builder_functions_stay_short():
     import inspect
     from sortcore.training import modelcard

@@ -42,6 +42,9 @@ def min_probability_option(func):
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--members", type=click.IntRange(1, 8), default=1, show_default=True,
               help="Train an ensemble of this many nets (seeds seed, seed+1, ...) in one graph.")
+@click.option("--cosine-loss", type=click.FloatRange(0, None), default=0.0, show_default=True,
+              help="Weight of the training-only cosine-classifier loss on the embedding "
+              "(model/README.md: 1 gains on leave-one-photo-out, rejects fewer unknown designs).")
 @click.option("--cv/--no-cv", default=True, show_default=True,
               help="Also run leave-one-photo-out for the card (one training per photo).")
 @click.option("--views", type=int, default=20, show_default=True,
@@ -49,12 +52,13 @@ def min_probability_option(func):
 @click.option("--scores", default=None,
               help="Calibrate from saved leave-one-photo-out score files (a glob of .npz) "
               "instead of running LOPO.")
-def train(data_dir, out_dir, epochs, size, seed, members, cv, views, scores):
+def train(data_dir, out_dir, epochs, size, seed, members, cosine_loss, cv, views, scores):
     """Train the sock classifier, calibrate its Unknown rule, write its files and card."""
     from ..training.modelcard import build_model
     from ..training.train import TrainOptions
     try:
-        options = TrainOptions(size=size, epochs=epochs, seed=seed, members=members)
+        options = TrainOptions(size=size, epochs=epochs, seed=seed, members=members,
+                               cosine_loss=cosine_loss)
         figures = build_model(data_dir, out_dir, options, cv=cv, views=views, scores=scores)
     except (SortcoreError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc))
@@ -76,13 +80,17 @@ def train(data_dir, out_dir, epochs, size, seed, members, cv, views, scores):
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--members", type=click.IntRange(1, 8), default=1, show_default=True,
               help="Ensemble size per fold (--cv).")
-def evaluate(data_dir, model_dir, views, cv, epochs, seed, members):
+@click.option("--cosine-loss", type=click.FloatRange(0, None), default=0.0, show_default=True,
+              help="Weight of the training-only cosine-classifier loss on the embedding "
+              "(model/README.md: 1 gains on leave-one-photo-out, rejects fewer unknown designs).")
+def evaluate(data_dir, model_dir, views, cv, epochs, seed, members, cosine_loss):
     """Per-class right/Unknown/wrong on augmented views, or leave-one-photo-out with --cv."""
     from ..training import lopo, train as training
     from ..training.evaluate import evaluate as run_evaluate
     try:
         if cv:
-            options = training.TrainOptions(epochs=epochs, seed=seed, members=members)
+            options = training.TrainOptions(epochs=epochs, seed=seed, members=members,
+                                            cosine_loss=cosine_loss)
             summary = lopo.summarise(lopo.cross_validate(data_dir, options, views))
         else:
             result = run_evaluate(data_dir, model_dir, views=views)

@@ -60,9 +60,10 @@ def build_model(data_dir, out_dir, options=None, cv=True, views=20, time_it=True
 
 def _command(figures):
     o = figures["options"]
-    return "sortcore train --data %s --out MODEL_DIR --epochs %d --size %d --seed %d%s%s" % (
+    return "sortcore train --data %s --out MODEL_DIR --epochs %d --size %d --seed %d%s%s%s" % (
         figures["data_dir"], o["epochs"], o["size"], o["seed"],
         " --members %d" % o["members"] if o["members"] > 1 else "",
+        " --cosine-loss %g" % o["cosine_loss"] if o.get("cosine_loss") else "",
         " --scores '%s'" % figures["scores"] if figures["scores"] else
         "" if figures["lopo"] else " --no-cv")
 
@@ -108,11 +109,19 @@ def _training(figures):
         " flips, colour/brightness jitter, blur, noise); with probability %.1f the sock (GrabCut"
         " mask) is first pasted on a synthetic background. Synthetic `Blank` frames unless the"
         " data has a `Blank` folder; SGD with momentum, cosine learning rate from %g, seed %d%s."
-        " Training and prototypes took %.0f s." % (
+        "%s Training and prototypes took %.0f s." % (
             figures["photos"], o["epochs"], o["views_per_photo"], o["background_swap"],
             o["learning_rate"], o["seed"], " (+1 per member)" if o["members"] > 1 else "",
-            figures["train_seconds"]), "",
+            _cosine_loss(o), figures["train_seconds"]), "",
     ]
+
+
+def _cosine_loss(o):
+    if not o.get("cosine_loss"):
+        return ""
+    return (" Loss: softmax cross-entropy plus %g x a training-only cosine classifier on the"
+            " embedding (CosFace: scale %g, margin %g; its weights are not exported)." % (
+                o["cosine_loss"], o["cosine_scale"], o["cosine_margin"]))
 
 
 def _threshold(figures):

@@ -45,6 +45,9 @@ class TrainOptions:
     seed: int = 0
     members: int = 1  # ensemble of nets trained with seeds seed .. seed + members - 1
     background_swap: float = 0.7  # share of views with the sock on a synthetic background
+    cosine_loss: float = 0.0  # weight of the training-only cosine-classifier loss (0: off)
+    cosine_scale: float = 16.0  # its logits: scale * (cos(embedding, class weight) - margin)
+    cosine_margin: float = 0.1  # for the true class (CosFace); the exported graph is unchanged
     name: str = DEFAULT_NAME
     progress: bool = True
 
@@ -138,6 +141,31 @@ def _views(items, blank_share, count, size, rng, swap):
     return images, targets
 
 
+def cosine_training_block(net, num_classes, options):
+    """``net`` with a training-only loss head on its pooled embedding: ``(images, one-hot
+    targets) -> (logits, scale * (cosines to learnt class weights - margin on the true
+    class))`` (CosFace), so that training separates the cosines the open-set head compares.
+    The class weights are not exported; the exported graph is ``net``'s as without it."""
+    from mxnet import gluon
+
+    class CosineTraining(gluon.HybridBlock):
+        def __init__(self):
+            super().__init__(prefix="cosine_")
+            self.net = net
+            with self.name_scope():
+                self.weight = self.params.get("weight", shape=(num_classes, options.width * 16))
+
+        def hybrid_forward(self, F, x, onehot, weight):
+            children = list(self.net._children.values())
+            for block in children[:-2]:
+                x = block(x)
+            feats = F.flatten(x)
+            logits = children[-1](children[-2](feats))
+            cos = F.dot(F.L2Normalization(feats), F.L2Normalization(weight), transpose_b=True)
+            return logits, options.cosine_scale * (cos - options.cosine_margin * onehot)
+    return CosineTraining()
+
+
 def _trainer(net, options, steps):
     import mxnet as mx
     from mxnet import gluon
@@ -156,10 +184,27 @@ def fit_members(labels, photos, options):
             for k in range(options.members)]
 
 
+def _loss(net, num_classes, options):
+    """(``loss(data, target)``, the block whose parameters training updates)."""
+    import mxnet as mx
+    from mxnet import gluon
+    cross_entropy = gluon.loss.SoftmaxCrossEntropyLoss()
+    if not options.cosine_loss:
+        return (lambda data, target: cross_entropy(net(data), target)), net
+    block = cosine_training_block(net, num_classes, options)
+    block.weight.initialize(mx.init.Xavier(), ctx=mx.cpu())
+    block.hybridize(static_alloc=True)
+
+    def loss(data, target):
+        logits, cosine = block(data, mx.nd.one_hot(target, num_classes))
+        return cross_entropy(logits, target) + options.cosine_loss * cross_entropy(cosine, target)
+    return loss, block
+
+
 def fit(labels, photos, options, member=0):
     """Train a fresh network on ``photos``; returns the Gluon net (logits)."""
     import mxnet as mx
-    from mxnet import autograd, gluon
+    from mxnet import autograd
 
     rng = seed_everything(options.seed)
     index = {label: i for i, label in enumerate(labels)}
@@ -172,8 +217,8 @@ def fit(labels, photos, options, member=0):
     net.initialize(mx.init.Xavier(magnitude=2.0), ctx=mx.cpu())
     net.hybridize(static_alloc=True)
     steps_per_epoch = max(1, (len(photos) * options.views_per_photo) // options.batch_size)
-    trainer = _trainer(net, options, steps_per_epoch)
-    loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
+    loss_of, trained = _loss(net, len(labels), options)
+    trainer = _trainer(trained, options, steps_per_epoch)
     epochs = range(options.epochs)
     if options.progress:
         from tqdm import tqdm
@@ -186,7 +231,7 @@ def fit(labels, photos, options, member=0):
             target = mx.nd.array([index[BLANK] if t < 0 else t for t in targets])
             data = mx.nd.array(preprocess(images, options.size))
             with autograd.record():
-                loss = loss_fn(net(data), target)
+                loss = loss_of(data, target)
             loss.backward()
             trainer.step(len(targets))
             total_loss += float(loss.sum().asscalar())
