@@ -32,6 +32,13 @@ def min_probability_option(func):
                         "overrides the calibrated threshold tau of the model folder.")(func)
 
 
+def cosine_loss_option(func):
+    return click.option("--cosine-loss", type=click.FloatRange(0, None), default=0.0,
+                        show_default=True, help="Weight of the training-only cosine-classifier "
+                        "loss on the embedding (model/README.md: 1 gains on leave-one-photo-out, "
+                        "rejects fewer unknown designs).")(func)
+
+
 @click.command()
 @click.option("--data", "data_dir", required=True, type=click.Path(exists=True, file_okay=False),
               help="One folder of photos per sock design (folder name = label).")
@@ -42,9 +49,7 @@ def min_probability_option(func):
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--members", type=click.IntRange(1, 8), default=1, show_default=True,
               help="Train an ensemble of this many nets (seeds seed, seed+1, ...) in one graph.")
-@click.option("--cosine-loss", type=click.FloatRange(0, None), default=0.0, show_default=True,
-              help="Weight of the training-only cosine-classifier loss on the embedding "
-              "(model/README.md: 1 gains on leave-one-photo-out, rejects fewer unknown designs).")
+@cosine_loss_option
 @click.option("--cv/--no-cv", default=True, show_default=True,
               help="Also run leave-one-photo-out for the card (one training per photo).")
 @click.option("--views", type=int, default=20, show_default=True,
@@ -80,9 +85,7 @@ def train(data_dir, out_dir, epochs, size, seed, members, cosine_loss, cv, views
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--members", type=click.IntRange(1, 8), default=1, show_default=True,
               help="Ensemble size per fold (--cv).")
-@click.option("--cosine-loss", type=click.FloatRange(0, None), default=0.0, show_default=True,
-              help="Weight of the training-only cosine-classifier loss on the embedding "
-              "(model/README.md: 1 gains on leave-one-photo-out, rejects fewer unknown designs).")
+@cosine_loss_option
 def evaluate(data_dir, model_dir, views, cv, epochs, seed, members, cosine_loss):
     """Per-class right/Unknown/wrong on augmented views, or leave-one-photo-out with --cv."""
     from ..training import lopo, train as training
