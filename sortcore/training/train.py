@@ -141,6 +141,12 @@ def _views(items, blank_share, count, size, rng, swap):
     return images, targets
 
 
+def net_parts(net):
+    """(the blocks up to the pooled embedding, the Dropout, the Dense) of a :func:`build_net` net."""
+    children = list(net._children.values())
+    return children[:-2], children[-2], children[-1]
+
+
 def cosine_training_block(net, num_classes, options):
     """``net`` with a training-only loss head on its pooled embedding: ``(images, one-hot
     targets) -> (logits, scale * (cosines to learnt class weights - margin on the true
@@ -156,11 +162,11 @@ def cosine_training_block(net, num_classes, options):
                 self.weight = self.params.get("weight", shape=(num_classes, options.width * 16))
 
         def hybrid_forward(self, F, x, onehot, weight):
-            children = list(self.net._children.values())
-            for block in children[:-2]:
+            blocks, dropout, dense = net_parts(self.net)
+            for block in blocks:
                 x = block(x)
             feats = F.flatten(x)
-            logits = children[-1](children[-2](feats))
+            logits = dense(dropout(feats))
             cos = F.dot(F.L2Normalization(feats), F.L2Normalization(weight), transpose_b=True)
             return logits, options.cosine_scale * (cos - options.cosine_margin * onehot)
     return CosineTraining()
@@ -268,11 +274,10 @@ def inference_graph(nets):
 
     parts = []
     for net in _members(nets):
+        blocks, _, dense = net_parts(net)
         body = nn.HybridSequential(prefix="")
-        children = list(net._children.values())
-        for block in children[:-2]:  # everything before Dropout and Dense
-            body.add(block)
-        parts.append((body, children[-1]))
+        body.add(*blocks)
+        parts.append((body, dense))
     return Graph(parts)
 
 
