@@ -184,6 +184,8 @@ def main(argv):
     folds.add_argument("--members", type=int, default=1, help="Ensemble size (seeds seed...).")
     folds.add_argument("--cosine-loss", type=float, default=0.0,
                        help="TrainOptions.cosine_loss (shipped: 0).")
+    folds.add_argument("--size", type=int, default=96,
+                       help="TrainOptions.size, input pixels (shipped: 96; views at 2 x size).")
     folds.add_argument("--models", default=None,
                        help="Also export each fold's net to MODELS/foldNN_model (benchmarks/lopo_tta.py).")
     both = sub.add_parser("combine", help="Ensemble fold files from per-seed fold files.")
@@ -198,7 +200,7 @@ def main(argv):
     os.makedirs(args.out, exist_ok=True)
     for i in args.photos if args.photos is not None else range(len(training.load_photos(PHOTOS)[1])):
         options = training.TrainOptions(seed=args.seed, members=args.members,
-                                        cosine_loss=args.cosine_loss)
+                                        cosine_loss=args.cosine_loss, size=args.size)
         lopo.cross_validate(PHOTOS, options, views=20, progress=False, only=[i],
                             export_to=args.models).save(
             os.path.join(args.out, "fold%02d.npz" % i))
