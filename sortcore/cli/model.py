@@ -35,8 +35,8 @@ def min_probability_option(func):
 def cosine_loss_option(func):
     return click.option("--cosine-loss", type=click.FloatRange(0, None), default=0.0,
                         show_default=True, help="Weight of the training-only cosine-classifier "
-                        "loss on the embedding (model/README.md: 1 gains on leave-one-photo-out, "
-                        "rejects fewer unknown designs).")(func)
+                        "loss on the embedding (model/README.md: raises argmax right on leave-one-photo-"
+                        "out, not the right share at the calibrated threshold; not shipped).")(func)
 
 
 @click.command()
