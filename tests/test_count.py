@@ -94,23 +94,18 @@ def test_annotate_draws_and_encodes():
 
 
 def test_camera_view_encodes_only_while_someone_watches():
+    """The real LiveView, not a fake: a fake with a method hid a crash on every frame."""
     from sortcore.camera.annotate import frame_feed
+    from sortcore.web.live import LiveView
 
-    class View(object):
-        def __init__(self):
-            self.wanted, self.frames = False, []
-
-        def frame_wanted(self):
-            return self.wanted
-
-        def frame(self, jpeg):
-            self.frames.append(jpeg)
-
-    view = View()
+    view = LiveView()
     on_frame = frame_feed([object(), view])
-    on_frame(np.zeros((60, 80, 3), np.uint8), "Github", 97.0)
-    assert view.frames == []
-    view.wanted = True
+    on_frame(np.zeros((60, 80, 3), np.uint8), "Github", 97.0)  # the first frame: always
+    seq, jpeg = view.wait_frame(0, timeout=0)
+    assert seq == 1 and jpeg[:2] == b"\xff\xd8"
+    on_frame(np.zeros((60, 80, 3), np.uint8), "Github", 97.0)  # nobody watches: not encoded
+    assert view.wait_frame(1, timeout=0) == (1, None)
+    view.watching(+1)
     on_frame(np.zeros((60, 80, 3), np.uint8), "Unknown", 60.0)
-    assert len(view.frames) == 1 and view.frames[0][:2] == b"\xff\xd8"
+    assert view.wait_frame(1, timeout=0)[0] == 2
     assert frame_feed([object()]) is None

@@ -35,14 +35,15 @@ def to_jpeg(image_bgr, quality=80):
 
 def frame_feed(views):
     """``on_frame(image, label, probability)`` for the device loop that hands annotated JPEGs
-    to live views (objects with ``frame(jpeg)`` and ``frame_wanted()``); no encoding while
+    to live views (:class:`~sortcore.web.live.LiveView`: ``frame(jpeg)`` and the property
+    ``frame_wanted``); no encoding while
     nobody watches. None when there is no such view."""
     views = [v for v in views if hasattr(v, "frame_wanted") and hasattr(v, "frame")]
     if not views:
         return None
 
     def on_frame(image, label, probability):
-        wanted = [v for v in views if v.frame_wanted()]
+        wanted = [v for v in views if v.frame_wanted]
         if wanted:
             jpeg = to_jpeg(draw(image, label, probability))
             for view in wanted:
