@@ -51,10 +51,15 @@ class StoreLock:
                    time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(info["since"])) if "since" in info else "?"),
                 info.get("pid"), info.get("command"),
             )
-        self.fd = fd
-        os.ftruncate(fd, 0)
         record = {"pid": os.getpid(), "command": owner or " ".join(sys.argv), "since": time.time()}
-        os.write(fd, json.dumps(record).encode())
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, json.dumps(record).encode())
+        except OSError:  # e.g. a full disk: let go, or the retry finds its own lock held
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+            raise
+        self.fd = fd
 
     def release(self):
         if self.fd is not None:
