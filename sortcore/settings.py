@@ -37,6 +37,7 @@ class Setting(NamedTuple):
     commands: Tuple[str, ...]
     choices: Tuple[str, ...] = ()
     per_command: bool = False  # its environment variable carries the command's name
+    notes: Tuple[Tuple[str, str], ...] = ()  # (command, what it means there): only its help says it
 
     @property
     def option(self) -> str:
@@ -45,6 +46,10 @@ class Setting(NamedTuple):
     def envvar(self, command: str) -> str:
         middle = command.upper().replace("-", "_") + "_" if self.per_command else ""
         return "SORTCORE_" + middle + self.name.upper()
+
+    def help_for(self, command: str) -> str:
+        """The help text as ``command`` shows it: the common text and that command's notes."""
+        return " ".join([self.help] + [text for where, text in self.notes if where == command])
 
     def parse(self, text: str):
         """The value of ``text`` (from the environment or a config file); ConfigError if bad."""
@@ -57,9 +62,9 @@ def _s(name, kind, default, help, group, commands, **extra) -> Setting:
 
 SETTINGS = (
     # --- the store ---
-    _s("db", "path", None, "SQLite file of sessions, sightings, dead letters and the outbox "
-       "(default: $XDG_DATA_HOME/sortcore/sortcore.db; the lambda: /sortcore-data/sortcore.db).",
-       "store", ENGINE + ("pairs", "sessions", "reset")),
+    _s("db", "path", None, "SQLite file of sessions, sightings, dead letters and the outbox.",
+       "store", ENGINE + ("pairs", "sessions", "reset"),
+       notes=(("lambda", "Default: /sortcore-data/sortcore.db."),)),
     # --- the engine ---
     _s("mode", "choice", "sighting", "sighting: count socks; tumbling: the original ksqlDB query.",
        "engine", ENGINE, choices=("sighting", "tumbling")),
@@ -73,9 +78,11 @@ SETTINGS = (
        "engine", ENGINE),
     # --- the broker link ---
     _s("broker", "str", None, "Broker URL, mqtt://HOST[:PORT] or mqtts://HOST[:PORT] (TLS); no "
-       "password in it (use password_file); run: also greengrass-v2:iotcore or greengrass-v2:local "
-       "(a Greengrass v2 component's IPC). serve: default mqtt://127.0.0.1:1883; run, lambda: "
-       "none, no broker; watch: none, payloads go to stdout.", "connect", BROKER),
+       "password in it (use password_file).", "connect", BROKER,
+       notes=(("run", "Also greengrass-v2:iotcore or greengrass-v2:local (inside a Greengrass v2 "
+               "component). Default: none, no broker."),
+              ("lambda", "Default: none, no broker."),
+              ("watch", "Default: none, payloads go to stdout."))),
     _s("username", "str", None, "Broker user name.", "connect", BROKER),
     _s("password_file", "path", None, "File whose first line is the broker password.",
        "connect", BROKER),
@@ -107,8 +114,9 @@ SETTINGS = (
     _s("topic_prefix", "str", "", "Put this before every topic the camera publishes (e.g. "
        "'site1/').", "device", ("run", "lambda")),
     # --- the camera ---
-    _s("source", "str", None, "Frame source: deeplens, webcam:N, webcam:/dev/videoN, "
-       "video:PATH, folder:PATH[?loop] (the lambda: deeplens).", "device", CAMERAS),
+    _s("source", "str", None, "Frame source: webcam:N, webcam:/dev/videoN, video:PATH (on its "
+       "own timestamps), folder:PATH[?loop].", "device", CAMERAS,
+       notes=(("lambda", "Also deeplens, the default."),)),
     _s("model", "path", None, "Model folder (default: the shipped model/).", "device",
        ("run", "lambda", "count")),
     _s("runtime", "choice", "auto", "Classifier runtime: onnx (ONNX Runtime, the model folder's "
@@ -119,9 +127,10 @@ SETTINGS = (
        "on the camera).", "device", ("lambda",), choices=("mxnet", "deeplens")),
     _s("camera", "str", None, "Camera name in payloads (default: $AWS_IOT_THING_NAME, the host "
        "name, or 'camera').", "device", CAMERAS),
-    _s("fps", "float", 5.0, "Frames a second at most (0: as fast as the model goes); count: the "
-       "frame rate of a folder source, and at most this many of a video's frames classified a "
-       "second of video (0: every frame).", "device", CAMERAS + ("count",)),
+    _s("fps", "float", 5.0, "Frames classified a second at most (0: as fast as the model goes); "
+       "a video: at most this many of its frames a second of video, stamped with the video's own "
+       "time (0: every frame).", "device", CAMERAS + ("count",),
+       notes=(("count", "Also the frame rate of a folder source."),)),
     _s("publish_frames", "bool", True, "Publish every classified frame on 'sockfound'.",
        "device", ("run", "lambda")),
     _s("greengrass", "bool", True, "Publish through the Greengrass core (v1).", "lambda",
@@ -236,6 +245,7 @@ def markdown(title: Optional[str] = "# Settings") -> str:
         env = ", ".join(sorted({s.envvar(c) for c in s.commands}))
         default = "" if s.default is None else ",".join(s.default) if isinstance(s.default, tuple) else str(s.default)
         kind = "%s: %s" % (s.kind, "/".join(s.choices)) if s.choices else s.kind
+        meaning = " ".join([s.help] + ["%s: %s" % (where, text) for where, text in s.notes])
         lines.append("| `%s` (%s) | `%s` | `%s` | %s | %s | %s |" % (
-            s.name, kind, s.option, env, "`%s`" % default if default else "", ", ".join(s.commands), s.help))
+            s.name, kind, s.option, env, "`%s`" % default if default else "", ", ".join(s.commands), meaning))
     return "\n".join(lines) + "\n"

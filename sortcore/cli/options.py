@@ -32,7 +32,7 @@ def _split_list(ctx, param, value):
 
 def click_option(setting: table.Setting, command: str):
     default = table.default(setting, command)
-    kwargs = dict(envvar=setting.envvar(command), help=setting.help, show_envvar=True)
+    kwargs = dict(envvar=setting.envvar(command), help=setting.help_for(command), show_envvar=True)
     name = setting.option
     if setting.kind == "bool":
         name = "%s/--no-%s" % (setting.option, setting.option[2:])
@@ -93,3 +93,31 @@ def settings_options(command: str):
                                  "(keys as the setting names)." % command)(wrapper)
 
     return decorate
+
+
+#: The headings of a command's ``--help``, by the settings' options group; the camera's
+#: settings split into where frames come from and what classifies them.
+SECTIONS = {"device": "Source", "engine": "Engine", "store": "Store", "connect": "Broker",
+            "core": "Broker", "web": "Page", "serve": "Service"}
+SECTION_OF = {"model": "Classifier", "runtime": "Classifier", "topic_prefix": "Broker",
+              "publish_frames": "Broker"}
+ORDER = ("Source", "Classifier", "Engine", "Store", "Service", "Broker", "Page")
+
+
+class SectionedCommand(click.Command):
+    """A command whose ``--help`` lists its settings under headings (:data:`SECTIONS`)."""
+
+    def format_options(self, ctx, formatter):
+        sections = {}
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is None:
+                continue
+            setting = table.BY_NAME.get(param.name)
+            title = "Other options" if setting is None else \
+                SECTION_OF.get(setting.name) or SECTIONS.get(setting.group, "Other options")
+            sections.setdefault(title, []).append(record)
+        for title in ORDER + ("Other options",):
+            if title in sections:
+                with formatter.section(title):
+                    formatter.write_dl(sections[title])

@@ -8,10 +8,10 @@ import click
 
 from ..errors import SortcoreError
 from .common import live_page, open_store, pairs_table
-from .options import settings_options
+from .options import SectionedCommand, settings_options
 
 
-@click.command()
+@click.command(cls=SectionedCommand)
 @settings_options("serve")
 def serve(settings):
     """Count socks from 'sockfound' frames and publish results on 'sockpairs'.
