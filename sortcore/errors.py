@@ -81,6 +81,10 @@ class GreengrassUnavailable(MqttError):
     """The Greengrass SDK cannot make a client: not running inside a Greengrass core."""
 
 
+class SourceMissing(SourceError):
+    """A file or folder named as a frame source is missing or unreadable: retrying cannot mend it."""
+
+
 class SourceEnded(SourceError):
     """The frame source ran out of frames (a video or folder); the device loop reopens it."""
 

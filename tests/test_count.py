@@ -10,28 +10,14 @@ import numpy as np
 import pytest
 
 cv2 = pytest.importorskip("cv2")
-from sortcore.devtools import sockvideo  # noqa: E402
 pytest.importorskip("mxnet")
+
+from tests.videos import SOCKS, write_video  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTOS = ROOT.parent / "shared" / "sock-photos"
 needs_photos = pytest.mark.skipif(not any(PHOTOS.glob("*/*.jpg")),
                                   reason="shared photos not found at %s" % PHOTOS)
-FPS = 5.0
-SIZE = (320, 240)
-# Github twice (a pair), Mongo once (odd), one design the model never saw.
-SOCKS = ["Github/file_90.jpg", "Mongo/file_95.jpg", "unknown", "Github/file_96.jpg"]
-
-
-def unknown_sock():
-    from sortcore.training import synth
-    return synth.unknown_sock(np.random.RandomState(7))
-
-
-def write_video(path, socks, fps=FPS):
-    images = [unknown_sock() if sock == "unknown" else cv2.imread(str(PHOTOS / sock)) for sock in socks]
-    scale = int(fps / FPS)  # the same seconds of each sock and of wall at any frame rate
-    return sockvideo.write_video(path, images, fps, SIZE, per_sock=8 * scale, wall=10 * scale)
 
 
 def run(*args):

@@ -17,7 +17,7 @@ from sortcore.runtime.device import DeviceLoop, DeviceOptions
 from sortcore.runtime.core import CoreOptions
 from sortcore.runtime.links import Backoff, Link
 from sortcore.engine import EngineConfig
-from sortcore.errors import ConfigError, MqttError, SourceError
+from sortcore.errors import ConfigError, MqttError, SourceError, SourceMissing
 from sortcore.classifier.model import Prediction
 from sortcore.adapters.mqtt import connect_publisher
 from sortcore.pipeline import Pipeline
@@ -65,9 +65,10 @@ def make_loop(tmp_path, clock, open_source, classifier, links=(), **options):
         return Pipeline(Store(store_path, clock=clock), EngineConfig(), source="camera:test", clock=clock)
 
     opts = dict(camera="testcam", fps=5.0, stop_at_end=True, core=CoreOptions(heartbeat=0))
+    fatal = options.pop("fatal", ())
     opts.update(options)
     return DeviceLoop(open_source, lambda: classifier, open_pipeline, list(links),
-                      DeviceOptions(**opts), clock=clock, sleep=clock.sleep)
+                      DeviceOptions(**opts), clock=clock, sleep=clock.sleep, fatal=fatal)
 
 
 def mqtt_link(broker, clock, name="mqtt"):
@@ -189,6 +190,47 @@ def test_bad_frames_are_dead_letters_and_the_loop_goes_on(tmp_path):
     assert "cannot classify" in reasons[0] and "outside [0, 100]" in reasons[1]
     assert [d["line"] for d in store.dead_letters()] == [1, 3]
     assert store.pairs(store.session()["id"])[0]["number_socks_seen"] == 1
+
+
+class FilmedSource(ListSource):
+    """Label 'frames' filmed at 4 a second: a video's own clock (``frame_time``)."""
+
+    def __iter__(self):
+        for number, frame in enumerate(self.frames):
+            self.position = number * 0.25
+            yield frame
+
+    def frame_time(self):
+        return self.position
+
+
+def test_a_video_is_counted_on_its_own_clock_however_fast_it_is_read(tmp_path):
+    """fps 0 reads every frame at once (the fake clock never moves): on the wall clock the
+    second Github sock would merge into the first; on the video's clock they are a pair."""
+    clock = FakeClock()
+    frames = ["Github"] * 5 + ["Blank"] * 12 + ["Github"] * 5
+    loop = make_loop(tmp_path, clock, lambda: FilmedSource(frames), LabelClassifier(), fps=0)
+    loop.run()
+    assert clock() == T0  # no time passed on the wall clock
+    store = Store(str(tmp_path / "device.db"))
+    row = store.pairs(store.session()["id"])[0]
+    assert (row["image"], row["number_socks_seen"], row["pair_seen"]) == ("Github", 2, "Pair")
+    seen = store.conn.execute("select first_seen from sightings order by id").fetchall()
+    assert [round(first - T0, 3) for first, in seen] == [0.0, 4.25]
+
+
+def test_a_fatal_error_stops_the_loop_at_once(tmp_path):
+    """What retrying cannot mend (here: a missing video) ends run() with the error, not a retry."""
+    clock = FakeClock()
+
+    def missing():
+        raise SourceMissing("video file /no/such.mp4 does not exist")
+
+    loop = make_loop(tmp_path, clock, missing, LabelClassifier(), fatal=(SourceMissing,))
+    with pytest.raises(SourceMissing):
+        loop.run()
+    assert loop.errors == 0 and clock.sleeps == [] and loop.state == "failed"
+    assert "does not exist" in loop.last_error and loop.pipeline is None
 
 
 def test_any_exception_in_a_step_is_survived(tmp_path):

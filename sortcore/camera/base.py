@@ -12,6 +12,11 @@ class FrameSource(object):
     def close(self):
         """Release the device or file; safe to call twice."""
 
+    def frame_time(self):
+        """Seconds from the source's start to the last frame it gave, for a source with a clock
+        of its own (a video); None: the frame was taken now (a camera, a folder)."""
+        return None
+
     def __enter__(self):
         return self
 

@@ -17,58 +17,33 @@ from ..frames import Frame
 from ..pipeline import Pipeline
 from ..replay import ReplayResult
 from . import annotate as drawing
-from .sources import open_source
-
-
-def _video_frames(path, start, period, decode_all):
-    """(ts, image, keep) of every frame on the video's own clock; ``keep`` marks at most one
-    frame per ``period`` seconds of video (0: every frame). A frame not kept is not decoded
-    (image None) unless ``decode_all`` (the annotated video shows every frame)."""
-    import cv2
-    import os
-    if not os.path.isfile(path):
-        raise SourceError("video file %s does not exist" % path)
-    capture = cv2.VideoCapture(path)
-    if not capture.isOpened():
-        capture.release()
-        raise SourceError("cannot open video:%s with OpenCV" % path)
-    due = None
-    try:
-        while capture.grab():
-            ts = start + capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
-            keep = due is None or ts + 1e-3 >= due  # 1 ms: a 5 fps video at fps 5 keeps all
-            if keep:
-                due = ts + period
-            image = None
-            if keep or decode_all:
-                ok, image = capture.retrieve()
-                if not ok or image is None:
-                    return
-            yield ts, image, keep
-    finally:
-        capture.release()
+from .sources import VideoSource, open_source
 
 
 def timed_frames(spec, fps, clock=time.time, decode_all=True):
     """(ts, BGR image, keep) of a source spec: a video on its timestamps with at most ``fps``
     frames a second of video kept (0: all), a folder at ``fps``, live on the clock (every
     frame kept). Returns (iterator, frame count or None, frame rate for writing)."""
-    kind, _, arg = str(spec).partition(":")
     start = clock()
-    if kind == "video" and arg:
-        import cv2
-        capture = cv2.VideoCapture(arg)
-        total, rate = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None, capture.get(cv2.CAP_PROP_FPS)
-        capture.release()
-        period = 1.0 / fps if fps and fps > 0 else 0.0
-        return _video_frames(arg, start, period, decode_all), total, rate or fps or 10.0
-    source = open_source(spec)
-    if kind == "folder" or hasattr(source, "files"):
+    source = open_source(spec, fps)
+    if isinstance(source, VideoSource):
+        frames = ((start + ts, image, keep) for ts, image, keep in source.frames(decode_all))
+        return _closing(frames, source), source.frame_count, source.rate or fps or 10.0
+    if hasattr(source, "files"):
         if not fps or fps <= 0:
+            source.close()
             raise SourceError("a folder source needs --fps > 0 to give its frames times")
         frames = ((start + i / float(fps), image, True) for i, image in enumerate(source))
-        return frames, len(source.files), fps
-    return ((clock(), image, True) for image in source), None, fps or 10.0
+        return _closing(frames, source), len(source.files), fps
+    return _closing(((clock(), image, True) for image in source), source), None, fps or 10.0
+
+
+def _closing(frames, source):
+    try:
+        for frame in frames:
+            yield frame
+    finally:
+        source.close()
 
 
 class _Writer(object):

@@ -195,7 +195,7 @@ def watch(source_spec, settings, fps, camera, model_dir, min_probability, count,
         else:
             def emit(text):
                 click.echo(text)
-        with open_source(source_spec) as source:
+        with open_source(source_spec, fps) as source:
             sent = run_watch(source, classifier, emit, options)
     except SortcoreError as exc:
         raise click.ClickException(str(exc))

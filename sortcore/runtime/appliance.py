@@ -11,7 +11,7 @@ import os
 import signal
 import threading
 
-from ..errors import StoreLocked
+from ..errors import ConfigError, ModelError, SourceMissing, StoreCorrupt, StoreLocked
 from .config import core_options, engine_config, prefixed_topics, publisher_factory
 from .device import DeviceLoop, DeviceOptions
 from .links import Link
@@ -19,7 +19,12 @@ from .links import Link
 log = logging.getLogger(__name__)
 
 
-GREENGRASS_V2 = "greengrass-v2:"  # broker values for the Greengrass v2 IPC: ...:iotcore or ...:local
+GREENGRASS_V2 = "greengrass-v2:"
+
+#: What ``run`` stops on at once, with one line, instead of retrying: nothing a retry can mend
+#: (a missing file, a model that does not load, a bad setting, a store held or damaged). A
+#: camera that cannot be opened, a broker that is down and a full disk are retried.
+NOT_RETRYABLE = (ConfigError, ModelError, SourceMissing, StoreCorrupt, StoreLocked)  # broker values for the Greengrass v2 IPC: ...:iotcore or ...:local
 
 
 def broker_links(values: dict) -> list:
@@ -43,7 +48,7 @@ def broker_links(values: dict) -> list:
 def _loaders(values: dict, runtime: str = "run"):
     def open_source():
         from ..camera.sources import open_source as _open
-        return _open(values["source"])
+        return _open(values["source"], values.get("fps", 0.0))
 
     def load_classifier():
         if values.get("model_backend") == "deeplens":
@@ -78,13 +83,15 @@ def build_device_loop(values: dict, links: list, runtime: str, stop=None, on_fra
                       on_frame=on_frame, fatal=fatal)
 
 
-def run_appliance(values: dict, listeners=(), on_frame=None) -> DeviceLoop:
-    """Run the appliance in this thread until SIGTERM/SIGINT; return the stopped loop."""
+def run_appliance(values: dict, listeners=(), on_frame=None, hold: bool = False) -> DeviceLoop:
+    """Run the appliance in this thread until SIGTERM/SIGINT or the end of a finite source;
+    return the stopped loop. ``hold``: after a finite source ends, wait for SIGTERM/SIGINT
+    anyway (the status page stays up to show the result)."""
     stop = threading.Event()
     source = values["source"]
     finite = source.startswith(("folder:", "video:")) and not source.endswith("?loop")
     loop = build_device_loop(values, broker_links(values), "run", stop=stop, on_frame=on_frame,
-                             stop_at_end=finite, fatal=(StoreLocked,))
+                             stop_at_end=finite, fatal=NOT_RETRYABLE)
     loop.listeners.extend(listeners)
     for listener in listeners:
         listener.bind_reset(loop.resets.ask)  # the page's button, done in the loop's thread
@@ -95,5 +102,12 @@ def run_appliance(values: dict, listeners=(), on_frame=None) -> DeviceLoop:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     log.info("running camera %s from %s", values["camera"], source)
-    loop.run()
+    try:
+        loop.run()
+    finally:
+        for listener in listeners:
+            listener.bind_reset(None)  # nothing left to reset
+    if hold and not stop.is_set():
+        log.info("%s ended after %d frames; the page stays up until SIGTERM or Ctrl-C", source, loop.frames)
+        stop.wait()
     return loop

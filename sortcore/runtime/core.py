@@ -63,6 +63,13 @@ class Counters(object):
         return {name: getattr(self, name) for name in self.FIELDS}
 
 
+def frame_ts(source, start: float, clock) -> float:
+    """A frame's event time: ``start`` plus the source's own clock (a video,
+    :meth:`~sortcore.camera.base.FrameSource.frame_time`), else ``clock()`` (a camera)."""
+    offset = getattr(source, "frame_time", lambda: None)()
+    return clock() if offset is None else start + offset
+
+
 class RateLimiter(object):
     """At most ``fps`` frames a second (0: no limit): :meth:`wait` sleeps *before* a frame,
     so a live camera gives a fresh one rather than one that waited in a buffer."""

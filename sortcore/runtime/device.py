@@ -32,9 +32,9 @@ from typing import Callable, List, Optional
 
 from ..errors import BadFrame, ConfigError, MqttError, SourceEnded
 from ..frames import DeadLetter, frame_from_obj
-from ..messages import TOPIC_FRAMES, dumps, frame_payload
+from ..messages import TOPIC_FRAMES, TOPIC_STATUS, dumps, frame_payload, status_message
 from .control import Control, ResetRequests
-from .core import Core, CoreOptions, RateLimiter
+from .core import Core, CoreOptions, RateLimiter, frame_ts
 from .links import Backoff, Link
 
 log = logging.getLogger(__name__)
@@ -104,12 +104,15 @@ class DeviceLoop(object):
         self.listeners = []  # type: list  # handed to the core once it exists
         self.source = self.classifier = self.pipeline = self.core = self.control = None
         self._frames = None
+        self._source_start = 0.0  # the wall-clock time a source with its own clock starts at
+        self._last_ts = 0.0
         self._reset = threading.Event()
         self.resets = ResetRequests()  # the page's, answered with the new session id
         self._status_now = threading.Event()
         self.frames = 0  # frames read since start
         self.errors = 0
         self.last_error = None  # type: Optional[str]
+        self.counters = {}  # type: dict  # the core's counters when the loop closed
         self.state = "starting"
 
     # --- control (any thread) ----------------------------------------------
@@ -123,10 +126,12 @@ class DeviceLoop(object):
         self._status_now.set()
 
     def status(self) -> dict:
-        """The ``sockpairs/status`` payload (the core's schema; before the store opens, a stub)."""
+        """The ``sockpairs/status`` payload: the core's, or before the store opens (no core
+        yet) the same schema saying ``degraded`` and why."""
         if self.core is None:
-            return {"status": "degraded", "runtime": self.runtime, "camera": self.options.camera,
-                    "reason": self.last_error or self.state, "frames": self.frames, "errors": self.errors}
+            return status_message(status="degraded", runtime=self.runtime, camera=self.options.camera,
+                                  reason=self.last_error or self.state, updated_at=self.clock(),
+                                  frames=self.frames, errors=self.errors)
         return self.core.status()
 
     # --- the loop ----------------------------------------------------------
@@ -139,8 +144,9 @@ class DeviceLoop(object):
                 try:
                     if not self.step():
                         break
-                except self.fatal:
-                    raise  # e.g. ``run`` on a store another process holds: say so and stop
+                except self.fatal as exc:  # e.g. ``run`` on a missing video: say so and stop
+                    self.last_error, self.state = "%s: %s" % (type(exc).__name__, exc), "failed"
+                    raise
                 except Exception as exc:  # the loop never dies: log, wait, retry
                     self._failed(exc)
         finally:
@@ -155,6 +161,8 @@ class DeviceLoop(object):
             self.core.counters.errors = self.errors
             self.core.problem = self.last_error
             self._publish()
+        else:
+            self._say_degraded()
         delay = self.backoff.next()
         if isinstance(exc, SourceEnded):
             log.info("%s; reopening in %.1fs", exc, delay)
@@ -185,7 +193,7 @@ class DeviceLoop(object):
             self._close_source()  # a camera that stops delivering is reopened
             raise
         self.frames += 1
-        self._handle(image, self.frames - 1, self.clock())
+        self._handle(image, self.frames - 1, self._frame_ts())
         if self.state != "running":
             self.state, self.core.problem = "running", None
             self.core.status_soon()
@@ -207,6 +215,12 @@ class DeviceLoop(object):
             self.state = "opening camera"
             self.source = self._open_source()
             self._frames = iter(self.source)
+            self._source_start = max(self.clock(), self._last_ts)  # a reopened video goes on
+
+    def _frame_ts(self) -> float:
+        """The frame's event time: a video's own clock from when it was opened, else now."""
+        self._last_ts = frame_ts(self.source, self._source_start, self.clock)
+        return self._last_ts
 
     def _requests(self):
         self.resets.serve(self.control)
@@ -253,6 +267,21 @@ class DeviceLoop(object):
                 except MqttError:
                     pass  # the link logged it and backs off
 
+    def _say_degraded(self):
+        """No core yet (the store does not open): the page and the links still hear why."""
+        status = self.status()
+        for listener in self.listeners:
+            try:
+                listener.set_status(status)
+            except Exception as exc:  # a page must never stop the loop
+                log.warning("listener: %s", exc)
+        for link in self.links:
+            if link.ready:
+                try:
+                    link.publish(TOPIC_STATUS, dumps(status), qos=1, retain=True)
+                except MqttError:
+                    pass  # the link logged it and backs off
+
     def _publish(self):
         try:
             self.core.publish_due()
@@ -279,6 +308,7 @@ class DeviceLoop(object):
         self._close_source()
         core, self.core = self.core, None
         if core is not None:
+            self.counters = core.counters.as_dict()
             core.say_offline()
         for link in self.links:
             link.close()

@@ -14,7 +14,7 @@ import time
 
 from ..errors import ConfigError
 from ..messages import frame_payload
-from .core import RateLimiter
+from .core import RateLimiter, frame_ts
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,10 +41,12 @@ def payload(prediction, frame_no, camera, ts):
 
 
 def watch(source, classifier, emit, options=None, clock=time.time, sleep=time.sleep):
-    """Classify frames from ``source`` and ``emit`` one payload each; returns the count."""
+    """Classify frames from ``source`` and ``emit`` one payload each; returns the count. A
+    source with a clock of its own (a video) stamps its frames with it."""
     options = options or WatchOptions()
     pace = RateLimiter(options.fps, clock, sleep)
     frames = iter(source)
+    start = clock()
     sent = 0
     while options.count is None or sent < options.count:
         pace.wait()
@@ -52,6 +54,6 @@ def watch(source, classifier, emit, options=None, clock=time.time, sleep=time.sl
             frame = next(frames)
         except StopIteration:
             break
-        emit(payload(classifier.classify(frame), sent, options.camera, clock()))
+        emit(payload(classifier.classify(frame), sent, options.camera, frame_ts(source, start, clock)))
         sent += 1
     return sent
