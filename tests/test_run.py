@@ -193,3 +193,40 @@ def test_a_full_disk_is_retried_as_degraded_and_a_run_with_errors_exits_3(mosqui
     assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("stopped after 12 frames;")
     stored = json.loads(sortcore("pairs", "--json", "--db", db).stdout)
     assert [row["number_socks_seen"] for row in stored["socks"]] == [1] * 6
+
+
+def _page_event(url, predicate, timeout=60):
+    """The first snapshot on the page's event stream (SSE) for which ``predicate`` holds."""
+    with urllib.request.urlopen(url + "api/events", timeout=timeout) as stream:
+        for raw in stream:
+            line = raw.decode("utf-8").rstrip("\n")
+            if line.startswith("data: "):
+                snap = json.loads(line[len("data: "):])
+                if predicate(snap):
+                    return snap
+    raise AssertionError("the page's event stream ended first")
+
+
+def _degraded(snap):
+    return (snap.get("status") or {}).get("status") == "degraded"
+
+
+@pytest.mark.parametrize("args, reason", [
+    (["--source", "webcam:/dev/video99"], "cannot open webcam:/dev/video99"),  # a camera unplugged
+    (["--source", "folder:%s?loop" % PHOTOS, "--broker", "mqtt://127.0.0.1:9"], "mqtt"),  # a broker down
+])
+def test_what_a_retry_can_mend_is_retried_as_degraded_until_sigterm(tmp_path, args, reason):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen([sys.executable, "-m", "sortcore", "run", "--db", str(tmp_path / "x.db"),
+                             "--http", "127.0.0.1:0", "--status-interval", "0.2"] + args,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+    try:
+        snap = _page_event(_page_url(proc), _degraded)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert reason in snap["status"]["reason"]
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err

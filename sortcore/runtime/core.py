@@ -175,11 +175,13 @@ class Core(object):
     def status(self, state: Optional[str] = None) -> dict:
         pending = sum(0 if name in self._drained else pump.pending() for name, pump in self.pumps.items())
         denied = sum(len(pump.denied) for pump in self.pumps.values())
-        reason = self.problem or next((p.last_error for p in self.pumps.values() if p.denied), None)
+        down = [link for link in self.links if not link.ready]  # results wait in the outbox
+        reason = self.problem or next((p.last_error for p in self.pumps.values() if p.denied), None) \
+            or next(("%s: %s" % (link.name, getattr(link, "last_error", None) or "not connected")
+                     for link in down), None)
         if state is None:
-            state = "degraded" if self.problem or denied else "online"
-        broker = "none" if not self.links else (
-            "connected" if all(link.ready for link in self.links) else "disconnected")
+            state = "degraded" if self.problem or denied or down else "online"
+        broker = "none" if not self.links else "disconnected" if down else "connected"
         return status_message(
             status=state, runtime=self.runtime, session=self.pipeline.session, camera=self.camera,
             broker=broker, reason=reason, since=self.started_at, updated_at=self.clock(),
