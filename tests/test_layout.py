@@ -13,6 +13,7 @@ ONLY_IN = {
     "greengrasssdk": ("adapters/greengrass.py",),
     "awsiot": ("adapters/greengrass_v2.py",),
     "awscam": ("camera/deeplens.py",), "mo": ("camera/deeplens.py",),
+    "prometheus_client": ("web/metrics.py",),  # which the server imports only for GET /metrics
 }
 HEAVY = ("numpy", "mxnet", "cv2", "onnxruntime", "onnx", "PIL", "matplotlib")
 HEAVY_FOLDERS = ("classifier/", "camera/", "training/", "devtools/")

@@ -5,14 +5,19 @@ SORTCORE_WEB_SCREENSHOT=docs/web.png to also write the docs' screenshot.
 """
 
 import os
-import shutil
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
 import time
 
 import pytest
 
 from sortcore.web.live import LiveView
 from sortcore.web.server import start_http
-from tests.shared import PHOTOS
+from tests.shared import PHOTOS, ROOT
 from tests.test_web import TOKEN, Session
 
 CHROMIUM = "/usr/bin/chromium"
@@ -69,17 +74,11 @@ def cell(page, image, field):
     return row(page, image).locator('[data-field="%s"]' % field)
 
 
-def online(session, camera=None):
-    session.view.set_status({"state": "online", "session": session.pipeline.session, "frames": 48,
-                             "dead_letters": 1, "socks": session.shown, "broker": "connected",
-                             "pending": 0, "camera": camera, "reason": None, "updated_at": time.time()})
-
-
 def test_the_page_renders_the_session_and_shows_a_new_sock_live(app, page, tmp_path):
     for image in ["Google", "Mongo", "Google", "Github", "Confluent", "Github", "Streamsets"]:
         app.show(image)
     app.show("Unknown")
-    online(app)
+    app.status()
     page.goto(app.handle.url)
     expect(cell(page, "Google", "number_socks_seen")).to_have_text("2")
     expect(cell(page, "Google", "pair_seen")).to_have_text("Pair")
@@ -91,8 +90,9 @@ def test_the_page_renders_the_session_and_shows_a_new_sock_live(app, page, tmp_p
     expect(page.locator("#unknown")).to_have_text("1")
     expect(page.locator("#sightings li").first).to_contain_text("unrecognised")
     expect(page.locator("#state")).to_have_text("online")
-    expect(page.locator('[data-status="dead_letters"]')).to_have_text("1")
-    expect(page.locator('[data-status="broker"]')).to_have_text("connected")
+    expect(page.locator("#reason")).to_be_hidden()
+    expect(page.locator('[data-status="runtime"]')).to_have_text("serve")
+    expect(page.locator('[data-status="broker"]')).to_have_text("none")
     expect(page.locator("#camera")).to_be_hidden()
     expect(page.locator("#link")).to_have_text("live")
 
@@ -106,9 +106,6 @@ def test_the_page_renders_the_session_and_shows_a_new_sock_live(app, page, tmp_p
     assert shown < 0.3, "a confirmed sock took %.0f ms to show" % (shown * 1000)
     expect(page.locator("#sightings li").first).to_contain_text("Mongo")
     expect(page.locator("#odd li")).to_have_text(["Confluent", "Streamsets"])
-    page.screenshot(path=str(tmp_path / "web.png"), full_page=True)
-    if os.environ.get("SORTCORE_WEB_SCREENSHOT"):
-        shutil.copy(str(tmp_path / "web.png"), os.environ["SORTCORE_WEB_SCREENSHOT"])
 
 
 def test_labels_are_text_never_markup(app, page):
@@ -117,7 +114,7 @@ def test_labels_are_text_never_markup(app, page):
     page.goto(app.handle.url)
     expect(cell(page, hostile, "number_socks_seen")).to_have_text("1")
     expect(row(page, hostile).locator("th")).to_have_text(hostile)
-    assert page.locator("#pairs img").count() == 0 and page.title() != "owned"
+    assert page.locator('#pairs img[src="x"]').count() == 0 and page.title() != "owned"
 
 
 def test_reset_needs_the_token_and_asks_for_it_once(app, page):
@@ -152,15 +149,97 @@ def test_the_camera_shows_only_with_a_camera_and_the_page_reconnects(app, page):
     expect(page.locator("#camera")).to_be_hidden()
     photos = sorted(PHOTOS.glob("*/*.jpg"))
     app.view.frame(photos[0].read_bytes() if photos else page.screenshot(type="jpeg"))
-    online(app, camera="deeplens")
+    app.status(camera="deeplens")
     expect(page.locator("#camera")).to_be_visible()
     page.wait_for_function("() => document.getElementById('camera-img').naturalWidth > 0")
+    app.status(camera="deeplens", problem="SourceError: camera unplugged")  # the core's own reason
+    expect(page.locator("#state")).to_have_text("degraded")
+    expect(page.locator("#reason")).to_have_text("SourceError: camera unplugged")
 
     port = app.handle.port
-    app.handle.close()  # the service restarts
+    app.handle.close()  # the service vanishes without a word
     expect(page.locator("#link")).to_have_text("reconnecting…")
+    expect(page.locator("#state")).to_have_text("unreachable")
+    expect(page.locator("#reason")).to_contain_text("no answer from the service since")
+    expect(page.locator("#camera-off")).to_have_text("No connection to the service: the camera view is paused.")
+    assert page.locator("#camera-img").get_attribute("src") is None  # not a frozen frame
     app.handle = start_http(app.view, "127.0.0.1", port, TOKEN)
     app.show("Databricks")
     expect(cell(page, "Databricks", "number_socks_seen")).to_have_text("1", timeout=10000)
     expect(page.locator("#link")).to_have_text("live")
+    expect(page.locator("#state")).to_have_text("degraded")
+    page.errors[:] = [e for e in page.errors if "ERR_CONNECTION_REFUSED" not in e]
+
+
+def photo_loop(folder):
+    """Symlinks (never copies) to the shared photos: each design's two photos twice, design
+    after design, so a looping folder source shows each design as one sock per pass."""
+    folder.mkdir()
+    for number, design in enumerate(sorted(d for d in PHOTOS.iterdir() if d.is_dir())):
+        for k, photo in enumerate(sorted(design.glob("*.jpg")) * 2):
+            (folder / ("%02d-%s-%d.jpg" % (number, design.name, k))).symlink_to(photo)
+    return folder
+
+
+def start_run(tmp_path):
+    """``sortcore run --http 127.0.0.1:0`` on the shipped model; returns (process, page URL)."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sortcore", "run", "--source", "folder:%s?loop" % photo_loop(tmp_path / "photos"),
+         "--fps", "20", "--min-frames", "2", "--gap", "0.5", "--status-interval", "0.2",
+         "--db", str(tmp_path / "run.db"), "--http", "127.0.0.1:0"],
+        env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, universal_newlines=True)
+    lines = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in proc.stderr] + [lines.put("")], daemon=True).start()
+    while True:
+        line = lines.get(timeout=60)
+        assert line, "sortcore run ended before serving its page (exit %s)" % proc.wait()
+        found = re.search(r"status page on (http://\S+/)", line)
+        if found:
+            return proc, found.group(1)
+
+
+@pytest.mark.model
+@pytest.mark.skipif(not PHOTOS.exists(), reason="../shared/sock-photos is not beside the repository")
+def test_a_real_run_on_a_phone_pictures_dark_mode_and_a_clean_stop(browser, page, tmp_path):
+    """The real CLI and model: the badge is the runtime's own status, each row gets its
+    design's picture from the camera, the pairs come before the camera, and a stop shows
+    as offline with no frozen frame."""
+    pytest.importorskip("cv2")
+    proc, url = start_run(tmp_path)
+    try:
+        page.goto(url)
+        expect(page.locator("#state")).to_have_text("online", timeout=30000)
+        expect(page.locator("#pairs tbody tr")).to_have_count(6, timeout=20000)
+        page.wait_for_function("""() => { const imgs = [...document.querySelectorAll('#pairs td.pic img')];
+            return imgs.length === 6 && imgs.every(i => i.complete && i.naturalWidth === 96); }""", timeout=10000)
+        expect(page.locator("#camera-img")).to_be_visible()
+        tops = [page.locator(sel).bounding_box()["y"] for sel in ("#pairs", "#odd", "#camera")]
+        assert tops == sorted(tops), "pairs, then odd socks, then the camera"
+        installable = page.context.new_cdp_session(page).send("Page.getInstallabilityErrors")
+        assert {e["errorId"] for e in installable["installabilityErrors"]} <= {"in-incognito"}
+        if os.environ.get("SORTCORE_WEB_SCREENSHOT"):  # the docs' picture: with pairs and odd socks
+            page.wait_for_function("""() => +document.getElementById('total-pairs').textContent >= 3
+                && document.querySelectorAll('#odd li').length >= 1""", polling="raf", timeout=20000)
+            page.screenshot(path=os.environ["SORTCORE_WEB_SCREENSHOT"])  # a phone's first screen
+
+        dark = browser.new_context(viewport=PHONE, color_scheme="dark")
+        try:
+            night = dark.new_page()
+            night.goto(url)
+            expect(night.locator("#state")).to_have_text("online")
+            assert night.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(17, 19, 24)"
+        finally:
+            dark.close()
+
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+        expect(page.locator("#state")).to_have_text("offline")
+        expect(page.locator("#reason")).to_contain_text("stopped at")
+        expect(page.locator("#camera-off")).to_have_text("The camera stopped with the service.")
+        assert page.locator("#camera-img").get_attribute("src") is None
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
     page.errors[:] = [e for e in page.errors if "ERR_CONNECTION_REFUSED" not in e]

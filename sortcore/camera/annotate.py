@@ -1,10 +1,15 @@
 """Draw a frame's label and probability on it, and encode frames as JPEG (Python 3.7)."""
 
+import time
+
 import cv2
 
 from ..errors import ModelError
 
 GREEN, AMBER, GREY = (60, 200, 60), (0, 170, 255), (180, 180, 180)
+THUMB_SIZE = 96  # px: a 40 px picture in the pairs table, sharp on a 2x phone screen
+THUMB_EVERY = 1.0  # seconds: at most one picture a second per design (2 ms each at 1080p here)
+NOT_DESIGNS = ("Blank", "Unknown")  # never a row of the pairs table, so no picture
 
 
 def draw(image_bgr, label, probability, note=None):
@@ -33,14 +38,25 @@ def to_jpeg(image_bgr, quality=80):
     return data.tobytes()
 
 
-def frame_feed(views):
-    """``on_frame(image, label, probability)`` for the device loop that hands annotated JPEGs
-    to live views (:class:`~sortcore.web.live.LiveView`: ``frame(jpeg)`` and the property
-    ``frame_wanted``); no encoding while
-    nobody watches. None when there is no such view."""
+def thumbnail(image_bgr, size=THUMB_SIZE):
+    """JPEG bytes of the centre square of ``image_bgr``, downscaled to ``size`` px."""
+    height, width = image_bgr.shape[:2]
+    side = min(height, width)
+    top, left = (height - side) // 2, (width - side) // 2
+    square = image_bgr[top:top + side, left:left + side]
+    return to_jpeg(cv2.resize(square, (size, size), interpolation=cv2.INTER_AREA), quality=75)
+
+
+def frame_feed(views, monotonic=time.monotonic):
+    """``on_frame(image, label, probability)`` for the device loop, feeding live views
+    (:class:`~sortcore.web.live.LiveView`): annotated JPEGs to ``frame(jpeg)`` while the
+    property ``frame_wanted`` says someone watches (no encoding otherwise), and a small
+    picture of each design (:func:`thumbnail`, at most every ``THUMB_EVERY`` s per design)
+    to ``thumbnail(label, jpeg)``. None when there is no such view."""
     views = [v for v in views if hasattr(v, "frame_wanted") and hasattr(v, "frame")]
     if not views:
         return None
+    pictured = {}  # design -> when its last picture was taken
 
     def on_frame(image, label, probability):
         wanted = [v for v in views if v.frame_wanted]
@@ -48,4 +64,11 @@ def frame_feed(views):
             jpeg = to_jpeg(draw(image, label, probability))
             for view in wanted:
                 view.frame(jpeg)
+        now = monotonic()
+        if label not in NOT_DESIGNS and now - pictured.get(label, now - THUMB_EVERY) >= THUMB_EVERY:
+            pictured[label] = now
+            picture = thumbnail(image)
+            for view in views:
+                if hasattr(view, "thumbnail"):
+                    view.thumbnail(label, picture)
     return on_frame

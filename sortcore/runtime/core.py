@@ -114,6 +114,7 @@ class Core(object):
         self._status_at = None  # type: Optional[float]
         self._prune_at = monotonic()  # the first prune at the first publish
         self._drained = set()  # links whose pump found nothing left since the last new outbox row
+        self._started = (None, None)  # type: tuple  # (session, its started_at) for the page
 
     # --- frames ------------------------------------------------------------
 
@@ -210,7 +211,7 @@ class Core(object):
                     self._drained.add(link.name)  # no query until a commit adds rows
         if self._state_due:
             state = self.state()
-            self._tell("set_state", state)
+            self._tell("set_state", dict(state, started_at=self._session_start()))
             self._state_due = not self._broadcast(TOPIC_STATE, state)
         now = self.monotonic()
         since = None if self._status_at is None else now - self._status_at
@@ -222,6 +223,18 @@ class Core(object):
             if self._broadcast(TOPIC_STATUS, status) or not self.links:
                 self._status_now = self._status_due = False
                 self._status_at = now
+
+    def _session_start(self) -> Optional[float]:
+        """When the current session started (for the page; one query per session)."""
+        session = self.pipeline.session
+        if self._started[0] != session:
+            try:
+                row = self.pipeline.store.session(session)
+            except StoreError as exc:
+                log.debug("session %s: %s", session, exc)
+                return None
+            self._started = (session, row["started_at"] if row else None)
+        return self._started[1]
 
     def _prune(self):
         """Every ``prune_interval``: drop outbox rows every link had ``outbox_retention`` ago."""

@@ -11,13 +11,15 @@ nothing queues up behind a slow phone).
 
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from typing import Callable, List, Optional, Tuple
 
 from ..errors import SortcoreError
 from ..messages import odd_of, rows_as_dicts
 
 UNKNOWN = "Unknown"
+MAX_THUMBS = 64  # designs with a picture kept; the least recently seen goes first
+MAX_THUMB_BYTES = 32 * 1024  # a 96 px JPEG is 2-4 KB: anything bigger is not a thumbnail
 SIGHTING_KEYS = ("session", "sighting", "image", "camera", "first_seen", "confirmed_at",
                  "number_socks_seen", "pair_seen", "pairs")
 
@@ -50,6 +52,8 @@ class LiveView:
         self._frame = None  # type: Optional[bytes]
         self._frame_seq = 0
         self._watchers = 0
+        self._thumbs = OrderedDict()  # type: OrderedDict  # design -> (seq, jpeg), bounded
+        self._thumb_seq = 0
 
     def bind_reset(self, reset: Optional[Callable[[], int]]):
         """Set the reset callable once the runtime exists (it runs in an HTTP thread)."""
@@ -116,10 +120,22 @@ class LiveView:
         state["odd"] = odd_of(state["rows"])
 
     def set_status(self, status: dict):
-        """The ``sockpairs/status`` message, shown as it is."""
+        """The ``sockpairs/status`` message, shown as it is. Once it says ``offline`` (the
+        runtime stopped) the camera frame is dropped and open camera views end: a stopped
+        service never shows as a frozen last frame."""
         with self._lock:
             self._status = dict(status)
+            if status.get("status") == "offline" and self._frame is not None:
+                self._frame = None
+                self._frame_seq += 1
+                self._framed.notify_all()
             self._bump()
+
+    def service_state(self) -> Tuple[Optional[str], Optional[str]]:
+        """``(status, reason)`` of the latest status message; ``(None, None)`` before the first."""
+        with self._lock:
+            status = self._status or {}
+            return status.get("status"), status.get("reason")
 
     def frame(self, jpeg: bytes):
         """The latest annotated camera frame (JPEG bytes)."""
@@ -130,6 +146,26 @@ class LiveView:
             self._framed.notify_all()
             if first:  # the page shows the camera from now on
                 self._bump()
+
+    def thumbnail(self, design: str, jpeg: bytes):
+        """A small picture (JPEG) of the last frame classified as ``design``, for its row."""
+        if len(jpeg) > MAX_THUMB_BYTES:
+            return
+        with self._lock:
+            new = design not in self._thumbs
+            self._thumb_seq += 1
+            self._thumbs[design] = (self._thumb_seq, bytes(jpeg))
+            self._thumbs.move_to_end(design)
+            while len(self._thumbs) > MAX_THUMBS:
+                self._thumbs.popitem(last=False)
+            if new:  # its row gets a picture; later ones show at the row's next change
+                self._bump()
+
+    def thumb(self, design: str) -> Optional[bytes]:
+        """The latest picture of ``design``, or None."""
+        with self._lock:
+            entry = self._thumbs.get(design)
+            return entry[1] if entry else None
 
     @property
     def frame_wanted(self) -> bool:
@@ -159,7 +195,9 @@ class LiveView:
         out = dict(state, rows=[dict(r) for r in state["rows"]], odd=list(state["odd"]))
         out.update(status=dict(self._status) if self._status else None,
                    sightings=[dict(s) for s in self._sightings],
-                   stream=self._frame is not None, version=self._version)
+                   stream=self._frame is not None, version=self._version,
+                   thumbs={r["image"]: self._thumbs[r["image"]][0] for r in state["rows"]
+                           if r["image"] in self._thumbs})
         return out
 
     def pairs(self) -> List[dict]:
@@ -175,7 +213,8 @@ class LiveView:
 
     def wait_frame(self, after: int, timeout: float,
                    stop: Optional[threading.Event] = None) -> Tuple[int, Optional[bytes]]:
-        """``(seq, jpeg)`` of a frame newer than ``after``; ``(after, None)`` on timeout or ``stop``."""
+        """``(seq, jpeg)`` of a frame newer than ``after``; ``(after, None)`` on timeout or ``stop``;
+        ``(seq, None)`` with a newer ``seq`` once the camera stopped."""
         with self._lock:
             self._wait(self._framed, lambda: self._frame_seq > after, timeout, stop)
             if self._frame_seq > after:

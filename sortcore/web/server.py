@@ -12,6 +12,7 @@ import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Optional, Tuple
+from urllib.parse import parse_qs
 
 from ..errors import ConfigError, SortcoreError
 from ..messages import dumps
@@ -26,9 +27,14 @@ ASSETS = {
     "/static/app.js": ("app.js", "text/javascript; charset=utf-8"),
     "/static/style.css": ("style.css", "text/css; charset=utf-8"),
     "/static/icon.svg": ("icon.svg", "image/svg+xml"),
+    "/static/app-icon.svg": ("app-icon.svg", "image/svg+xml"),
+    "/static/icon-192.png": ("icon-192.png", "image/png"),
+    "/static/icon-512.png": ("icon-512.png", "image/png"),
+    "/apple-touch-icon.png": ("icon-180.png", "image/png"),  # where iOS looks without a <link>
+    "/manifest.webmanifest": ("manifest.webmanifest", "application/manifest+json"),
 }
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self';"
-       " base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+       " manifest-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 CLIENT_GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, socket.timeout)
 
 
@@ -87,15 +93,26 @@ class _Handler(BaseHTTPRequestHandler):
     # --- plumbing -----------------------------------------------------------
 
     def _send(self, status: int, body: bytes, kind: str, headers=()):
+        """One whole answer; a HEAD request gets the same headers and no body."""
         self.send_response(status)
         self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
+        if not any(name == "Cache-Control" for name, _ in headers):
+            self.send_header("Cache-Control", "no-store")
         self.send_header("X-Content-Type-Options", "nosniff")
         for name, value in headers:
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(body)
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _stream_head(self, kind: str) -> bool:
+        """The headers of a stream; False for HEAD (no stream follows)."""
+        self.send_response(200)
+        self.send_header("Content-Type", kind)
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        return self.command != "HEAD"
 
     def _json(self, status: int, obj, headers=()):
         self._send(status, dumps(obj).encode("utf-8"), "application/json", headers)
@@ -115,6 +132,7 @@ class _Handler(BaseHTTPRequestHandler):
         routes = {
             "/api/pairs": self._pairs, "/api/status": lambda: self._json(200, self._snapshot()),
             "/api/events": self._events, "/healthz": self._healthz, "/stream.mjpg": self._mjpeg,
+            "/api/thumb": self._thumb, "/metrics": self._metrics,
         }
         try:
             if path in self.server.assets:
@@ -129,12 +147,14 @@ class _Handler(BaseHTTPRequestHandler):
         except CLIENT_GONE:
             pass
 
+    do_HEAD = do_GET  # the same answers without their bodies (see _send and _stream_head)
+
     def do_POST(self):
         path = self.path.split("?", 1)[0]
         try:
             if path == "/api/reset":
                 self._reset()
-            elif path in self.server.assets or path.startswith("/api/") or path == "/healthz":
+            elif path in self.server.assets or path.startswith("/api/") or path in ("/healthz", "/metrics"):
                 self._error(405, "%s takes GET" % path, [("Allow", "GET")])
             else:
                 self._error(404, "no such page: %s" % path)
@@ -146,8 +166,30 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(200, {key: snap[key] for key in ("session", "rows", "odd", "unknown")})
 
     def _healthz(self):
-        status = self.server.view.snapshot()["status"] or {}
-        self._json(200, {"ok": True, "service": status.get("state")})
+        """200 while the service runs (online, degraded or not started yet), 503 once it
+        said offline: what a health check (docker, uptime monitors) wants."""
+        state, reason = self.server.view.service_state()
+        self._json(503 if state == "offline" else 200,
+                   {"ok": state != "offline", "service": state, "reason": reason})
+
+    def _thumb(self):
+        """``/api/thumb?design=NAME``: the design's latest picture (JPEG) or 404."""
+        design = parse_qs(self.path.partition("?")[2]).get("design", [""])[0]
+        jpeg = self.server.view.thumb(design)
+        if jpeg is None:
+            return self._error(404, "no picture of this design yet")
+        # the page asks with ?v=<seq>: an answer is never stale for its URL
+        self._send(200, jpeg, "image/jpeg", [("Cache-Control", "private, max-age=3600")])
+
+    def _metrics(self):
+        """The status's counters in the Prometheus text format (prometheus_client, when installed)."""
+        try:
+            from .metrics import exposition
+        except ImportError as exc:
+            return self._send(501, ("/metrics needs prometheus_client (pip install prometheus_client):"
+                                    " %s\n" % exc).encode("utf-8"), "text/plain; charset=utf-8")
+        body, kind = exposition(self.server.view.snapshot())
+        self._send(200, body, kind)
 
     def _authorized(self) -> bool:
         scheme, _, given = (self.headers.get("Authorization") or "").partition(" ")
@@ -173,33 +215,30 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(200, {"session": session})
 
     def _events(self):
-        """Server-Sent Events: the whole snapshot on connect and after every change."""
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
-        self.send_header("Cache-Control", "no-store")
-        self.end_headers()
+        """Server-Sent Events: the whole snapshot on connect and after every change. A change
+        made just before close() (the runtime's last "offline" status) is still sent."""
+        if not self._stream_head("text/event-stream; charset=utf-8"):
+            return
         self.wfile.write(b"retry: 1000\n\n")
-        version = -1
-        while not self.server.closing.is_set():
-            snap = self.server.view.wait_change(version, KEEPALIVE, self.server.closing)
-            if self.server.closing.is_set():
-                break
-            if snap is None:
+        version, closing = -1, False
+        while not closing:
+            # read before the wait: once closing, one last look sends a change made before close()
+            closing = self.server.closing.is_set()
+            snap = self.server.view.wait_change(version, 0 if closing else KEEPALIVE, self.server.closing)
+            if snap is not None:
+                version = snap["version"]
+                snap["can_reset"] = self.server.token is not None and self.server.view.can_reset
+                self.wfile.write(("id: %d\nevent: snapshot\ndata: %s\n\n" % (version, dumps(snap))).encode("utf-8"))
+            elif not self.server.closing.is_set():
                 self.wfile.write(b": keepalive\n\n")
-                continue
-            version = snap["version"]
-            snap["can_reset"] = self.server.token is not None and self.server.view.can_reset
-            self.wfile.write(("id: %d\nevent: snapshot\ndata: %s\n\n" % (version, dumps(snap))).encode("utf-8"))
 
     def _mjpeg(self):
         """multipart/x-mixed-replace of the latest frames; 404 before a camera sent one."""
         seq, jpeg = self.server.view.wait_frame(0, 0)
         if jpeg is None:
-            return self._error(404, "this process has no camera")
-        self.send_response(200)
-        self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=" + BOUNDARY)
-        self.send_header("Cache-Control", "no-store")
-        self.end_headers()
+            return self._error(404, "this process has no camera (or it stopped)")
+        if not self._stream_head("multipart/x-mixed-replace; boundary=" + BOUNDARY):
+            return
         # Each frame is followed at once by the next part's boundary and headers: Chrome
         # shows a part only when the next one has begun, not after Content-Length bytes.
         head = ("--%s\r\nContent-Type: image/jpeg\r\n\r\n" % BOUNDARY).encode("ascii")
@@ -209,7 +248,10 @@ class _Handler(BaseHTTPRequestHandler):
             while not self.server.closing.is_set():
                 if jpeg is not None:
                     self.wfile.write(jpeg + b"\r\n" + head)
+                last = seq
                 seq, jpeg = self.server.view.wait_frame(seq, KEEPALIVE, self.server.closing)
+                if jpeg is None and seq > last:
+                    break  # the camera stopped: end the view rather than freeze it
         finally:
             self.server.view.watching(-1)
 

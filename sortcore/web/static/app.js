@@ -4,8 +4,9 @@
 (function () {
   var TOKEN_KEY = "sortcore.token";
   var STATUS_FIELDS = [
-    ["frames", "frames"], ["socks", "socks"], ["dead_letters", "dead letters"],
-    ["broker", "broker"], ["pending", "unsent"], ["camera", "camera"], ["updated_at", "updated"]
+    ["runtime", "runtime"], ["frames", "frames"], ["socks", "socks"], ["dead_letters", "dead letters"],
+    ["broker", "broker"], ["pending", "unsent"], ["denied", "refused"], ["errors", "errors"],
+    ["camera", "camera"], ["since", "since"], ["updated_at", "updated"]
   ];
   var previous = {};   // design -> socks seen, to mark rows that just changed
   var source = null;
@@ -13,6 +14,10 @@
   var canReset = false;
   var cameraFailedAt = 0;
   var pushed = false;  // once the stream delivered, the first-paint fetch must not undo it
+  var last = null;     // the latest snapshot, drawn again when the link goes up or down
+  var linkUp = false;
+  var lostAt = null;   // when the link went down (ms)
+  var cameraSeen = false;
 
   function $(id) { return document.getElementById(id); }
 
@@ -42,6 +47,7 @@
     var body = $("pairs").tBodies[0];
     body.replaceChildren.apply(body, rows.map(function (r) {
       var tr = el("tr", null, {"data-image": r.image});
+      tr.appendChild(picture(r.image, (s.thumbs || {})[r.image]));
       tr.appendChild(el("th", r.image, {scope: "row"}));
       tr.appendChild(el("td", r.number_socks_seen, {"data-field": "number_socks_seen"}));
       tr.appendChild(el("td", r.pair_seen, {"data-field": "pair_seen"}));
@@ -56,6 +62,16 @@
     $("total-pairs").textContent = rows.reduce(function (n, r) { return n + (r.pairs || 0); }, 0);
     $("total-socks").textContent = rows.reduce(function (n, r) { return n + (r.number_socks_seen || 0); }, 0)
       + (s.unknown || 0);
+  }
+
+  // The design's last picture from the camera; the URL changes with it, so it is cached.
+  function picture(image, version) {
+    var td = el("td", null, {"class": "pic"});
+    if (typeof version === "number") {
+      td.appendChild(el("img", null, {alt: "", width: "40", height: "40", "data-thumb": image,
+        src: "/api/thumb?design=" + encodeURIComponent(image) + "&v=" + version}));
+    }
+    return td;
   }
 
   function renderOdd(s) {
@@ -77,29 +93,54 @@
     $("no-sightings").hidden = list.length > 0;
   }
 
+  // The service's state as the status message says it (online, degraded, offline), or
+  // "unreachable" when the page lost the service without it saying it stopped.
+  function serviceState(st) {
+    var state = st.status || "starting";
+    var reason = st.reason || "";
+    if (state === "offline") {
+      reason = "stopped at " + clock(st.updated_at) + (reason ? ": " + reason : "");
+    } else if (!linkUp && lostAt !== null) {
+      state = "unreachable";
+      reason = "no answer from the service since " + clock(lostAt / 1000);
+    }
+    return [state, reason];
+  }
+
   function renderStatus(s) {
     var st = s.status || {};
-    var state = st.state || "unknown";
-    $("state").textContent = state;
-    $("state").className = "state " + state;
-    $("reason").textContent = st.reason || "";
+    var shown = serviceState(st);
+    $("state").textContent = shown[0];
+    $("state").className = "state " + shown[0];
+    $("reason").textContent = shown[1];
+    $("reason").hidden = !shown[1];
     $("status").replaceChildren.apply($("status"), STATUS_FIELDS.filter(function (f) {
       return st[f[0]] !== undefined && st[f[0]] !== null;
     }).reduce(function (nodes, f) {
-      var value = f[0] === "updated_at" ? clock(st[f[0]]) : st[f[0]];
+      var value = f[0] === "updated_at" || f[0] === "since" ? day(st[f[0]]) : st[f[0]];
       return nodes.concat([el("dt", f[1]), el("dd", value, {"data-status": f[0]})]);
     }, []));
   }
 
+  // Live frames only while the service runs, the link is up and the card is open: a stopped
+  // service or a lost link shows a line saying so, never a frozen last frame.
   function renderCamera(s) {
-    var show = !!(s.status && s.status.camera && s.stream);
+    var st = s.status || {};
     var img = $("camera-img");
-    $("camera").hidden = !show;
-    if (!show) { img.removeAttribute("src"); return; }
+    var off = st.status === "offline" ? "The camera stopped with the service."
+      : !linkUp ? "No connection to the service: the camera view is paused." : "";
+    var live = !off && !!(st.camera && s.stream);
+    cameraSeen = cameraSeen || live;
+    $("camera").hidden = !(live || (off && cameraSeen));
+    $("camera-off").textContent = off;
+    $("camera-off").hidden = !off;
+    img.hidden = !live;
+    if (!live || !$("camera").open) { img.removeAttribute("src"); return; }
     if (!img.getAttribute("src") && Date.now() - cameraFailedAt > 5000) img.src = "/stream.mjpg";
   }
 
   function render(s) {
+    last = s;
     $("session").textContent = s.session === null || s.session === undefined ? "–" : s.session;
     $("started").textContent = day(s.started_at);
     renderRows(s);
@@ -113,8 +154,11 @@
   }
 
   function setLink(up) {
+    if (up !== linkUp) lostAt = up ? null : Date.now();
+    linkUp = up;
     $("link").textContent = up ? "live" : "reconnecting…";
     $("link").className = up ? "link up" : "link down";
+    if (last) { renderStatus(last); renderCamera(last); }
   }
 
   function connect() {
@@ -173,6 +217,7 @@
       cameraFailedAt = Date.now();
       $("camera-img").removeAttribute("src");
     });
+    $("camera").addEventListener("toggle", function () { if (last) renderCamera(last); });
     $("reset").addEventListener("click", function () { $("reset-msg").textContent = ""; showResetForm(true); });
     $("reset-cancel").addEventListener("click", function () { showResetForm(false); });
     $("reset-form").addEventListener("submit", sendReset);
