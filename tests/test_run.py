@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 
 import pytest
@@ -122,7 +123,10 @@ def test_run_a_video_with_page_and_broker_counts_what_count_counts(mosquitto, tm
             url = _page_url(proc)
             # the video ended: the loop says offline, and the page stays up to show the result
             final = seen.wait_for(lambda s: s["status"] == "offline", "sockpairs/status", 120)
-            page, health = _get_json(url + "api/pairs"), _get_json(url + "healthz")
+            page = _get_json(url + "api/pairs")
+            with pytest.raises(urllib.error.HTTPError) as stopped:  # the loop stopped: 503 for checkers
+                urllib.request.urlopen(url + "healthz", timeout=10)
+            health = json.loads(stopped.value.read().decode("utf-8"))
             proc.send_signal(signal.SIGTERM)
             _, err = proc.communicate(timeout=30)
         finally:
@@ -142,7 +146,7 @@ def test_run_a_video_with_page_and_broker_counts_what_count_counts(mosquitto, tm
     assert last == dict({image: row["number_socks_seen"] for image, row in table.items()}, Unknown=1)
     stored = json.loads(sortcore("pairs", "--json", "--db", db).stdout)
     assert stored["socks"] == expected["socks"] and stored["odd"] == expected["odd"]
-    assert health["ok"] is True
+    assert stopped.value.code == 503 and health["service"] == "offline"
 
 
 @pytest.mark.parametrize("args, line", [
