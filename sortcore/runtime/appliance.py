@@ -37,7 +37,7 @@ def broker_links(values: dict) -> list:
             return GreengrassV2Publisher(target=target)
 
         return [Link("greengrass-v2", connect, topics=topics)]
-    return [Link("mqtt", publisher_factory(values), topics=topics)]
+    return [Link("mqtt", publisher_factory(values), topics=topics, mqtt=True)]
 
 
 def _loaders(values: dict, runtime: str = "run"):

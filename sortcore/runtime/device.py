@@ -210,6 +210,9 @@ class DeviceLoop(object):
 
     def _requests(self):
         self.resets.serve(self.control)
+        for link in self.links:  # sockpairs/control from a broker (Home Assistant's button)
+            for message in link.received() if hasattr(link, "received") else ():
+                self.control.handle(message.payload, message.retain, message.topic)
         if self._reset.is_set():
             self._reset.clear()
             try:
@@ -245,11 +248,12 @@ class DeviceLoop(object):
         self._publish()
 
     def _frame_out(self, payload: str):
-        """Best effort, QoS 0: a frame nobody took is still counted here."""
+        """QoS 1 without waiting: a frame the broker refuses is counted as denied (the core
+        settles the PUBACKs), one nobody took is still counted here."""
         for link in self.links:
             if link.ready:
                 try:
-                    link.publish(TOPIC_FRAMES, payload, qos=0)
+                    link.publish_nowait(TOPIC_FRAMES, payload, qos=1)
                 except MqttError:
                     pass  # the link logged it and backs off
 
