@@ -12,6 +12,7 @@ import signal
 import threading
 
 from ..errors import StoreLocked
+from ..systemd import Notifier
 from .config import core_options, engine_config, prefixed_topics, publisher_factory
 from .device import DeviceLoop, DeviceOptions
 from .links import Link
@@ -95,5 +96,10 @@ def run_appliance(values: dict, listeners=(), on_frame=None) -> DeviceLoop:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     log.info("running camera %s from %s", values["camera"], source)
-    loop.run()
+    notifier = Notifier()  # systemd: READY, then the watchdog from each iteration
+    loop.beat = notifier.beat
+    try:
+        loop.run()
+    finally:
+        notifier.stopping()
     return loop

@@ -111,6 +111,7 @@ class DeviceLoop(object):
         self.errors = 0
         self.last_error = None  # type: Optional[str]
         self.state = "starting"
+        self.beat = lambda: None  # called each iteration (the systemd watchdog)
 
     # --- control (any thread) ----------------------------------------------
 
@@ -136,6 +137,7 @@ class DeviceLoop(object):
         log.info("device loop starting for camera %s", self.options.camera)
         try:
             while not self.stop.is_set():
+                self.beat()
                 try:
                     if not self.step():
                         break
@@ -161,6 +163,7 @@ class DeviceLoop(object):
         else:
             log.warning("device loop: %s; retrying in %.1fs", self.last_error, delay,
                         exc_info=log.isEnabledFor(logging.DEBUG))
+        self.beat()  # waiting out a backoff is not hanging
         self.sleep(delay)
 
     def step(self) -> bool:
