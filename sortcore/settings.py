@@ -111,6 +111,12 @@ SETTINGS = (
        "(0: none).", "core", LIVE),
     _s("outbox_retention", "float", 7 * 24 * 3600.0, "Seconds a published result stays in the "
        "outbox before it is pruned (every link must have it).", "core", LIVE),
+    _s("ha_discovery", "bool", True, "Home Assistant MQTT discovery over the broker link: retained "
+       "configs under ha_prefix for the counts, the status and a new-session button (docs/mqtt.md); "
+       "off: empty retained configs, which remove the entities. Nothing without a broker.",
+       "core", LIVE),
+    _s("ha_prefix", "str", "homeassistant", "Home Assistant's discovery prefix (its MQTT "
+       "integration's setting).", "core", LIVE),
     _s("topic_prefix", "str", "", "Put this before every topic the camera publishes (e.g. "
        "'site1/').", "device", ("run", "lambda")),
     # --- the camera ---

@@ -285,6 +285,8 @@ def test_systemd_unit_runs_sortcore_run_hardened():
     assert one["EnvironmentFile"] == "-/etc/sortcore/sortcore.env"
     assert one["User"] == "sortcore" and "video" in one["SupplementaryGroups"].split()
     assert one["StateDirectory"] == "sortcore" and one["Restart"] == "on-failure"
+    # READY=1 and WATCHDOG=1 from the loop (tests/test_systemd.py); the watchdog outlasts a 30 s backoff
+    assert one["Type"] == "notify" and one["NotifyAccess"] == "main" and int(one["WatchdogSec"]) >= 60
     for key, value in {"NoNewPrivileges": "yes", "ProtectSystem": "strict", "ProtectHome": "yes",
                        "PrivateTmp": "yes", "DevicePolicy": "closed",
                        "DeviceAllow": "char-video4linux rw", "CapabilityBoundingSet": ""}.items():
@@ -296,7 +298,7 @@ def test_systemd_unit_runs_sortcore_run_hardened():
 def test_env_file_names_only_run_options():
     text = (LINUX / "sortcore.env").read_text()
     names = set(re.findall(r"^#?(SORTCORE_[A-Z_]+)=", text, re.M))
-    options = {"source", "broker", "http", "http-token-file", "db", "model"}
+    options = {"source", "broker", "username", "password-file", "http", "http-token-file", "db", "model"}
     assert names == {"SORTCORE_" + o.upper().replace("-", "_") for o in options}
 
 

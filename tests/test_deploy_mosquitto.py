@@ -12,6 +12,7 @@ user may do.
 import os
 import re
 import subprocess
+import sys
 import threading
 import uuid
 
@@ -42,7 +43,8 @@ log_dest file /var/log/mosquitto/mosquitto.log
 
 include_dir /etc/mosquitto/conf.d
 """
-USERS = {"camera": "cam-pw", "sortcore": "svc-pw", "lambda": "gg-pw", "operator": "op-pw", "reader": "rd-pw"}
+USERS = {"camera": "cam-pw", "sortcore": "svc-pw", "appliance": "app-pw", "lambda": "gg-pw", "operator": "op-pw",
+         "homeassistant": "ha-pw", "reader": "rd-pw"}
 
 
 class DebianBroker(LocalBroker):
@@ -78,7 +80,9 @@ def debian(tmp_path, tls):
     for folder in ("etc/mosquitto/conf.d", "etc/mosquitto/certs", "var/lib/mosquitto",
                    "var/log/mosquitto", "run/mosquitto"):
         (root / folder).mkdir(parents=True)
-    port, tls_port = free_port(), free_port()
+    port = tls_port = free_port()
+    while tls_port == port:
+        tls_port = free_port()
     main = relocate(DEBIAN_MAIN, root, port, tls_port)
     if os.geteuid() == 0:  # else mosquitto drops to user 'mosquitto', who cannot read tmp_path
         main += "user root\n"
@@ -98,7 +102,7 @@ def debian(tmp_path, tls):
         lines = [l for l in conf.read_text().splitlines() if l and not l.startswith("#")]
         assert not [l for l in lines if re.search(r"\s/(etc|var|run)/", l)], conf
     broker = DebianBroker(root, port, tls_port)
-    broker.start()
+    broker.start()  # returns once mosquitto logged 'running': after opening both listeners
     broker.ca = str(etc / "certs/ca.crt")
     yield broker
     broker.stop()
@@ -176,13 +180,18 @@ def test_loopback_listener_needs_a_password_too(debian):
     local.close()
 
 
+HA_CONFIGS = ["homeassistant/sensor/sortcore_cam/pairs/config", "homeassistant/button/sortcore_cam/new_session/config"]
 RIGHTS = {
     # user: (topics it may publish, topics it may not)
-    "lambda": (["sockfound", "sockfound/deeplens", "sockpairs", "sockpairs/state", "sockpairs/status"],
-               ["sockpairs/control", "sockpairs/other", "elsewhere"]),
-    "sortcore": (["sockpairs", "sockpairs/state", "sockpairs/status"], ["sockpairs/control", "sockfound"]),
-    "camera": (["sockfound", "sockfound/cam1"], ["sockpairs", "sockpairs/control"]),
+    "lambda": (["sockfound", "sockfound/deeplens", "sockpairs", "sockpairs/state", "sockpairs/status"] + HA_CONFIGS,
+               ["sockpairs/control", "sockpairs/other", "elsewhere", "homeassistant/switch/x/y/config"]),
+    "sortcore": (["sockpairs", "sockpairs/state", "sockpairs/status"] + HA_CONFIGS,
+                 ["sockpairs/control", "sockfound", "homeassistant/status"]),
+    "appliance": (["sockfound", "sockfound/cam1", "sockpairs", "sockpairs/state", "sockpairs/status"] + HA_CONFIGS,
+                  ["sockpairs/control", "sockpairs/other", "homeassistant/switch/x/y/config"]),
+    "camera": (["sockfound", "sockfound/cam1"], ["sockpairs", "sockpairs/control"] + HA_CONFIGS),
     "operator": (["sockpairs/control"], ["sockpairs", "sockfound"]),
+    "homeassistant": (["sockpairs/control", "homeassistant/status"], ["sockpairs", "sockfound"] + HA_CONFIGS),
     "reader": ([], ["sockpairs", "sockpairs/control", "sockfound"]),
 }
 
@@ -227,3 +236,111 @@ def test_mosquitto_sub_as_docs_watching_says(debian, tmp_path):
     out = subprocess.run(["mosquitto_sub", "-q", "1", "-t", "sockpairs/#", "-v", "-C", "1", "-W", "10"],
                          env=env, capture_output=True, timeout=20)
     assert out.stdout == b'sockpairs/state {"pairs": 1}\n', out.stderr
+
+
+# --- `sortcore run` against the shipped ACL: no silent loss --------------------------------
+
+def appliance_loop(debian, tmp_path, user):
+    """The camera loop of ``run`` (camera 'cam', label frames at 20 fps) logged in as ``user``
+    on the loopback listener, with the links ``run`` makes from its settings."""
+    from sortcore.engine import EngineConfig
+    from sortcore.pipeline import Pipeline
+    from sortcore.runtime.appliance import broker_links
+    from sortcore.runtime.config import core_options
+    from sortcore.runtime.device import DeviceLoop, DeviceOptions
+    from sortcore.store import Store
+    from tests.test_device import LabelClassifier
+
+    pw = tmp_path / ("%s.pw" % user)
+    pw.write_text(USERS[user] + "\n")
+    values = {"broker": "mqtt://127.0.0.1:%d" % debian.port, "username": user, "password_file": str(pw),
+              "camera": "cam", "status_interval": 0.1, "heartbeat": 0, "ha_discovery": True}
+
+    def frames():
+        while True:
+            yield "Google"
+
+    class Source(list):
+        name = "labels"
+        close = list.clear
+
+        def __iter__(self):
+            return frames()
+
+    loop = DeviceLoop(Source, LabelClassifier, lambda: Pipeline(Store(str(tmp_path / "run.db")), EngineConfig()),
+                      broker_links(values), DeviceOptions(camera="cam", fps=20, core=core_options(values)),
+                      runtime="run")
+    thread = threading.Thread(target=loop.run)
+    thread.start()
+    return loop, thread
+
+
+def stopped(loop, thread):
+    loop.stop.set()
+    thread.join(30)
+    assert not thread.is_alive()
+
+
+def test_run_as_a_user_who_may_not_publish_frames_counts_each_refused_frame(debian, tmp_path, caplog):
+    """The issue: `run --username sortcore` published 0 of 211 frames and said denied: 0."""
+    with Collector(("127.0.0.1", debian.port), ["sockpairs/status"], username="reader", password="rd-pw") as seen:
+        loop, thread = appliance_loop(debian, tmp_path, "sortcore")
+        try:
+            status = seen.wait_for(lambda s: s["status"] == "degraded" and (s["denied"] or 0) >= 5,
+                                   "sockpairs/status", 30)
+        finally:
+            stopped(loop, thread)
+        final = seen.wait_for(lambda s: s["status"] == "offline", "sockpairs/status", 10)
+    assert "refused sockfound: Not authorized" in status["reason"], status
+    assert final["frames"] == loop.frames and final["denied"] == loop.frames, (final, loop.frames)
+    warned = [r.getMessage() for r in caplog.records if "refused sockfound" in r.getMessage()]
+    assert len(warned) == 1 and "logged once per topic" in warned[0], warned
+    assert final["socks"] >= 1  # counting goes on: only the frames' copies on the broker are refused
+
+
+def test_run_as_appliance_publishes_every_frame_and_takes_the_home_assistant_button(debian, tmp_path):
+    frames = Collector(("127.0.0.1", debian.port), ["sockfound"], username="sortcore", password="svc-pw")
+    ha = Collector(("127.0.0.1", debian.port), ["homeassistant/#", "sockpairs/state", "sockpairs/status"],
+                   username="homeassistant", password="ha-pw")
+    try:
+        loop, thread = appliance_loop(debian, tmp_path, "appliance")
+        try:
+            first = ha.wait_for(lambda s: isinstance(s, dict) and s.get("socks"), "sockpairs/state", 30)
+            button = ha.wait_json(1, "homeassistant/button/sortcore_cam/new_session/config")[0]
+            press = Client(debian, "homeassistant", "ha-pw", tls=False)
+            try:
+                assert press.publish(button["command_topic"], button["payload_press"].encode()) == "accepted"
+            finally:
+                press.close()
+            ha.wait_for(lambda s: s["session"] == first["session"] + 1, "sockpairs/state", 30)
+        finally:
+            stopped(loop, thread)
+        final = ha.wait_for(lambda s: s["status"] == "offline", "sockpairs/status", 10)
+        assert len(frames.wait(loop.frames, "sockfound", timeout=20)) == loop.frames
+        assert final["denied"] == 0 and final["resets"] == 1 and final["frames"] == loop.frames, final
+        assert len([t for t, p, r in ha.messages if t.endswith("/config")]) == 8
+    finally:
+        frames.close()
+        ha.close()
+
+
+@pytest.mark.model
+def test_the_run_command_says_how_many_frames_the_acl_refused(debian, tmp_path):
+    pytest.importorskip("mxnet")
+    from tests.shared import PHOTOS
+
+    if not PHOTOS.exists():
+        pytest.skip("../shared/sock-photos is not beside the repository")
+    pw = tmp_path / "svc.pw"
+    pw.write_text("svc-pw\n")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    with Collector(("127.0.0.1", debian.port), ["sockpairs/status"], username="reader", password="rd-pw") as seen:
+        done = subprocess.run([sys.executable, "-m", "sortcore", "run", "--source", "folder:%s" % PHOTOS, "--fps", "0",
+                               "--db", str(tmp_path / "run.db"), "--broker", "mqtt://127.0.0.1:%d" % debian.port,
+                               "--username", "sortcore", "--password-file", str(pw)],
+                              env=env, capture_output=True, text=True, timeout=120)
+        final = seen.wait_for(lambda s: s["status"] == "offline", "sockpairs/status", 10)
+    assert done.returncode == 0, done.stderr
+    assert final["frames"] == 12 and final["denied"] == 12, final
+    refused = [line for line in done.stderr.splitlines() if "refused sockfound" in line]
+    assert len(refused) == 1 and "Not authorized" in refused[0], done.stderr

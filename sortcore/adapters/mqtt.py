@@ -1,18 +1,18 @@
 """The MQTT boundary: the only module that imports paho.
 
-- :func:`parse_url` reads ``mqtt://[user[:password]@]host[:port]`` and
-  ``mqtts://...`` (TLS, default port 8883);
 - :class:`Connection` owns one paho client (callback API version 2) and its
   network thread. paho callbacks only put :class:`Message` and connection
   events on a queue; reconnects back off between ``reconnect_min`` and
   ``reconnect_max`` seconds, with one clear log line per new kind of failure;
+  :meth:`Connection.settle` tells which fire-and-forget publishes the broker refused;
 - :func:`connect_publisher` returns a connected :class:`Connection` whose
   :meth:`Connection.publish` blocks until the broker's PUBACK (QoS 1).
 
-paho return and reason codes become :class:`sortcore.errors.MqttError`.
-Passwords are never logged: :class:`BrokerUrl` hides them in ``str``/``repr``.
+paho return and reason codes become :class:`sortcore.errors.MqttError`. URLs and
+options are :mod:`.mqtt_config`'s; passwords are never logged.
 """
 
+import collections
 import dataclasses
 import logging
 import queue
@@ -53,14 +53,6 @@ class Disconnected(NamedTuple):
     reason: str
 
 
-def connack_text(reason_code) -> str:
-    """paho's reason code as text, e.g. 'Not authorized'."""
-    try:
-        return str(reason_code)
-    except Exception:  # pragma: no cover - paho always has a name
-        return "code %r" % (reason_code,)
-
-
 class Connection:
     """One broker connection with its own network thread.
 
@@ -88,6 +80,8 @@ class Connection:
         # paho: paho calls on_publish with its own lock held.
         self._lock = threading.Lock()
         self._refused = {}
+        # (topic, info, sent_at) of QoS 1 publish_nowait messages whose outcome settle() has not told
+        self._unsettled = collections.deque()
         self._client = self._make_client()
 
     def _make_client(self):
@@ -125,7 +119,7 @@ class Connection:
 
     def _on_connect(self, client, userdata, flags, reason_code, properties):
         if reason_code.is_failure:
-            self._failed("broker %s refused the connection: %s" % (self.url, connack_text(reason_code)))
+            self._failed("broker %s refused the connection: %s" % (self.url, reason_code))
             return
         self._session_present = bool(flags.session_present)
         if self.options.subscriptions:
@@ -152,7 +146,7 @@ class Connection:
     def _on_disconnect(self, client, userdata, flags, reason_code, properties):
         if self._connected.is_set():
             self._connected.clear()
-            text = "connection to %s lost: %s" % (self.url, connack_text(reason_code))
+            text = "connection to %s lost: %s" % (self.url, reason_code)
             log.warning("%s", text)
             self.events.put(Disconnected(text))
 
@@ -161,7 +155,7 @@ class Connection:
             with self._lock:
                 if len(self._refused) > 1000:  # nobody waits for these any more
                     self._refused.clear()
-                self._refused[mid] = (connack_text(reason_code), time.monotonic())
+                self._refused[mid] = (str(reason_code), time.monotonic())
 
     def _on_message(self, client, userdata, msg):
         self.events.put(Message(msg.topic, msg.payload, msg.qos, msg.mid, bool(msg.retain), bool(msg.dup)))
@@ -241,6 +235,11 @@ class Connection:
     def connected(self) -> bool:
         return self._connected.is_set()
 
+    @property
+    def generation(self) -> int:
+        """How many connections were made (0: none yet); a new value means a new connection."""
+        return self._generation
+
     def wait_connected(self, timeout: Optional[float] = None) -> bool:
         return self._connected.wait(self.options.timeout if timeout is None else timeout)
 
@@ -286,6 +285,10 @@ class Connection:
                 info.wait_for_publish(min(remaining, 0.25))  # returns as soon as acked
             except (RuntimeError, ValueError) as exc:
                 return "publish to %s failed: %s" % (topic, exc)
+        return self._refusal(topic, info, sent_at)
+
+    def _refusal(self, topic, info, sent_at) -> Optional[str]:
+        """None when the broker took an acknowledged publish, else ``denied: ...``."""
         with self._lock:
             refused = self._refused.pop(info.mid, None)
         if refused is None or refused[1] < sent_at:  # none, or one for an earlier use of the mid
@@ -293,8 +296,33 @@ class Connection:
         return "denied: %s refused %s: %s" % (self.url, topic, refused[0])
 
     def publish_nowait(self, topic: str, payload, qos: int = 1, retain: bool = False):
-        """Queue a publish without waiting for its acknowledgement."""
-        self._send(topic, payload, qos, retain)
+        """Queue a publish without waiting for its acknowledgement; a QoS 1 one's outcome
+        comes later from :meth:`settle`."""
+        sent_at = time.monotonic()
+        info = self._send(topic, payload, qos, retain)
+        if qos > 0:
+            if len(self._unsettled) >= 10000:  # nobody settles: forget the oldest
+                self._unsettled.popleft()
+            self._unsettled.append((topic, info, sent_at))
+
+    def settle(self, wait: float = 0.0) -> list:
+        """``(topic, None or 'denied: ...')`` of each :meth:`publish_nowait` message acknowledged
+        since the last call (MQTT 5 PUBACK reason code, e.g. the ACL), after waiting up to ``wait``
+        seconds for them all; from the publishing thread. Messages unacknowledged after 6
+        timeouts are forgotten (lost with a connection)."""
+        done, unsettled = [], self._unsettled
+        now = time.monotonic()
+        too_old, deadline = now - 6 * self.options.timeout, now + wait
+        while unsettled:  # a broker acknowledges QoS 1 publishes in order (MQTT 4.6)
+            topic, info, sent_at = unsettled[0]
+            while not info.is_published() and self.connected and time.monotonic() < deadline:
+                info.wait_for_publish(min(0.25, max(0.0, deadline - time.monotonic())))
+            if info.is_published():  # paho calls on_publish (which notes a refusal) before this is set
+                done.append((topic, self._refusal(topic, info, sent_at)))
+            elif sent_at > too_old:
+                break
+            unsettled.popleft()
+        return done
 
     def _send(self, topic, payload, qos, retain):
         if not self._connected.is_set():
@@ -333,7 +361,6 @@ class Connection:
 
     def __exit__(self, *exc):
         self.close()
-
 
 
 def _ignore(*args):

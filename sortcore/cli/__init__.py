@@ -58,8 +58,11 @@ def main(verbose, debug):
     """
     import logging
 
-    level = logging.WARNING - 10 * verbose
-    logging.basicConfig(level=max(level, logging.DEBUG), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from ..systemd import log_format
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(log_format(handler.stream))  # under journald: no timestamp, a <priority>
+    logging.basicConfig(level=max(logging.WARNING - 10 * verbose, logging.DEBUG), handlers=[handler])
 
 
 for _module in COMMAND_MODULES:

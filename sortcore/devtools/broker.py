@@ -8,6 +8,7 @@ keeps persistent sessions and their queued QoS 1 messages) and extra lines
 """
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -17,6 +18,8 @@ from typing import Optional, Sequence
 
 from ..errors import MqttError
 
+#: What mosquitto logs once all its listeners are open (mosquitto 1.x and 2.x).
+READY = re.compile(r"mosquitto version \S+ running")
 MOSQUITTO_PLACES = ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto", "/opt/homebrew/sbin/mosquitto")
 
 
@@ -71,20 +74,25 @@ class LocalBroker:
         return "%s://%s:%d" % ("mqtts" if self.tls else "mqtt", self.host, self.port)
 
     def start(self, timeout: float = 10.0) -> "LocalBroker":
+        """Start mosquitto; return once it is ready: it logged ``mosquitto version ... running``,
+        which it does after opening every listener (not only the first), and accepts on ``port``."""
+        logged = len(self.log())  # a restart appends to the same log
         self.proc = subprocess.Popen([self.binary, "-c", self.conf_path], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE)
         deadline = time.monotonic() + timeout
-        while True:  # mosquitto has no readiness notification: poll its port
+        while True:  # mosquitto has no readiness notification: poll its log and its port
             if self.proc.poll() is not None:
                 raise MqttError("mosquitto exited: %s\n%s" % (
                     self.proc.stderr.read().decode(errors="replace")[-500:], self.log()))
-            try:
-                socket.create_connection((self.host, self.port), timeout=0.2).close()
-                return self
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise MqttError("mosquitto did not listen on port %d:\n%s" % (self.port, self.log()))
-                time.sleep(0.02)
+            if READY.search(self.log()[logged:]):
+                try:
+                    socket.create_connection((self.host, self.port), timeout=0.2).close()
+                    return self
+                except OSError:
+                    pass
+            if time.monotonic() > deadline:
+                raise MqttError("mosquitto did not get ready on port %d:\n%s" % (self.port, self.log()))
+            time.sleep(0.02)
 
     def stop(self, sig=signal.SIGTERM):
         if self.proc is not None and self.proc.poll() is None:

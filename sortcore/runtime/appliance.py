@@ -12,6 +12,7 @@ import signal
 import threading
 
 from ..errors import ConfigError, ModelError, SourceMissing, StoreCorrupt, StoreLocked
+from ..systemd import Notifier
 from .config import core_options, engine_config, prefixed_topics, publisher_factory
 from .device import DeviceLoop, DeviceOptions
 from .links import Link
@@ -42,7 +43,7 @@ def broker_links(values: dict) -> list:
             return GreengrassV2Publisher(target=target)
 
         return [Link("greengrass-v2", connect, topics=topics)]
-    return [Link("mqtt", publisher_factory(values), topics=topics)]
+    return [Link("mqtt", publisher_factory(values), topics=topics, mqtt=True)]
 
 
 def _loaders(values: dict, runtime: str = "run"):
@@ -102,9 +103,12 @@ def run_appliance(values: dict, listeners=(), on_frame=None, hold: bool = False)
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     log.info("running camera %s from %s", values["camera"], source)
+    notifier = Notifier()  # systemd: READY, then the watchdog from each iteration
+    loop.beat = notifier.beat
     try:
         loop.run()
     finally:
+        notifier.stopping()
         for listener in listeners:
             listener.bind_reset(None)  # nothing left to reset
     if hold and not stop.is_set():

@@ -4,6 +4,7 @@ The CLI and the lambda both call these, so a setting means the same everywhere.
 Python 3.7 compatible.
 """
 
+import dataclasses
 import socket
 from typing import Optional
 
@@ -11,6 +12,7 @@ from .. import settings as table
 from ..adapters.mqtt_config import ConnectOptions
 from ..engine import EngineConfig
 from ..errors import ConfigError
+from ..messages import TOPIC_CONTROL, TOPIC_FRAMES, TOPIC_PAIRS, TOPIC_STATE, TOPIC_STATUS, offline_will
 from .core import CoreOptions
 
 
@@ -37,9 +39,14 @@ def engine_config(values: dict) -> EngineConfig:
 
 
 def core_options(values: dict) -> CoreOptions:
+    """Status pacing, and Home Assistant discovery when a broker is set (its device is the
+    camera, or for ``serve`` the client id)."""
+    discovery = values.get("ha_discovery") if values.get("broker") else None
     return CoreOptions(status_interval=values.get("status_interval", 5.0),
                        heartbeat=values.get("heartbeat", 30.0),
-                       outbox_retention=values.get("outbox_retention", CoreOptions.outbox_retention))
+                       outbox_retention=values.get("outbox_retention", CoreOptions.outbox_retention),
+                       ha_discovery=discovery, ha_prefix=values.get("ha_prefix") or CoreOptions.ha_prefix,
+                       ha_name=values.get("topic_prefix", "") + (values.get("camera") or values.get("client_id") or ""))
 
 
 def connect_options(values: dict, persistent: bool = True) -> ConnectOptions:
@@ -59,19 +66,21 @@ def camera_name(values: dict, environ: dict) -> str:
 
 
 def prefixed_topics(prefix: str) -> dict:
-    """``{topic: prefix + topic}`` for what the runtimes publish (``{}`` without a prefix)."""
-    from ..messages import TOPIC_FRAMES, TOPIC_PAIRS, TOPIC_STATE, TOPIC_STATUS
-
+    """``{topic: prefix + topic}`` for what the runtimes publish and read (``{}`` without a prefix)."""
     if not prefix:
         return {}
     if any(c in prefix for c in "#+"):
         raise ConfigError("topic_prefix must not contain MQTT wildcards: %r" % prefix)
-    return {t: prefix + t for t in (TOPIC_FRAMES, TOPIC_PAIRS, TOPIC_STATE, TOPIC_STATUS)}
+    return {t: prefix + t for t in (TOPIC_FRAMES, TOPIC_PAIRS, TOPIC_STATE, TOPIC_STATUS, TOPIC_CONTROL)}
 
 
 def publisher_factory(values: dict):
-    """``connect()`` for a :class:`~sortcore.runtime.links.Link` to ``values['broker']``."""
-    options = connect_options(values, persistent=False)
+    """``connect()`` for a :class:`~sortcore.runtime.links.Link` to ``values['broker']``: it
+    reads ``sockpairs/control``, and its last will says ``offline`` on ``sockpairs/status``."""
+    topics = prefixed_topics(values.get("topic_prefix", ""))
+    options = dataclasses.replace(
+        connect_options(values, persistent=False), subscriptions=((topics.get(TOPIC_CONTROL, TOPIC_CONTROL), 1),),
+        will=(topics.get(TOPIC_STATUS, TOPIC_STATUS), offline_will(), 1, True))
     url = values["broker"]
 
     def connect():
@@ -82,6 +91,4 @@ def publisher_factory(values: dict):
 
 
 def _fields(options: ConnectOptions) -> dict:
-    import dataclasses
-
     return {f.name: getattr(options, f.name) for f in dataclasses.fields(options) if f.name != "timeout"}

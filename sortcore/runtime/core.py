@@ -11,7 +11,11 @@ same way for all of them:
   link (many in flight, sent rows marked in one transaction), the retained
   ``sockpairs/state`` when it changed, and the retained ``sockpairs/status``
   (one schema, :func:`sortcore.messages.status_message`) when counters changed,
-  at most every ``status_interval``, and at least every ``heartbeat``.
+  at most every ``status_interval``, and at least every ``heartbeat``;
+- counts what a broker refused: outbox rows (kept, retried) and fire-and-forget
+  publishes (frames, state, status; the links' :class:`~.links.Refusals`);
+- on each new connection of a broker link, the Home Assistant discovery configs
+  (:mod:`sortcore.hass`), or their removal when ``ha_discovery`` is off.
 
 :class:`RateLimiter` paces cameras. Time is injected. Python 3.7 compatible.
 """
@@ -22,6 +26,7 @@ import threading
 import time
 from typing import List, Optional
 
+from .. import hass
 from ..engine import FrameLate, SockConfirmed
 from ..errors import ConfigError, MqttError, StoreError
 from ..messages import (TOPIC_STATE, TOPIC_STATUS, dumps, sock_message, state_message,
@@ -34,19 +39,27 @@ log = logging.getLogger(__name__)
 @dataclasses.dataclass(frozen=True)
 class CoreOptions:
     """``status_interval``: seconds between status updates while counters change;
-    ``heartbeat``: seconds between status messages when nothing does (0: none)."""
+    ``heartbeat``: seconds between status messages when nothing does (0: none).
+    ``ha_discovery``: True publishes the Home Assistant discovery configs under ``ha_prefix``,
+    False removes them, None does neither; ``ha_name``: the device's name (default: the
+    camera, else the runtime)."""
 
     status_interval: float = 5.0
     heartbeat: float = 30.0
     retry_denied: float = 5.0
     outbox_retention: float = 7 * 24 * 3600.0
     prune_interval: float = 3600.0
+    ha_discovery: Optional[bool] = None
+    ha_prefix: str = hass.DEFAULT_PREFIX
+    ha_name: str = ""
 
     def __post_init__(self):
         if not self.status_interval > 0 or not self.heartbeat >= 0 or not self.retry_denied > 0:
             raise ConfigError("status_interval and retry_denied must be positive, heartbeat >= 0")
         if not self.outbox_retention >= 0 or not self.prune_interval > 0:
             raise ConfigError("outbox_retention must be >= 0 and prune_interval positive")
+        if not self.ha_prefix or any(c in self.ha_prefix for c in "#+") or self.ha_prefix.strip("/") != self.ha_prefix:
+            raise ConfigError("ha_prefix must be a topic without wildcards or outer '/', not %r" % self.ha_prefix)
 
 
 class Counters(object):
@@ -115,6 +128,8 @@ class Core(object):
         self._prune_at = monotonic()  # the first prune at the first publish
         self._drained = set()  # links whose pump found nothing left since the last new outbox row
         self._started = (None, None)  # type: tuple  # (session, its started_at) for the page
+        self._refused = 0  # fire-and-forget publishes refused, as last reported
+        self._announced = {}  # type: dict  # link name -> the connection the discovery went to
 
     # --- frames ------------------------------------------------------------
 
@@ -173,15 +188,21 @@ class Core(object):
         return state_message(self.pipeline.session, self.pipeline.table(), self.clock(),
                              self.pipeline.unknown)
 
+    def _refusals(self) -> list:
+        return [link.refusals for link in self.links if hasattr(link, "refusals")]
+
     def status(self, state: Optional[str] = None) -> dict:
         pending = sum(0 if name in self._drained else pump.pending() for name, pump in self.pumps.items())
-        denied = sum(len(pump.denied) for pump in self.pumps.values())
+        held = sum(len(pump.denied) for pump in self.pumps.values())
+        refusing = [reason for r in self._refusals() for reason in r.now.values()]
+        denied = held + sum(r.count for r in self._refusals())
         down = [link for link in self.links if not link.ready]  # results wait in the outbox
-        reason = self.problem or next((p.last_error for p in self.pumps.values() if p.denied), None) \
-            or next(("%s: %s" % (link.name, getattr(link, "last_error", None) or "not connected")
-                     for link in down), None)
+        reason = self.problem or next((p.last_error for p in self.pumps.values() if p.denied), None) or \
+            next(iter(refusing), None) or \
+            next(("%s: %s" % (link.name, getattr(link, "last_error", None) or "not connected")
+                  for link in down), None)
         if state is None:
-            state = "degraded" if self.problem or denied or down else "online"
+            state = "degraded" if self.problem or held or refusing or down else "online"
         broker = "none" if not self.links else "disconnected" if down else "connected"
         return status_message(
             status=state, runtime=self.runtime, session=self.pipeline.session, camera=self.camera,
@@ -198,6 +219,7 @@ class Core(object):
     def publish_due(self):
         """Outbox, state and status to every ready link; failures wait for the next call."""
         self._prune()
+        self._settle()
         for link in self.links:
             pump = self.pumps[link.name]
             if link.ready and link.name not in self._drained:
@@ -223,6 +245,39 @@ class Core(object):
             if self._broadcast(TOPIC_STATUS, status) or not self.links:
                 self._status_now = self._status_due = False
                 self._status_at = now
+        if self.options.ha_discovery is not None:
+            self._announce()
+
+    def _settle(self, wait: float = 0.0):
+        """Hear which fire-and-forget publishes the brokers refused; a change is news."""
+        for link in self.links:
+            if hasattr(link, "settle") and link.ready:
+                link.settle(wait)
+        refused = sum(r.count + len(r.now) for r in self._refusals())
+        if refused != self._refused:
+            self._refused, self._status_due = refused, True
+
+    def _announce(self):
+        """Home Assistant discovery, once per connection of each broker link (retained)."""
+        name = self.options.ha_name or self.camera or self.runtime
+        for link in self.links:
+            generation = getattr(link, "generation", None)
+            if not getattr(link, "mqtt", False) or not generation or self._announced.get(link.name) == generation:
+                continue
+            messages = hass.discovery_messages(name, self.runtime, link.topics, self.options.ha_prefix,
+                                               self.options.ha_discovery)
+            results = link.publish_many([(topic, payload, True) for topic, payload in messages])
+            if any(r is not None and not r.startswith("denied") for r in results):
+                continue  # not connected after all: again at the next call
+            self._announced[link.name] = generation
+            denied = [r for r in results if r is not None]
+            what = "configs" if self.options.ha_discovery else "removals"
+            if denied:
+                log.warning("Home Assistant discovery %s refused (%s%s); give this user write access to %s/# "
+                            "or set ha_discovery off", what, denied[0], " and %d more" % (len(denied) - 1)
+                            if len(denied) > 1 else "", self.options.ha_prefix)
+            else:
+                log.info("Home Assistant discovery: %d %s published on %s", len(messages), what, link.name)
 
     def _session_start(self) -> Optional[float]:
         """When the current session started (for the page; one query per session)."""
@@ -268,7 +323,9 @@ class Core(object):
         return taken > 0
 
     def say_offline(self):
-        """The last status before a clean stop (the will covers an unclean one)."""
+        """The last status before a clean stop (the will covers an unclean one), counting
+        the refusals of the last frames."""
+        self._settle(wait=2.0)
         status = self.status("offline")
         self._tell("set_status", status)
         for link in self.links:

@@ -114,6 +114,7 @@ class DeviceLoop(object):
         self.last_error = None  # type: Optional[str]
         self.counters = {}  # type: dict  # the core's counters when the loop closed
         self.state = "starting"
+        self.beat = lambda: None  # called each iteration (the systemd watchdog)
 
     # --- control (any thread) ----------------------------------------------
 
@@ -141,6 +142,7 @@ class DeviceLoop(object):
         log.info("device loop starting for camera %s", self.options.camera)
         try:
             while not self.stop.is_set():
+                self.beat()
                 try:
                     if not self.step():
                         break
@@ -169,6 +171,7 @@ class DeviceLoop(object):
         else:
             log.warning("device loop: %s; retrying in %.1fs", self.last_error, delay,
                         exc_info=log.isEnabledFor(logging.DEBUG))
+        self.beat()  # waiting out a backoff is not hanging
         self.sleep(delay)
 
     def step(self) -> bool:
@@ -224,6 +227,9 @@ class DeviceLoop(object):
 
     def _requests(self):
         self.resets.serve(self.control)
+        for link in self.links:  # sockpairs/control from a broker (Home Assistant's button)
+            for message in link.received() if hasattr(link, "received") else ():
+                self.control.handle(message.payload, message.retain, message.topic)
         if self._reset.is_set():
             self._reset.clear()
             try:
@@ -259,11 +265,12 @@ class DeviceLoop(object):
         self._publish()
 
     def _frame_out(self, payload: str):
-        """Best effort, QoS 0: a frame nobody took is still counted here."""
+        """QoS 1 without waiting: a frame the broker refuses is counted as denied (the core
+        settles the PUBACKs), one nobody took is still counted here."""
         for link in self.links:
             if link.ready:
                 try:
-                    link.publish(TOPIC_FRAMES, payload, qos=0)
+                    link.publish_nowait(TOPIC_FRAMES, payload, qos=1)
                 except MqttError:
                     pass  # the link logged it and backs off
 

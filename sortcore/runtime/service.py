@@ -110,6 +110,7 @@ class Service(object):
         self._recent = list(pipeline.recent_messages)
         self._held = []  # received but not committed (the store refused): not acknowledged
         self._last_event = None  # (event time, monotonic receive time) of the latest frame
+        self.beat = lambda: None  # called each iteration (the systemd watchdog)
 
     # --- control -----------------------------------------------------------
 
@@ -126,6 +127,7 @@ class Service(object):
         next_tick = self.monotonic() + self.options.tick_interval
         try:
             while not self.stopping.is_set():
+                self.beat()
                 batch = self._take(max(0.0, next_tick - self.monotonic()))
                 if batch:
                     self._handle(batch)
@@ -261,7 +263,11 @@ class Service(object):
 def serve(store, config: EngineConfig, options: ServeOptions, install_signals: bool = True,
           listeners=()) -> Service:
     """Run the service in this thread until SIGTERM/SIGINT (or ``Service.stop``)."""
+    from ..systemd import Notifier
+
     service = Service(store, config, options)
+    notifier = Notifier()  # systemd: READY, then the watchdog from each iteration
+    service.beat = notifier.beat
     service.core.listeners.extend(listeners)
     for listener in listeners:
         listener.bind_reset(service.resets.ask)
@@ -273,5 +279,8 @@ def serve(store, config: EngineConfig, options: ServeOptions, install_signals: b
 
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
-    service.run()
+    try:
+        service.run()
+    finally:
+        notifier.stopping()
     return service
