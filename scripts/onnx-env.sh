@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # Build .venv-onnx: the portable runtime's proof. The newest Python pyenv has
 # (3.13, else 3.12), only sortcore[onnx] (ONNX Runtime, numpy, OpenCV; no
-# MXNet) and pytest. Also builds .venv-export (scripts/export-env.sh), which the
-# tests use to export model/ to ONNX. scripts/test.sh then runs
+# MXNet) and pytest. scripts/test.sh then runs
 #   .venv-onnx/bin/python -m pytest -m portable tests/test_onnx.py
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,4 +26,3 @@ fi
 if .venv-onnx/bin/python -c 'import mxnet' >/dev/null 2>&1; then
     echo "onnx-env: MXNet is in .venv-onnx; the portable runtime must not need it" >&2; exit 1
 fi
-bash scripts/export-env.sh

@@ -126,8 +126,8 @@ SETTINGS = (
     _s("model", "path", None, "Model folder (default: the shipped model/).", "device",
        ("run", "lambda", "count")),
     _s("runtime", "choice", "auto", "Classifier runtime: onnx (ONNX Runtime, the model folder's "
-       "<name>.onnx from sortcore export-onnx), mxnet, or auto (onnx when the folder has a current "
-       ".onnx and onnxruntime imports, else mxnet).", "device",
+       ".onnx file), mxnet (the same network as <name>-symbol.json, for the DeepLens), or auto "
+       "(onnx when the folder has an .onnx file and onnxruntime imports, else mxnet).", "device",
        ("classify", "watch", "run", "count", "lambda"), choices=("auto", "onnx", "mxnet")),
     _s("model_backend", "choice", "mxnet", "mxnet (CPU) or deeplens (mo.optimize + awscam.Model, "
        "on the camera).", "device", ("lambda",), choices=("mxnet", "deeplens")),

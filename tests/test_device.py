@@ -81,12 +81,10 @@ def mqtt_link(broker, clock, name="mqtt"):
 def classifier():
     if not PHOTOS.is_dir():
         pytest.skip("sock photos not found at %s" % PHOTOS)
-    if not list(MODEL_DIR.glob("*-symbol.json")):
-        pytest.skip("no model in %s (train one: see docs)" % MODEL_DIR)
-    pytest.importorskip("mxnet")
+    pytest.importorskip("onnxruntime")
     pytest.importorskip("cv2")
-    from sortcore.classifier.model import load_model
-    return load_model(str(MODEL_DIR))
+    from sortcore.classifier.runtime import load_classifier
+    return load_classifier(str(MODEL_DIR))
 
 
 def photo_folder(target: Path, rounds=2, per_design=5):

@@ -1,89 +1,122 @@
-"""``sortcore enroll``: a new design from generated frames is recognised; the base is unchanged."""
+"""``sortcore enroll``: two new designs from three generated photos each are recognised in new
+photos, the others hold, the base is unchanged, a failure leaves nothing, and no MXNet."""
 
 import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 cv2 = pytest.importorskip("cv2")
-pytest.importorskip("mxnet")
+pytest.importorskip("onnxruntime")
 
-from sortcore.classifier.model import load_model  # noqa: E402
+from sortcore.classifier.runtime import load_classifier  # noqa: E402
 from sortcore.errors import ModelError  # noqa: E402
-from sortcore.devtools import sockvideo  # noqa: E402
 from sortcore.training import enroll, synth  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "model"
 PHOTOS = ROOT.parent / "shared" / "sock-photos"
+NEW = (501, 502)  # the designs research/eye_sets.py measures; not a shared photo's
 
-
-def new_design(seed):
-    """A clip of one synthetic sock of a design the model never saw."""
-    sock = synth.unknown_sock(np.random.RandomState(seed), view_size=224)
-    return sock, sockvideo.moving(sock, 12, seed)
+# Runs the CLI with MXNet made unimportable: enrolment must not need it.
+NO_MXNET = ("import sys\n"
+            "class Block:\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            "        if name == 'mxnet' or name.startswith('mxnet.'):\n"
+            "            raise ImportError('mxnet blocked by the test')\n"
+            "sys.meta_path.insert(0, Block())\n"
+            "from sortcore.cli import main\n"
+            "sys.argv[0] = 'sortcore'\n"
+            "main()\n")
 
 
 def run(*args):
-    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    return subprocess.run([sys.executable, "-m", "sortcore"] + list(args), env=env, cwd=str(ROOT),
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+               OMP_NUM_THREADS="1")
+    return subprocess.run([sys.executable, "-c", NO_MXNET] + list(args), env=env, cwd=str(ROOT),
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=300)
 
 
-@pytest.mark.skipif(not PHOTOS.is_dir(), reason="shared photos not found")
-def test_enroll_from_frames_then_classify_recognises_it(tmp_path):
-    """Take Github out, enrol it again as 'MyGithub' from a clip of one photo; the other
-    photo's frames are then recognised. (The frozen net saw Github in training: this checks
-    the enrolment path, not how well the net separates a design it never saw.)"""
-    first, second = sorted((PHOTOS / "Github").glob("*.jpg"))
-    clip = tmp_path / "clip"
-    clip.mkdir()
-    for i, frame in enumerate(sockvideo.moving(cv2.imread(str(first)), 12, 1)):
-        cv2.imwrite(str(clip / ("%02d.png" % i)), frame)
+def photos_of(seed, folder, first, count):
+    """Photos ``first`` to ``first + count`` of synthetic design ``seed``, written as PNGs."""
+    pattern, rng = synth.design(seed), np.random.RandomState(seed * 7 + 1)
+    shots = [synth.render(pattern, rng) for _ in range(first + count)][first:]
+    folder.mkdir(parents=True)
+    for i, shot in enumerate(shots):
+        cv2.imwrite(str(folder / ("%02d.png" % i)), shot)
+    return folder
+
+
+def test_two_new_designs_from_three_photos_then_new_photos(tmp_path):
     before = {p.name: p.read_bytes() for p in MODEL.iterdir()}
-    assert run("enroll", "--remove", "Github", "--out", str(tmp_path / "less")).returncode == 0
-    result = run("enroll", "--design", "MyGithub", "--source", "folder:%s" % clip,
-                 "--model", str(tmp_path / "less"), "--out", str(tmp_path / "mine"))
-    assert result.returncode == 0, result.stderr.decode()
+    base = str(MODEL)
+    for n, seed in enumerate(NEW):
+        out = tmp_path / ("m%d" % n)
+        started = time.perf_counter()
+        result = run("enroll", "--design", "New%d" % seed, "--source",
+                     "folder:%s" % photos_of(seed, tmp_path / ("enrol%d" % seed), 0, 3),
+                     "--model", base, "--out", str(out))
+        assert result.returncode == 0, result.stderr.decode()
+        assert time.perf_counter() - started <= 15  # issue 23: one design from 3 photos
+        base = str(out)
     assert {p.name: p.read_bytes() for p in MODEL.iterdir()} == before  # base unchanged
-    out = tmp_path / "mine"
-    assert (out / "labels.txt").read_text().split()[-1] == "MyGithub"
-    head = load_model(out).head  # an ensemble: the new design has a block for every member
-    assert head.prototypes.shape == (len(head.labels), head.members * head.dim)
-    assert [e.get("design") for e in
-            json.loads((out / "calibration.json").read_text())["enrolled"]] == [None, "MyGithub"]
-    later = tmp_path / "later"
-    later.mkdir()
-    for i, frame in enumerate(sockvideo.moving(cv2.imread(str(second)), 8, 2)):
-        cv2.imwrite(str(later / ("%02d.png" % i)), frame)
-    result = run("classify", str(later), "--model", str(out), "--json")
-    labels = [row["image"] for row in json.loads(result.stdout)]
-    assert set(labels) <= {"MyGithub", "Unknown"} and labels.count("MyGithub") >= 6, labels
+    assert (Path(base) / "labels.txt").read_text().split()[-2:] == ["New501", "New502"]
+    enrolled = json.loads((Path(base) / "calibration.json").read_text())["enrolled"]
+    assert [e["design"] for e in enrolled] == ["New501", "New502"]
+    assert all(e["images"] == 3 and e["views"] == 120 for e in enrolled)
+    right = wrong = 0
+    for seed in NEW:
+        new = photos_of(seed, tmp_path / ("new%d" % seed), 3, 10)
+        result = run("classify", str(new), "--model", base, "--json")
+        assert result.returncode == 0, result.stderr.decode()
+        labels = [row["image"] for row in json.loads(result.stdout)]
+        right += labels.count("New%d" % seed)
+        wrong += sum(label not in ("New%d" % seed, "Unknown", "Blank") for label in labels)
+    assert right >= 17 and wrong <= 1, (right, wrong)  # model/README.md: 18 of 20, 0 wrong
 
 
-def test_enrolling_does_not_change_other_designs_much(tmp_path):
-    """Other designs keep their prototypes; their frames may only move to Unknown, never wrong."""
-    _, frames = new_design(23)
-    enroll.enroll(MODEL, tmp_path / "m", "Dotty", frames)
+@pytest.mark.skipif(not PHOTOS.is_dir(), reason="shared photos not found")
+def test_enrolling_does_not_change_other_designs(tmp_path):
+    """The shared photos keep their labels (or become Unknown, never wrong)."""
+    seed = NEW[0]
+    pattern, rng = synth.design(seed), np.random.RandomState(seed * 7 + 1)
+    enroll.enroll(MODEL, tmp_path / "m", "Dotty", [synth.render(pattern, rng) for _ in range(3)])
     photos = sorted(PHOTOS.glob("*/*.jpg"))
-    if not photos:
-        pytest.skip("no shared photos")
-    base, new = load_model(MODEL), load_model(tmp_path / "m")
+    base, new = load_classifier(MODEL), load_classifier(tmp_path / "m")
     images = [cv2.imread(str(p)) for p in photos]
     for path, a, b in zip(photos, base.classify_many(images), new.classify_many(images)):
         assert b.label in (a.label, "Unknown"), (path, a, b)
 
 
+def test_a_failed_enrolment_leaves_nothing(tmp_path, monkeypatch):
+    def broken(*args, **kwargs):
+        raise ModelError("views failed")
+    monkeypatch.setattr(enroll, "enrol_views", broken)
+    with pytest.raises(ModelError, match="views failed"):
+        enroll.enroll(MODEL, tmp_path / "out", "Dotty", [np.zeros((64, 64, 3), np.uint8)])
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_remove_and_bad_requests(tmp_path):
     labels = enroll.remove(MODEL, tmp_path / "less", "Mongo")
-    assert "Mongo" not in labels and load_model(tmp_path / "less").labels == labels
+    assert "Mongo" not in labels and load_classifier(tmp_path / "less").labels == labels
+    head = load_classifier(tmp_path / "less").head
+    assert len(head.views) == len(load_classifier(MODEL).head.views) - 80  # Mongo's 2 x 40 views
     with pytest.raises(ModelError, match="never changed"):
         enroll.remove(MODEL, MODEL, "Mongo")
     with pytest.raises(ModelError, match="not a design"):
         enroll.remove(MODEL, tmp_path / "x", "Nope")
     with pytest.raises(ModelError, match="Blank"):
         enroll.remove(MODEL, tmp_path / "y", "Blank")
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x").write_text("")
+    with pytest.raises(ModelError, match="not empty"):
+        enroll.remove(MODEL, tmp_path / "full", "Mongo")
+    with pytest.raises(ModelError, match="cannot be a design name"):
+        enroll.enroll(MODEL, tmp_path / "z", "Unknown", [np.zeros((8, 8, 3), np.uint8)])
+    assert not (tmp_path / "x").exists() and not (tmp_path / "z").exists()

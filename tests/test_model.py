@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("mxnet")
+pytest.importorskip("onnxruntime")
 pytest.importorskip("cv2")
 
 import click  # noqa: E402
@@ -14,7 +14,8 @@ from click.testing import CliRunner  # noqa: E402
 
 from sortcore.cli.model import commands  # noqa: E402
 from sortcore.errors import ModelError  # noqa: E402
-from sortcore.classifier.model import Prediction, load_model, preprocess, read_image  # noqa: E402
+from sortcore.classifier.model import Prediction, preprocess, read_image  # noqa: E402
+from sortcore.classifier.runtime import load_classifier  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "model"
@@ -25,7 +26,7 @@ needs_photos = pytest.mark.skipif(not SHARED_PHOTOS, reason="shared photos not f
 
 @pytest.fixture(scope="module")
 def classifier():
-    return load_model(MODEL)
+    return load_classifier(MODEL)
 
 
 def runner():
@@ -42,32 +43,25 @@ def cli():
     return group
 
 
-def test_shipped_model_files_are_small():
+def test_shipped_model_files_are_small_and_their_checksums_recorded():
+    import hashlib
     files = [p for p in MODEL.iterdir() if p.name != "README.md"]
-    assert sorted(p.name for p in files) == ["calibration.json", "labels.txt", "prototypes.npy",
-                                              "sockclf-0000.params", "sockclf-symbol.json"]
-    assert sum(p.stat().st_size for p in files) <= 2 * 1024 * 1024
-
-
-#: Layers the DeepLens model optimizer converts (no Dropout, no plain ``softmax``).
-DEEPLENS_OPS = {"Convolution", "BatchNorm", "Activation", "Pooling", "FullyConnected", "Flatten",
-                "SoftmaxActivation", "SoftmaxOutput", "Concat", "elemwise_add", "elemwise_mul",
-                "_Plus", "_plus", "broadcast_add", "broadcast_mul"}
-
-
-def test_shipped_symbol_uses_only_deeplens_supported_layers():
-    graph = json.loads((MODEL / "sockclf-symbol.json").read_text())
-    ops = {node["op"] for node in graph["nodes"]} - {"null"}
-    assert ops <= DEEPLENS_OPS, ops - DEEPLENS_OPS
+    assert sorted(p.name for p in files) == ["SHA256SUMS", "calibration.json", "gallery.npz",
+                                              "labels.txt", "lite0-int8.onnx"]
+    assert sum(p.stat().st_size for p in MODEL.iterdir()) <= 15 * 1000 * 1000
+    sums = dict(line.split()[::-1] for line in (MODEL / "SHA256SUMS").read_text().splitlines())
+    onnx = MODEL / "lite0-int8.onnx"
+    assert hashlib.sha256(onnx.read_bytes()).hexdigest() == sums[onnx.name]
 
 
 def test_shipped_head_is_calibrated_and_stated_in_the_card():
     calibration = json.loads((MODEL / "calibration.json").read_text())
-    assert {"tau", "margin", "blank_min", "size", "rule", "coverage", "risk"} <= set(calibration)
-    assert calibration["risk"] * calibration["coverage"] <= 0.01  # wrong share of all views
+    assert {"k", "tau", "margin", "floor", "rule", "lopo"} <= set(calibration)
+    lopo = calibration["lopo"]
+    assert lopo["nested"]["wrong"] <= 0.01 and lopo["calibrated"]["wrong"] <= 0.01
+    assert lopo["argmax_right"] >= 0.92 and lopo["nested"]["right"] >= 0.80
     card = (MODEL / "README.md").read_text()
-    assert "coverage %.1f %%" % (100 * calibration["coverage"]) in card
-    assert "risk %.1f %%" % (100 * calibration["risk"]) in card
+    assert "tau = %.3f" % calibration["tau"] in card and "floor = %.3f" % calibration["floor"] in card
 
 
 @needs_photos
@@ -79,8 +73,9 @@ def test_shipped_model_labels_every_shared_photo_right_or_unknown(classifier, pa
     assert 0 <= prediction.probability <= 100
 
 
-def test_labels_are_the_designs_and_blank(classifier):
-    assert "Blank" in classifier.labels and "Unknown" not in classifier.labels
+def test_labels_are_the_designs(classifier):
+    assert set(classifier.labels) == {p.parent.name for p in SHARED_PHOTOS} or not SHARED_PHOTOS
+    assert "Unknown" not in classifier.labels
     assert len(classifier.labels) == len(set(classifier.labels))
 
 
@@ -89,7 +84,7 @@ def test_classify_any_size_bgr_array(classifier):
     for shape in [(1, 1, 3), (480, 640, 3), (37, 1001, 3), (224, 224, 4), (50, 60)]:
         prediction = classifier.classify(rng.randint(0, 256, shape).astype(np.uint8))
         assert isinstance(prediction, Prediction)
-        assert prediction.label in classifier.labels + ["Unknown"]
+        assert prediction.label in classifier.labels + ["Unknown", "Blank"]
         assert 0 <= prediction.probability <= 100
 
 
@@ -100,7 +95,7 @@ def test_batch_and_single_agree(classifier):
 
 @needs_photos
 def test_min_probability_overrides_the_calibrated_threshold():
-    strict = load_model(MODEL, min_probability=100)
+    strict = load_classifier(MODEL, min_probability=100)
     assert strict.head.tau == 1.0
     for path in SHARED_PHOTOS[:4]:
         assert strict.classify(read_image(path)).label in ("Unknown", "Blank")
@@ -122,7 +117,9 @@ def test_wrong_arrays_raise_model_error(classifier):
 def test_preprocess_shape_and_normalisation():
     batch = preprocess([np.zeros((10, 20, 3), np.uint8)] * 2, 32)
     assert batch.shape == (2, 3, 32, 32) and batch.dtype == np.float32
-    assert np.allclose(batch[0, 0], -0.485 / 0.229)  # R channel of black
+    assert np.allclose(batch[0, 0], -127 / 128.0)  # R channel of black: (x - 127) / 128
+    white = preprocess(np.full((5, 5, 3), (0, 0, 255), np.uint8), 8)  # pure red, BGR
+    assert np.allclose(white[0, 0], 1.0) and np.allclose(white[0, 2], -127 / 128.0)
 
 
 def test_resize_halves_big_frames_first_and_leaves_views_as_they_were():
@@ -131,12 +128,12 @@ def test_resize_halves_big_frames_first_and_leaves_views_as_they_were():
     import cv2
     from sortcore.classifier.model import resize
     rng = np.random.RandomState(3)
-    view = rng.randint(0, 256, (192, 192, 3), np.uint8)
-    assert np.array_equal(resize(view, 96), cv2.resize(view, (96, 96), interpolation=cv2.INTER_AREA))
-    frame = cv2.GaussianBlur(rng.randint(0, 256, (480, 640, 3), np.uint8), (0, 0), 2)
-    direct = cv2.resize(frame, (96, 96), interpolation=cv2.INTER_AREA).astype(int)
-    assert resize(frame, 96).shape == (96, 96, 3)
-    assert np.abs(resize(frame, 96).astype(int) - direct).mean() < 1.0
+    view = rng.randint(0, 256, (448, 448, 3), np.uint8)
+    assert np.array_equal(resize(view, 224), cv2.resize(view, (224, 224), interpolation=cv2.INTER_AREA))
+    frame = cv2.GaussianBlur(rng.randint(0, 256, (960, 1280, 3), np.uint8), (0, 0), 2)
+    direct = cv2.resize(frame, (224, 224), interpolation=cv2.INTER_AREA).astype(int)
+    assert resize(frame, 224).shape == (224, 224, 3)
+    assert np.abs(resize(frame, 224).astype(int) - direct).mean() < 1.0
 
 
 def test_unreadable_images_raise_model_error_with_path(tmp_path):
@@ -149,20 +146,26 @@ def test_unreadable_images_raise_model_error_with_path(tmp_path):
 
 
 def test_missing_or_mismatched_model_files(tmp_path):
-    with pytest.raises(ModelError, match="does not exist"):
-        load_model(tmp_path / "nope")
-    with pytest.raises(ModelError, match="no \\*-symbol.json"):
-        load_model(tmp_path)
-    for name in ("sockclf-symbol.json", "sockclf-0000.params"):
-        (tmp_path / name).write_bytes((MODEL / name).read_bytes())
-    with pytest.raises(ModelError, match="labels.txt is missing"):
-        load_model(tmp_path)
+    with pytest.raises(ModelError, match="cannot read model directory .*nope"):
+        load_classifier(tmp_path / "nope", "onnx")
+    with pytest.raises(ModelError, match="no .onnx file"):
+        load_classifier(tmp_path, "onnx")
+    (tmp_path / "lite0-int8.onnx").write_bytes((MODEL / "lite0-int8.onnx").read_bytes())
+    with pytest.raises(ModelError, match="labels.txt"):
+        load_classifier(tmp_path)
     (tmp_path / "labels.txt").write_text("One\nTwo\n")
-    with pytest.raises(ModelError, match="but labels.txt has 2 labels"):
-        load_model(tmp_path)
-    (tmp_path / "sockclf-0000.params").write_bytes(b"garbage")
-    with pytest.raises(ModelError, match="cannot load model"):
-        load_model(tmp_path)
+    with pytest.raises(ModelError, match="open-set head"):
+        load_classifier(tmp_path)
+    for name in ("gallery.npz", "calibration.json"):
+        (tmp_path / name).write_bytes((MODEL / name).read_bytes())
+    with pytest.raises(ModelError, match="not indices into labels.txt"):
+        load_classifier(tmp_path)
+    (tmp_path / "lite0-int8.onnx").write_bytes(b"garbage")
+    (tmp_path / "labels.txt").write_bytes((MODEL / "labels.txt").read_bytes())
+    with pytest.raises(ModelError, match="cannot load ONNX model"):
+        load_classifier(tmp_path)
+    with pytest.raises(ModelError, match="no \\*-symbol.json"):
+        load_classifier(tmp_path, "mxnet")
 
 
 @needs_photos

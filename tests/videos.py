@@ -12,8 +12,10 @@ SOCKS = ["Github/file_90.jpg", "Mongo/file_95.jpg", "unknown", "Github/file_96.j
 
 
 def unknown_sock():
+    """A synthetic sock the shipped model calls Unknown (most synthetic socks fall below its
+    Blank floor: model/README.md); these tests are about how the pipeline counts Unknown."""
     from sortcore.training import synth
-    return synth.unknown_sock(np.random.RandomState(7))
+    return synth.unknown_sock(np.random.RandomState(1))
 
 
 def write_video(path, socks=SOCKS, fps=FPS):

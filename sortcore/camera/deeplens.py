@@ -12,7 +12,7 @@ import logging
 import numpy as np
 
 from ..errors import ModelError, SourceError
-from ..classifier.model import classifier_for, input_size, model_files
+from ..classifier.model import SIZE, classifier_for, model_files
 from .base import FrameSource
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ def load_optimized_model(dirpath, name=None, loading_config=None):
     awscam = _import("awscam", "the DeepLens optimized model", ModelError)
     symbol_path, _, _ = model_files(dirpath, name)
     name = os.path.basename(symbol_path)[: -len("-symbol.json")]
-    size = input_size(symbol_path)
+    size = SIZE
     error, model_path = mo.optimize(name, size, size, "MXNet",
                                     {"--epoch": 0, "--models-dir": str(dirpath)})
     if error:
@@ -85,5 +85,3 @@ def load_optimized_model(dirpath, name=None, loading_config=None):
         return np.stack(rows)
 
     return classifier_for(dirpath, predict, size)  # labels.txt + the numpy open-set head
-
-

@@ -1,16 +1,14 @@
-"""Sock classifier inference: load an exported MXNet model and label BGR frames.
+"""Sock classifier inference: a frozen embedding net plus the numpy open-set head.
 
-The model directory holds the files written by :mod:`sortcore.training.train`:
-``<name>-symbol.json``, ``<name>-0000.params`` (the net: frame -> 256-d embedding
-followed by softmax probabilities), ``labels.txt`` (one label a line) and the open-set
-head (``prototypes.npy``, ``calibration.json``, see :mod:`sortcore.classifier.openset`).
-The graph uses only DeepLens-supported operators (Convolution, BatchNorm, Activation,
-Pooling, Flatten, FullyConnected, SoftmaxActivation, Concat), so the DeepLens model
-optimizer can convert the same files (see :mod:`sortcore.camera.deeplens`); the head
-runs in numpy everywhere.
+A model folder holds the embedding net, ``labels.txt`` (one label a line) and the open-set
+head (``gallery.npz``, ``calibration.json``, see :mod:`sortcore.classifier.openset`). The net
+is ``lite0-int8.onnx`` (EfficientNet-Lite0, ImageNet weights; model/README.md) run by ONNX
+Runtime (:mod:`sortcore.classifier.onnx_net`); a folder may instead (or also) hold the same
+network as MXNet files (``<name>-symbol.json``, ``<name>-0000.params``) for the DeepLens.
+Either gives ``forward(nchw_float32) -> (N, D)`` embeddings; the head does the rest.
 
-:func:`preprocess` is the one preprocessing step shared by training, inference
-and the DeepLens adapter. Must stay Python 3.7 compatible (runs on the camera).
+:func:`preprocess` is the one preprocessing step shared by enrolment, inference and the
+DeepLens adapter. Must stay Python 3.7 compatible (runs on the camera).
 """
 
 import collections
@@ -20,16 +18,15 @@ import numpy as np
 
 from ..errors import ModelError
 
-#: Per-channel RGB mean and standard deviation (ImageNet), applied after /255.
-MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
-STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
-
-#: The model name used when a directory holds one ``*-symbol.json``.
-DEFAULT_NAME = "sockclf"
+#: The embedding net's input scaling (EfficientNet-Lite's ImageNet training): RGB, (x - 127) / 128.
+INPUT_MEAN = 127.0
+INPUT_SCALE = 1.0 / 128.0
+#: Its input size in pixels (square).
+SIZE = 224
 
 Prediction = collections.namedtuple("Prediction", ["label", "probability"])
 Prediction.__doc__ = """One label (a design, ``Blank`` or ``Unknown``) and its confidence in percent
-(0-100): the cosine similarity to the nearest prototype, or the softmax P(Blank) for Blank."""
+(0-100): the best design's score (cosine similarity to its nearest views), 100 minus it for Blank."""
 
 
 def _cv2():
@@ -62,7 +59,7 @@ def preprocess(images_bgr, size):
     """Turn BGR uint8 images of any size into a float32 NCHW batch.
 
     Step 1 :func:`resize` to ``size`` x ``size`` (area interpolation); step 2
-    BGR -> RGB, scale to [0, 1], normalise with :data:`MEAN`/:data:`STD`.
+    BGR -> RGB, ``(x - INPUT_MEAN) * INPUT_SCALE``.
     ``images_bgr`` is one HxWx3 array or a list of them; the result has shape
     (N, 3, size, size). Training and inference both use this function.
     """
@@ -70,8 +67,8 @@ def preprocess(images_bgr, size):
         images_bgr = [images_bgr]
     batch = np.empty((len(images_bgr), 3, size, size), dtype=np.float32)
     for i, image in enumerate(images_bgr):
-        rgb = resize(image, size)[:, :, ::-1].astype(np.float32) / 255.0
-        batch[i] = ((rgb - MEAN) / STD).transpose(2, 0, 1)
+        rgb = resize(image, size)[:, :, ::-1].transpose(2, 0, 1)
+        batch[i] = (rgb.astype(np.float32) - INPUT_MEAN) * INPUT_SCALE
     return batch
 
 
@@ -113,7 +110,7 @@ def read_labels(path):
 
 
 def model_files(dirpath, name=None):
-    """(symbol, params, labels) paths of the model ``name`` in ``dirpath``.
+    """(symbol, params, labels) paths of the MXNet model ``name`` in ``dirpath``.
 
     Without ``name``, the directory must hold exactly one ``*-symbol.json``.
     """
@@ -125,7 +122,8 @@ def model_files(dirpath, name=None):
                        if f.endswith("-symbol.json"))
         if len(names) != 1:
             raise ModelError("model directory %s holds %s; pass a model name" % (
-                dirpath, "no *-symbol.json" if not names else "several models: " + ", ".join(names)))
+                dirpath, "no *-symbol.json (no MXNet model)" if not names
+                else "several models: " + ", ".join(names)))
         name = names[0]
     paths = (os.path.join(dirpath, name + "-symbol.json"),
              os.path.join(dirpath, name + "-0000.params"),
@@ -137,51 +135,49 @@ def model_files(dirpath, name=None):
 
 
 class Classifier(object):
-    """Labels BGR frames: a net's ``forward`` plus the numpy open-set head.
+    """Labels BGR frames: a net's ``forward`` (embeddings) plus the numpy open-set head.
 
-    ``forward`` maps a preprocessed NCHW float32 batch to raw outputs (N, D + S); the
+    ``forward`` maps a preprocessed NCHW float32 batch to (N, D) embeddings; the
     :class:`sortcore.classifier.openset.Head` maps those to :class:`Prediction`, with the
-    label ``Unknown`` when not sure. Without a head (a model folder from before the
-    open-set head) the raw outputs are softmax probabilities and the argmax wins.
-    Build it with :func:`load_model` or :func:`classifier_for`.
+    label ``Unknown`` when not sure. Build it with :func:`load_model` or :func:`classifier_for`.
     """
 
-    def __init__(self, labels, size, forward, head=None):
+    def __init__(self, labels, size, forward, head):
         self.labels = list(labels)
         self.size = int(size)
         self.forward = forward
         self.head = head
 
-    def raw(self, images_bgr):
-        """The net's raw outputs for one image or a list."""
-        return np.asarray(self.forward(preprocess(images_bgr, self.size)))
+    def embed(self, images_bgr, batch=32):
+        """(N, D) raw embeddings of one image or a list, ``batch`` at a time."""
+        if isinstance(images_bgr, np.ndarray) and images_bgr.ndim != 4:
+            images_bgr = [images_bgr]
+        rows = [np.asarray(self.forward(preprocess(images_bgr[i:i + batch], self.size)))
+                for i in range(0, len(images_bgr), batch)]
+        if not rows:
+            return np.zeros((0, self.head.dim if self.head else 0), np.float32)
+        return np.concatenate(rows).reshape(len(images_bgr), -1)
 
     def classify_many(self, images_bgr):
         """One :class:`Prediction` per image."""
-        raw = self.raw(images_bgr)
-        if self.head is not None:
-            return [Prediction(label, p) for label, p in self.head.predict(raw)]
-        if raw.ndim != 2 or raw.shape[1] != len(self.labels):
-            raise ModelError("model output has shape %s, expected (N, %d)" % (
-                raw.shape, len(self.labels)))
-        return [Prediction(self.labels[i], round(float(row[i]) * 100.0, 2))
-                for row, i in zip(raw, raw.argmax(axis=1))]
+        return [Prediction(label, p) for label, p in self.head.predict(self.embed(images_bgr))]
 
     def classify(self, image_bgr):
         """The :class:`Prediction` for one BGR uint8 image of any size (``Unknown`` if unsure)."""
         return self.classify_many(image_bgr)[0]
 
 
-def classifier_for(dirpath, forward, size, min_probability=None):
+def classifier_for(dirpath, forward, size=SIZE, min_probability=None):
     """A :class:`Classifier` from a model folder's labels and head around any ``forward``.
 
-    ``min_probability`` (percent) overrides the calibrated cosine threshold ``tau``.
+    ``min_probability`` (percent) overrides the calibrated threshold ``tau``.
     """
     from . import openset
     labels = read_labels(os.path.join(str(dirpath), "labels.txt"))
-    head = None
-    if openset.has_head(dirpath):
-        head = openset.load_head(dirpath, labels).with_threshold(min_probability)
+    if not openset.has_head(dirpath):
+        raise ModelError("model %s has no %s and %s (the open-set head)" % (
+            dirpath, openset.GALLERY, openset.CALIBRATION))
+    head = openset.load_head(dirpath, labels).with_threshold(min_probability)
     return Classifier(labels, size, forward, head)
 
 
@@ -193,33 +189,9 @@ def _mx():
     return mx
 
 
-def input_size(symbol_path):
-    """The square input size recorded on the ``data`` node (``__shape__`` attr).
-
-    Training writes it (the attribute ``mx.sym.var(shape=...)`` uses); graphs
-    exported elsewhere without it fall back to 64.
-    """
-    import json
-    try:
-        with open(symbol_path, encoding="utf-8") as fh:
-            graph = json.load(fh)
-        for node in graph["nodes"]:
-            if node.get("op") == "null" and node.get("name") == "data":
-                shape = (node.get("attrs") or {}).get("__shape__")
-                return int(shape.strip("()[] ").split(",")[-1]) if shape else 64
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise ModelError("cannot read model symbol %s: %s" % (symbol_path, exc))
-    raise ModelError("model symbol %s has no 'data' input" % symbol_path)
-
-
-def load_model(dirpath, name=None, size=None, min_probability=None):
-    """Load a model folder (symbol, params, labels, head) into a CPU :class:`Classifier`.
-
-    ``min_probability`` (percent) overrides the calibrated threshold of the head.
-    """
-    symbol_path, params_path, labels_path = model_files(dirpath, name)
-    labels = read_labels(labels_path)
-    size = int(size or input_size(symbol_path))
+def mxnet_forward(dirpath, name=None, size=SIZE):
+    """``forward`` of the folder's MXNet files (the same network as the ONNX one)."""
+    symbol_path, params_path, _ = model_files(dirpath, name)
     mx = _mx()
     try:
         import warnings
@@ -227,13 +199,21 @@ def load_model(dirpath, name=None, size=None, min_probability=None):
             warnings.simplefilter("ignore")
             net = mx.gluon.SymbolBlock.imports(symbol_path, ["data"], params_path, ctx=mx.cpu())
         net.hybridize(static_alloc=True, static_shape=True)
-        out = net(mx.nd.zeros((1, 3, size, size)))
+        net(mx.nd.zeros((1, 3, size, size)))
     except mx.base.MXNetError as exc:
         raise ModelError("cannot load model %s: %s" % (symbol_path, str(exc).splitlines()[0]))
-    classifier = classifier_for(dirpath, lambda batch: net(mx.nd.array(batch)).asnumpy(),
-                                size, min_probability)
-    expected = len(labels) if classifier.head is None else classifier.head.outputs
-    if out.shape != (1, expected):
-        raise ModelError("model %s outputs shape %s but labels.txt has %d labels" % (
-            symbol_path, out.shape, len(labels)))
+    return lambda batch: net(mx.nd.array(batch)).asnumpy()
+
+
+def load_model(dirpath, name=None, min_probability=None):
+    """The folder's MXNet net with its head, as a CPU :class:`Classifier`.
+
+    ``min_probability`` (percent) overrides the calibrated threshold of the head.
+    :func:`sortcore.classifier.runtime.load_classifier` picks ONNX Runtime when it can.
+    """
+    classifier = classifier_for(dirpath, mxnet_forward(dirpath, name), SIZE, min_probability)
+    out = classifier.embed(np.zeros((SIZE, SIZE, 3), np.uint8))
+    if out.shape != (1, classifier.head.dim):
+        raise ModelError("model %s outputs shape %s, the gallery has %d-d embeddings" % (
+            dirpath, out.shape, classifier.head.dim))
     return classifier

@@ -1,24 +1,22 @@
-"""The open-set head: raw net outputs -> a label, ``Unknown`` when not sure.
+"""The open-set head: frame embeddings -> a design, ``Blank`` or ``Unknown``. numpy only.
 
-The net (MXNet symbol, the DeepLens optimised model or ONNX Runtime) only has to offer
-``forward(nchw_float32) -> np.ndarray`` of shape (N, M * (D + S)): for each of M ensemble
-members (``members`` in calibration.json, default 1) a D-dimensional embedding followed by
-S softmax probabilities. Everything after that is numpy and lives in files of the model
-folder, so every backend shares it:
+The net (ONNX Runtime here; the same network on MXNet on the DeepLens) only has to give
+``forward(nchw_float32) -> (N, D)``: the frozen EfficientNet-Lite0 embedding (model/README.md).
+Everything after it lives in two files of the model folder, so every backend shares it:
 
-``prototypes.npy``  (C, M * D) class prototypes in ``labels.txt`` order, each member's block
-                     of D L2-normalised (a member's prototype is built from its embeddings).
-``calibration.json`` ``tau``, ``margin`` (cosine rule), ``blank_min`` (softmax Blank rule),
-                     ``embedding_dim``, ``members``, ``softmax_labels``, ``size``, ``rule`` and
-                     how it was calibrated (coverage and risk from leave-one-photo-out).
+``gallery.npz``      ``embeddings`` (M, D) float16: L2-normalised embeddings of the views each
+                     label was taught from (:func:`sortcore.training.views.enrol_views`), and
+                     ``owners`` (M,): the index in ``labels.txt`` of the label of each row.
+``calibration.json`` ``k``, ``tau``, ``margin``, ``floor`` and how they were calibrated.
 
-An ensemble's cosine is the mean over members of each member's cosine against its own
-prototype, and its P(Blank) the mean of the members' softmax.
+A label's score for a frame is the mean cosine similarity of its ``k`` nearest views (not a
+mean prototype: a design photographed two ways keeps both). Rule (:data:`RULE`): **Blank**
+when the best design scores below ``floor`` (nothing sock-like is near) or a ``Blank`` label
+(photos of the empty scene, when taught) scores best; else the best design when its score is
+at least ``tau`` and beats the second best by at least ``margin``; else **Unknown**. The
+probability reported is the best design score in percent (for Blank, 100 minus it).
 
-Rule: a frame is ``Blank`` when the softmax gives Blank >= ``blank_min`` (unless the cosine
-rule below confidently picks an enrolled design, which the softmax never learnt); otherwise the
-label of the nearest prototype (cosine similarity ``top1``) when ``top1 >= tau`` and
-``top1 - top2 >= margin``; otherwise ``Unknown``. Python 3.7 compatible (runs on the camera).
+Python 3.7 compatible (runs on the camera).
 """
 
 import json
@@ -30,201 +28,150 @@ from ..errors import ModelError
 
 UNKNOWN = "Unknown"
 BLANK = "Blank"
-#: Class index meaning "rejected" in score-matrix helpers.
-REJECT = -1
-PROTOTYPES = "prototypes.npy"
+#: Indices :func:`decide` gives besides a label index.
+REJECT, BLANK_INDEX = -1, -2
+GALLERY = "gallery.npz"
 CALIBRATION = "calibration.json"
-RULE = ("Blank if softmax P(Blank) >= blank_min; else nearest prototype if cosine top1 >= tau"
-        " and top1 - top2 >= margin; else Unknown")
+RULE = ("Blank if the best design's score < floor or a Blank label scores best; else the best"
+        " design if its score >= tau and beats the second by >= margin; else Unknown (a label's"
+        " score: mean cosine of its k nearest taught views)")
 
 
-def decide(scores, tau, margin):
-    """Class index per row of an (N, C) score matrix, :data:`REJECT` where the rule rejects."""
+def normalise(vectors):
+    """Rows scaled to unit length (float32)."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    return vectors / (np.linalg.norm(vectors, axis=-1, keepdims=True) + 1e-12)
+
+
+def label_scores(embeddings, views, owners, classes, k):
+    """(N, classes): per label, the mean cosine of the ``k`` nearest of its views.
+
+    ``embeddings`` (N, D) and ``views`` (M, D) unit rows; ``owners`` (M,) label indices.
+    A label with fewer than ``k`` views averages all of them; one with none scores -1.
+    """
+    sims = np.asarray(embeddings, np.float32) @ np.asarray(views, np.float32).T
+    out = np.full((len(sims), classes), -1.0, np.float32)
+    for c in range(classes):
+        own = sims[:, owners == c]
+        if own.shape[1] == 0:
+            continue
+        kk = min(k, own.shape[1])
+        out[:, c] = np.partition(own, own.shape[1] - kk, axis=1)[:, -kk:].mean(axis=1)
+    return out
+
+
+def decide(scores, tau, margin, floor, blank=None):
+    """Label index per row of (N, C) design scores; :data:`REJECT` for Unknown,
+    :data:`BLANK_INDEX` for Blank. ``blank`` (N,): a taught Blank label's scores, if any."""
     scores = np.asarray(scores, dtype=np.float64)
     order = np.sort(scores, axis=1)
     top1 = order[:, -1]
-    top2 = order[:, -2] if scores.shape[1] > 1 else np.full(len(scores), -np.inf)
-    return np.where((top1 >= tau) & (top1 - top2 >= margin), scores.argmax(axis=1), REJECT)
-
-
-def decide_with_blank(cosines, blank_prob, blank_index, tau, margin, blank_min, enrolled=()):
-    """:func:`decide` plus the softmax Blank rule (``blank_prob``: (N,) P(Blank)).
-
-    ``enrolled``: class indices the softmax never learnt (added by enrolment); a confident
-    cosine decision for one of them is kept even when the softmax says Blank.
-    """
-    pred = decide(cosines, tau, margin)
-    blank = np.asarray(blank_prob) >= blank_min
-    if len(enrolled):
-        blank &= ~np.isin(pred, list(enrolled))
-    return np.where(blank, blank_index, pred)
-
-
-def rates(pred, truth):
-    """(right, rejected, wrong) shares of views."""
-    pred, truth = np.asarray(pred), np.asarray(truth)
-    right = float(np.mean(pred == truth))
-    rejected = float(np.mean(pred == REJECT))
-    return right, rejected, max(0.0, 1.0 - right - rejected)
-
-
-def _grid(scores):
-    order = np.sort(scores, axis=1)
-    taus = np.unique(np.concatenate([[-np.inf], np.quantile(order[:, -1], np.linspace(0, 1, 81))]))
-    gaps = order[:, -1] - order[:, -2]
-    margins = np.unique(np.concatenate([[0.0], np.quantile(gaps, np.linspace(0, 0.6, 31))]))
-    return taus, margins
-
-
-def calibrate(scores, truth, max_risk=0.01):
-    """(tau, margin) with the most views right subject to a wrong share <= ``max_risk``.
-
-    Ties go to the lower threshold. Grid search over quantiles of top1 and top1 - top2.
-    """
-    best = (-1.0, -np.inf, np.inf, 0.0)
-    taus, margins = _grid(np.asarray(scores, dtype=np.float64))
-    for tau in taus:
-        for margin in margins:
-            right, _, wrong = rates(decide(scores, tau, margin), truth)
-            if wrong <= max_risk and (right, -tau - margin) > best[:2]:
-                best = (right, -tau - margin, tau, margin)
-    return float(best[2]), float(best[3])
-
-
-def calibrate_blank(cosines, blank_prob, truth, blank_index, tau, margin, max_risk=0.01,
-                    candidates=(0.99, 0.95, 0.9, 0.8, 0.7)):
-    """The lowest softmax Blank threshold that adds no wrong answers beyond ``max_risk``."""
-    chosen = 1.01  # off
-    base_wrong = rates(decide(cosines, tau, margin), truth)[2]
-    for blank_min in candidates:
-        pred = decide_with_blank(cosines, blank_prob, blank_index, tau, margin, blank_min)
-        if rates(pred, truth)[2] <= max(max_risk, base_wrong):
-            chosen = blank_min
-    return float(chosen)
-
-
-def nested(scores, truth, groups, max_risk=0.01):
-    """Honest estimate: each photo's views judged with a threshold fitted on the other photos."""
-    scores, truth, groups = np.asarray(scores), np.asarray(truth), np.asarray(groups)
-    pred = np.empty(len(truth), int)
-    for group in np.unique(groups):
-        inside = groups == group
-        tau, margin = calibrate(scores[~inside], truth[~inside], max_risk)
-        pred[inside] = decide(scores[inside], tau, margin)
-    return pred
-
-
-def normalise_blocks(vectors, members=1):
-    """(N, M * D) rows with each member's block of D L2-normalised."""
-    vectors = np.asarray(vectors, dtype=np.float32)
-    blocks = vectors.reshape(len(vectors), members, -1)
-    blocks = blocks / (np.linalg.norm(blocks, axis=2, keepdims=True) + 1e-8)
-    return blocks.reshape(len(vectors), -1)
-
-
-def cosines(embeddings, prototypes, members=1):
-    """(N, C): for block-normalised rows and prototypes (N, M * D), (C, M * D), the mean over
-    members of each member's cosine against its own prototype block."""
-    return (embeddings @ prototypes.T) / members
-
-
-def split_members(raw, dim, members=1):
-    """(block-normalised embeddings (N, M * D), mean softmax (N, S)) of raw (N, M * (D + S))."""
-    raw = np.asarray(raw, dtype=np.float32)
-    per = raw.reshape(len(raw), members, -1)
-    emb = normalise_blocks(per[:, :, :dim].reshape(len(raw), -1), members)
-    return emb, per[:, :, dim:].mean(axis=1)
+    top2 = order[:, -2] if scores.shape[1] > 1 else np.full(len(scores), -1.0)
+    pred = np.where((top1 >= tau) & (top1 - top2 >= margin), scores.argmax(axis=1), REJECT)
+    is_blank = top1 < floor
+    if blank is not None:
+        is_blank |= np.asarray(blank) > top1
+    return np.where(is_blank, BLANK_INDEX, pred)
 
 
 class Head(object):
-    """Prototypes + calibrated rule; :meth:`predict` maps raw net outputs to labels."""
+    """The taught views + the calibrated rule; :meth:`predict` maps embeddings to labels."""
 
-    def __init__(self, labels, prototypes, calibration):
+    def __init__(self, labels, views, owners, calibration):
         self.labels = list(labels)
-        self.prototypes = np.asarray(prototypes, dtype=np.float32)
+        self.views = normalise(views)
+        self.owners = np.asarray(owners, dtype=np.int64)
         self.calibration = dict(calibration)
-        self.tau = float(calibration["tau"])
-        self.margin = float(calibration.get("margin", 0.0))
-        self.blank_min = float(calibration.get("blank_min", 1.01))
-        self.members = int(calibration.get("members", 1))
-        self.dim = int(calibration.get("embedding_dim", self.prototypes.shape[1] // self.members))
-        self.softmax_labels = list(calibration.get("softmax_labels", []))
-        if self.prototypes.shape != (len(self.labels), self.members * self.dim):
-            raise ModelError("prototypes have shape %s, expected (%d, %d) for labels.txt" % (
-                self.prototypes.shape, len(self.labels), self.members * self.dim))
+        for key in ("k", "tau", "margin", "floor"):
+            if key not in self.calibration:
+                raise ModelError("calibration has no %r" % key)
+        self.k = int(self.calibration["k"])
+        self.tau = float(self.calibration["tau"])
+        self.margin = float(self.calibration["margin"])
+        self.floor = float(self.calibration["floor"])
+        if self.views.ndim != 2 or self.owners.shape != (len(self.views),):
+            raise ModelError("gallery has %s embeddings for %s owners" % (
+                self.views.shape, self.owners.shape))
+        if len(self.owners) and (self.owners.min() < 0 or self.owners.max() >= len(self.labels)):
+            raise ModelError("gallery owners are not indices into labels.txt (%d labels)" %
+                             len(self.labels))
+        self.designs = [i for i, label in enumerate(self.labels) if label != BLANK]
 
     @property
-    def outputs(self):
-        """Raw values per frame the net must give: members x (embedding + softmax)."""
-        return self.members * (self.dim + len(self.softmax_labels))
+    def dim(self):
+        """The embedding size the net must give."""
+        return self.views.shape[1]
 
     def with_threshold(self, min_probability):
-        """A copy whose cosine threshold is ``min_probability`` percent (None: unchanged)."""
+        """A copy whose ``tau`` is ``min_probability`` percent (None: unchanged)."""
         if min_probability is None:
             return self
-        calibration = dict(self.calibration, tau=float(min_probability) / 100.0)
-        return Head(self.labels, self.prototypes, calibration)
+        return Head(self.labels, self.views, self.owners,
+                    dict(self.calibration, tau=float(min_probability) / 100.0))
 
-    def split(self, raw):
-        """(block-normalised embeddings (N, M * D), mean P(Blank) (N,)) from raw outputs."""
-        raw = np.asarray(raw, dtype=np.float32).reshape(len(raw), -1)
-        if raw.shape[1] != self.outputs:
+    def scores(self, embeddings):
+        """(design scores (N, designs), Blank label scores (N,) or None) of raw embeddings."""
+        embeddings = np.asarray(embeddings, dtype=np.float32).reshape(len(embeddings), -1)
+        if embeddings.shape[1] != self.dim:
             raise ModelError("model output has %d values per frame, expected %d" % (
-                raw.shape[1], self.outputs))
-        emb, soft = split_members(raw, self.dim, self.members)
-        blank = np.zeros(len(raw), np.float32)
-        if BLANK in self.softmax_labels:
-            blank = soft[:, self.softmax_labels.index(BLANK)]
-        return emb, blank
+                embeddings.shape[1], self.dim))
+        every = label_scores(normalise(embeddings), self.views, self.owners, len(self.labels),
+                             self.k)
+        blank = every[:, self.labels.index(BLANK)] if BLANK in self.labels else None
+        return every[:, self.designs], blank
 
-    def scores(self, raw):
-        """(mean over members of the cosines (N, C) to the prototypes, P(Blank) (N,))."""
-        emb, blank = self.split(raw)
-        return cosines(emb, self.prototypes, self.members), blank
-
-    def predict(self, raw):
-        """One (label, probability percent) per row; label ``Unknown`` when not sure."""
-        cosines, blank = self.scores(raw)
-        blank_index = self.labels.index(BLANK) if BLANK in self.labels else -2
-        enrolled = [i for i, label in enumerate(self.labels) if label not in self.softmax_labels]
-        pred = decide_with_blank(cosines, blank, blank_index, self.tau, self.margin,
-                                 self.blank_min, enrolled)
+    def predict(self, embeddings):
+        """One (label, probability percent) per row; ``Unknown`` when not sure."""
+        scores, blank = self.scores(embeddings)
+        if not self.designs:
+            raise ModelError("the model knows no design")
+        pred = decide(scores, self.tau, self.margin, self.floor, blank)
+        best = scores.max(axis=1)
         out = []
-        for row, index in enumerate(pred):
-            if index == blank_index and blank[row] >= self.blank_min:
-                out.append((BLANK, round(float(blank[row]) * 100.0, 2)))
-                continue
-            best = float(cosines[row].max())
-            label = UNKNOWN if index == REJECT else self.labels[index]
-            out.append((label, round(min(100.0, max(0.0, best * 100.0)), 2)))
+        for index, top in zip(pred, best):
+            percent = round(min(100.0, max(0.0, float(top) * 100.0)), 2)
+            if index == BLANK_INDEX:
+                out.append((BLANK, round(100.0 - percent, 2)))
+            elif index == REJECT:
+                out.append((UNKNOWN, percent))
+            else:
+                out.append((self.labels[self.designs[index]], percent))
         return out
 
 
 def has_head(dirpath):
-    """Whether a model folder carries the open-set head files."""
-    return all(os.path.isfile(os.path.join(str(dirpath), f)) for f in (PROTOTYPES, CALIBRATION))
+    """Whether a model folder carries the head files."""
+    return all(os.path.isfile(os.path.join(str(dirpath), f)) for f in (GALLERY, CALIBRATION))
+
+
+def read_calibration(dirpath):
+    path = os.path.join(str(dirpath), CALIBRATION)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    except (OSError, ValueError) as exc:
+        raise ModelError("cannot read %s: %s" % (path, exc))
 
 
 def load_head(dirpath, labels):
     """The :class:`Head` stored in a model folder."""
+    path = os.path.join(str(dirpath), GALLERY)
     try:
-        prototypes = np.load(os.path.join(str(dirpath), PROTOTYPES))
-        with open(os.path.join(str(dirpath), CALIBRATION), encoding="utf-8") as fh:
-            calibration = json.load(fh)
-    except (OSError, ValueError) as exc:
-        raise ModelError("cannot read the open-set head in %s: %s" % (dirpath, exc))
-    if "tau" not in calibration:
-        raise ModelError("%s has no 'tau'" % os.path.join(str(dirpath), CALIBRATION))
-    return Head(labels, prototypes, calibration)
+        with np.load(path, allow_pickle=False) as data:
+            views, owners = data["embeddings"], data["owners"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise ModelError("cannot read the gallery %s: %s" % (path, exc))
+    return Head(labels, views, owners, read_calibration(dirpath))
 
 
-def save_head(dirpath, labels, prototypes, calibration):
-    """Write ``prototypes.npy``, ``calibration.json`` and ``labels.txt`` into ``dirpath``."""
+def save_head(dirpath, labels, views, owners, calibration):
+    """Write ``gallery.npz``, ``calibration.json`` and ``labels.txt`` into ``dirpath``."""
     dirpath = str(dirpath)
-    np.save(os.path.join(dirpath, PROTOTYPES), np.asarray(prototypes, dtype=np.float32))
-    data = dict(calibration, rule=RULE)
+    with open(os.path.join(dirpath, GALLERY), "wb") as fh:
+        np.savez(fh, embeddings=normalise(views).astype(np.float16),
+                 owners=np.asarray(owners, dtype=np.int16))
     with open(os.path.join(dirpath, CALIBRATION), "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=2, sort_keys=True)
+        json.dump(dict(calibration, rule=RULE), fh, indent=2, sort_keys=True)
         fh.write("\n")
     with open(os.path.join(dirpath, "labels.txt"), "w", encoding="utf-8") as fh:
         fh.write("\n".join(labels) + "\n")

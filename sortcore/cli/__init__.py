@@ -9,13 +9,12 @@ from . import device as _device
 from . import count as _count
 from . import doctor as _doctor
 from . import model as _model
-from . import onnx as _onnx
 from . import replay as _replay
 from . import run as _run
 from . import service as _service
 from . import settings as _settings
 
-COMMAND_MODULES = [_replay, _service, _run, _model, _count, _device, _settings, _doctor, _onnx]
+COMMAND_MODULES = [_replay, _service, _run, _model, _count, _device, _settings, _doctor]
 
 
 def one_line(exc: BaseException) -> str:

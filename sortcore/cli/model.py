@@ -22,55 +22,37 @@ DEFAULT_MODEL = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
 def model_option(func):
     return click.option("--model", "model_dir", type=click.Path(file_okay=False),
                         default=DEFAULT_MODEL, show_default="model/",
-                        help="Model folder (<name>-symbol.json, -0000.params, labels.txt, "
-                        "prototypes.npy, calibration.json).")(func)
+                        help="Model folder (the .onnx net, labels.txt, gallery.npz, "
+                        "calibration.json).")(func)
 
 
 def min_probability_option(func):
     return click.option("--min-probability", type=click.FloatRange(0, 100), default=None,
-                        help="Accept a design only at this cosine similarity (percent) or more; "
-                        "overrides the calibrated threshold tau of the model folder.")(func)
-
-
-def cosine_loss_option(func):
-    return click.option("--cosine-loss", type=click.FloatRange(0, None), default=0.0,
-                        show_default=True, help="Weight of the training-only cosine-classifier "
-                        "loss on the embedding (model/README.md: raises argmax right on leave-one-photo-"
-                        "out, not the right share at the calibrated threshold; not shipped).")(func)
+                        help="Accept a design only at this score (cosine similarity to its nearest"
+                        " taught views, percent) or more; overrides the calibrated threshold tau"
+                        " of the model folder.")(func)
 
 
 @click.command()
 @click.option("--data", "data_dir", required=True, type=click.Path(exists=True, file_okay=False),
-              help="One folder of photos per sock design (folder name = label).")
+              help="One folder of photos per sock design (folder name = label); optionally a "
+              "Blank folder of the empty scene.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
-              help="Where to write the model files and its README.md card.")
-@click.option("--epochs", type=int, default=30, show_default=True)
-@click.option("--size", type=int, default=96, show_default=True, help="Input pixels (square).")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--members", type=click.IntRange(1, 8), default=1, show_default=True,
-              help="Train an ensemble of this many nets (seeds seed, seed+1, ...) in one graph.")
-@cosine_loss_option
-@click.option("--cv/--no-cv", default=True, show_default=True,
-              help="Also run leave-one-photo-out for the card (one training per photo).")
-@click.option("--views", type=int, default=20, show_default=True,
-              help="Augmented views per photo when evaluating.")
-@click.option("--scores", default=None,
-              help="Calibrate from saved leave-one-photo-out score files (a glob of .npz) "
-              "instead of running LOPO.")
-def train(data_dir, out_dir, epochs, size, seed, members, cosine_loss, cv, views, scores):
-    """Train the sock classifier, calibrate its Unknown rule, write its files and card."""
-    from ..training.modelcard import build_model
-    from ..training.train import TrainOptions
+              help="The new model folder (written whole or not at all).")
+@click.option("--model", "model_dir", type=click.Path(file_okay=False), default=DEFAULT_MODEL,
+              show_default="model/", help="The base model whose network is used (never changed).")
+def train(data_dir, out_dir, model_dir):
+    """Teach the frozen network a folder of designs and calibrate the Unknown rule."""
+    from ..training.teach import build_model
     try:
-        options = TrainOptions(size=size, epochs=epochs, seed=seed, members=members,
-                               cosine_loss=cosine_loss)
-        figures = build_model(data_dir, out_dir, options, cv=cv, views=views, scores=scores)
-    except (SortcoreError, FileNotFoundError) as exc:
+        figures = build_model(data_dir, out_dir, model_dir)
+    except (SortcoreError, ValueError) as exc:
         raise click.ClickException(str(exc))
-    cal = figures["calibration"]
-    click.echo("wrote %s: tau %.3f (%s)%s" % (
-        out_dir, cal["tau"], cal["calibrated_by"], "" if "coverage" not in cal else
-        ", LOPO coverage %.1f %% risk %.1f %%" % (100 * cal["coverage"], 100 * cal["risk"])))
+    s = figures["summary"]
+    click.echo("wrote %s: tau %.3f margin %.3f floor %.3f; leave-one-photo-out nested "
+               "right %.1f %% wrong %.1f %%" % (out_dir, s["tau"], s["margin"], s["floor"],
+                                                 100 * s["nested"]["right"],
+                                                 100 * s["nested"]["wrong"]))
 
 
 @click.command()
@@ -80,24 +62,19 @@ def train(data_dir, out_dir, epochs, size, seed, members, cosine_loss, cv, views
 @click.option("--views", type=int, default=20, show_default=True,
               help="Augmented views per photo.")
 @click.option("--cv/--no-cv", default=False, show_default=True,
-              help="Leave-one-photo-out instead: retrains once per photo (minutes).")
-@click.option("--epochs", type=int, default=30, show_default=True, help="Epochs per fold (--cv).")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--members", type=click.IntRange(1, 8), default=1, show_default=True,
-              help="Ensemble size per fold (--cv).")
-@cosine_loss_option
-def evaluate(data_dir, model_dir, views, cv, epochs, seed, members, cosine_loss):
+              help="Leave-one-photo-out and leave-one-design-out with the model's network "
+              "instead (the data's photos are taught, not the model's gallery).")
+def evaluate(data_dir, model_dir, views, cv):
     """Per-class right/Unknown/wrong on augmented views, or leave-one-photo-out with --cv."""
-    from ..training import lopo, train as training
     from ..training.evaluate import evaluate as run_evaluate
     try:
         if cv:
-            options = training.TrainOptions(epochs=epochs, seed=seed, members=members,
-                                            cosine_loss=cosine_loss)
-            summary = lopo.summarise(lopo.cross_validate(data_dir, options, views))
+            from ..classifier.runtime import load_embedder
+            from ..training.teach import cross_validate, load_photos
+            summary = cross_validate(load_photos(data_dir), load_embedder(model_dir))[3]
         else:
             result = run_evaluate(data_dir, model_dir, views=views)
-    except SortcoreError as exc:
+    except (SortcoreError, ValueError) as exc:
         raise click.ClickException(str(exc))
     if cv:
         click.echo(json.dumps(summary, indent=2))

@@ -87,7 +87,7 @@ def model_files(model_dir: str) -> List[str]:
     for name in files:
         if not os.path.isfile(os.path.join(model_dir, name)):
             raise ConfigError("model file %s is missing" % os.path.join(model_dir, name))
-    head = ["calibration.json", "prototypes.npy"]  # sortcore.classifier.openset
+    head = ["calibration.json", "gallery.npz"]  # sortcore.classifier.openset
     return files + [n for n in head if os.path.isfile(os.path.join(model_dir, n))]
 
 

@@ -114,9 +114,10 @@ def _stripes(rng, size):
     return a[None, None, :] * mix + b[None, None, :] * (1 - mix)
 
 
-def blank(rng, size=128):
-    """A synthetic frame with no sock: plain wall, gradient, texture, stripes or noise."""
-    kind = rng.randint(5)
+def blank(rng, size=128, kinds=5):
+    """A synthetic frame with no sock: plain wall, gradient, texture, stripes or noise
+    (``kinds`` 3: only the first three, a wall)."""
+    kind = rng.randint(kinds)
     if kind == 0:
         image = np.ones((size, size, 3), np.float32) * _wall_colour(rng)[None, None, :]
     elif kind == 1:

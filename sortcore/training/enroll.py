@@ -1,26 +1,31 @@
-"""Teach a model your socks: add (or extend, or remove) a design's prototype, no retraining.
+"""Teach a model your socks: add (or extend, or remove) a design, no retraining.
 
-The embedding net stays frozen: a new design is one more prototype, the normalised mean
-embedding of augmented views of a few photos or frames of it. The result is a new model
-folder (the base is never changed): labels, prototypes, calibration (with an ``enrolled``
-log) and the model card updated. The calibrated threshold is kept; re-run
-leave-one-photo-out (``sortcore train``) once the design has photos of its own.
+The embedding net stays frozen: a new design is more rows in the gallery, the embeddings of
+views (:func:`sortcore.training.views.enrol_views`: each photo or frame turned, mirrored and
+augmented) of a few photos or frames of it. The result is a new model folder, written in a
+temporary folder and renamed into place (a failure leaves nothing; the base is never
+changed): its labels, gallery, calibration (with an ``enrolled`` log) and card updated. The
+calibrated thresholds are kept; ``sortcore train`` recalibrates once a design has photos of
+its own.
 """
 
 import datetime
 import json
 import os
-import shutil
 
 import numpy as np
 
-from .prototypes import VIEWS, embed, mean_direction, views_of
+from .teach import Staged
+from .views import enrol_views
 from ..classifier import openset
-from ..classifier.model import load_model, read_labels
+from ..classifier.model import read_labels
+from ..classifier.runtime import load_classifier
 from ..errors import ModelError
 
-MAX_FRAMES = 40
-MIN_FRAMES = 8  # fewer images (a few photos): add augmented views
+#: At most this many frames of a clip or folder, sampled evenly.
+MAX_FRAMES = 15
+#: Views of a design per enrolment (each frame gives at least its 8 turns).
+VIEWS = 120
 
 
 def frames_of(spec, limit=MAX_FRAMES):
@@ -38,55 +43,36 @@ def frames_of(spec, limit=MAX_FRAMES):
     return frames[::step][:limit]
 
 
-def _copy(base, out):
-    if os.path.realpath(str(base)) == os.path.realpath(str(out)):
-        raise ModelError("--out must be a new folder: the base model %s is never changed" % base)
-    if os.path.exists(str(out)) and os.listdir(str(out)):
-        raise ModelError("output folder %s is not empty" % out)
-    if not openset.has_head(base):
-        raise ModelError("model %s has no prototypes.npy/calibration.json to enrol into" % base)
-    if os.path.isdir(str(out)):
-        os.rmdir(str(out))  # empty, checked above
-    shutil.copytree(str(base), str(out))
-
-
-def _write(out, labels, prototypes, calibration, entry):
-    calibration = dict(calibration)
+def _write(staged, head, labels, views, owners, entry):
+    calibration = dict(head.calibration)
+    calibration.pop("rule", None)
     calibration["enrolled"] = list(calibration.get("enrolled", [])) + [entry]
-    openset.save_head(out, labels, prototypes, calibration)
-    card = os.path.join(str(out), "README.md")
+    openset.save_head(staged.path, labels, views, owners, calibration)
+    card = os.path.join(staged.path, "README.md")
     if os.path.isfile(card):
         with open(card, "a", encoding="utf-8") as fh:
             fh.write("\n## Enrolled\n\n%s\n" % json.dumps(entry))
 
 
-def enroll(base, out, name, images, views=VIEWS, seed=5):
+def enroll(base, out, name, images):
     """A copy of ``base`` in ``out`` that also knows ``name`` from BGR ``images``."""
     if not images:
         raise ModelError("no images of %s to enrol" % name)
     if name in (openset.UNKNOWN, ""):
         raise ModelError("%r cannot be a design name" % name)
-    _copy(base, out)
-    clf = load_model(out)
-    head = clf.head
-    # Frames as seen (and mirrored) carry the camera's conditions; a few photos get
-    # augmented views on top so one shot does not make a narrow prototype.
-    shots = list(images) + [image[:, ::-1].copy() for image in images]
-    if len(images) < MIN_FRAMES:
-        shots += views_of(images, views, clf.size, np.random.RandomState(seed))
-    members = head.members  # an ensemble: the new prototype has a block for every member
-    new = mean_direction(embed(clf.forward, shots, clf.size, head.dim, members=members)[0],
-                         members)
-    labels, protos = list(head.labels), head.prototypes.copy()
-    if name in labels:  # more examples of a known design: move its prototype towards them
-        i = labels.index(name)
-        protos[i] = mean_direction([protos[i], new], members)
-    else:
-        labels.append(name)
-        protos = np.vstack([protos, new[None, :]])
-    entry = {"design": name, "images": len(images), "views": len(shots),
-             "date": datetime.date.today().isoformat(), "base": os.path.abspath(str(base))}
-    _write(out, labels, protos, head.calibration, entry)
+    with Staged(base, out) as staged:
+        staged.copy()
+        clf = load_classifier(staged.path, "auto")
+        head = clf.head
+        views = enrol_views(images, per_image=max(8, VIEWS // len(images)))
+        new = openset.normalise(clf.embed(views))
+        labels = list(head.labels)
+        if name not in labels:
+            labels.append(name)
+        owners = np.concatenate([head.owners, np.full(len(new), labels.index(name))])
+        entry = {"design": name, "images": len(images), "views": len(views),
+                 "date": datetime.date.today().isoformat(), "base": os.path.abspath(str(base))}
+        _write(staged, head, labels, np.vstack([head.views, new]), owners, entry)
     return labels
 
 
@@ -97,10 +83,17 @@ def remove(base, out, name):
         raise ModelError("%s is not a design of %s (%s)" % (name, base, ", ".join(labels)))
     if name == openset.BLANK:
         raise ModelError("Blank cannot be removed")
-    _copy(base, out)
-    head = openset.load_head(out, labels)
-    keep = [i for i, label in enumerate(labels) if label != name]
-    entry = {"removed": name, "date": datetime.date.today().isoformat(),
-             "base": os.path.abspath(str(base))}
-    _write(out, [labels[i] for i in keep], head.prototypes[keep], head.calibration, entry)
-    return [labels[i] for i in keep]
+    if len([label for label in labels if label != openset.BLANK]) < 2:
+        raise ModelError("%s is the last design of %s" % (name, base))
+    with Staged(base, out) as staged:
+        staged.copy()
+        head = openset.load_head(staged.path, labels)
+        drop = labels.index(name)
+        keep = head.owners != drop
+        owners = head.owners[keep]
+        owners = owners - (owners > drop)
+        kept = [label for label in labels if label != name]
+        entry = {"removed": name, "date": datetime.date.today().isoformat(),
+                 "base": os.path.abspath(str(base))}
+        _write(staged, head, kept, head.views[keep], owners, entry)
+    return kept

@@ -4,9 +4,10 @@ import dataclasses
 
 import numpy as np
 
-from . import augment, train as training
-from ..classifier.model import load_model
+from . import augment
+from .teach import load_photos
 from ..classifier.openset import BLANK, UNKNOWN
+from ..classifier.runtime import load_classifier
 
 
 @dataclasses.dataclass
@@ -27,13 +28,14 @@ class Evaluation:
 
 def evaluate(data_dir, model_dir, views=20, seed=12345):
     """Views of every photo (plus as many synthetic blanks as a class) through the model."""
-    labels, photos = training.load_photos(data_dir)
-    clf = load_model(model_dir)
+    photos = load_photos(data_dir)
+    clf = load_classifier(model_dir)
     rng = np.random.RandomState(seed)
     groups = [(p.label, [augment.augment(p.image, rng, clf.size * 2) for _ in range(views)])
               for p in photos]
     if not any(p.label == BLANK for p in photos):
-        count = views * max(1, len(photos) // max(1, len(labels) - 1))
+        designs = len({p.label for p in photos})
+        count = views * max(1, len(photos) // designs)
         groups.append((BLANK, [augment.blank(rng, clf.size * 2) for _ in range(count)]))
     per_class = {}
     for label, images in groups:
