@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 cv2 = pytest.importorskip("cv2")
-pytest.importorskip("mxnet")
+pytest.importorskip("onnxruntime")
 
 from tests.videos import SOCKS, write_video  # noqa: E402
 

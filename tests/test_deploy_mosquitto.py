@@ -326,7 +326,7 @@ def test_run_as_appliance_publishes_every_frame_and_takes_the_home_assistant_but
 
 @pytest.mark.model
 def test_the_run_command_says_how_many_frames_the_acl_refused(debian, tmp_path):
-    pytest.importorskip("mxnet")
+    pytest.importorskip("onnxruntime")
     from tests.shared import PHOTOS
 
     if not PHOTOS.exists():

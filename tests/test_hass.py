@@ -154,7 +154,7 @@ def test_run_announces_its_camera_takes_the_button_and_a_killed_run_shows_unavai
 
     from tests.shared import PHOTOS, ROOT
 
-    pytest.importorskip("mxnet")
+    pytest.importorskip("onnxruntime")
     if not PHOTOS.exists():
         pytest.skip("../shared/sock-photos is not beside the repository")
     env = dict(os.environ, PYTHONPATH=str(ROOT), SORTCORE_DB=str(tmp_path / "run.db"), SORTCORE_BROKER=mosquitto.url)

@@ -13,7 +13,7 @@ import pytest
 from tests.mqtt_util import Collector
 from tests.shared import PHOTOS, ROOT
 
-pytest.importorskip("mxnet")
+pytest.importorskip("onnxruntime")
 pytest.importorskip("cv2")
 
 

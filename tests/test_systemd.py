@@ -95,7 +95,7 @@ def test_serve_says_ready_pings_the_watchdog_and_says_stopping(mosquitto, tmp_pa
 @pytest.mark.model
 @pytest.mark.skipif(not PHOTOS.exists(), reason="../shared/sock-photos is not beside the repository")
 def test_run_notifies_an_abstract_socket(tmp_path, notify):
-    pytest.importorskip("mxnet")
+    pytest.importorskip("onnxruntime")
     sock = notify(abstract=True)
     proc = sortcore_process(["run", "--source", "folder:%s?loop" % PHOTOS, "--fps", "10", "--db",
                              str(tmp_path / "r.db")], {"NOTIFY_SOCKET": sock.env, "WATCHDOG_USEC": "400000"})

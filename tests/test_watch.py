@@ -63,7 +63,7 @@ def test_bad_options():
 
 
 def test_watch_cli_prints_json_lines(tmp_path):
-    pytest.importorskip("mxnet")
+    pytest.importorskip("onnxruntime")
     cv2 = pytest.importorskip("cv2")
     import click
     from click.testing import CliRunner
@@ -84,7 +84,7 @@ def test_watch_cli_prints_json_lines(tmp_path):
 
 
 def test_watch_cli_bad_source_is_a_click_error():
-    pytest.importorskip("mxnet")
+    pytest.importorskip("onnxruntime")
     import click
     from click.testing import CliRunner
     from sortcore.cli.model import watch as watch_command
