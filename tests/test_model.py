@@ -45,7 +45,7 @@ def cli():
 def test_shipped_model_files_are_small():
     files = [p for p in MODEL.iterdir() if p.name != "README.md"]
     assert sorted(p.name for p in files) == ["calibration.json", "labels.txt", "prototypes.npy",
-                                              "sockclf-0000.params", "sockclf-symbol.json"]
+                                              "sockclf-0000.params", "sockclf-symbol.json", "sockclf.onnx"]
     assert sum(p.stat().st_size for p in files) <= 2 * 1024 * 1024
 
 

@@ -1,8 +1,8 @@
 """ONNX Runtime as the classifier's runtime: export, parity with MXNet, the runtime choice.
 
-The shipped model/ is copied into tmp_path and exported there through the
-export env (.venv-export, scripts/export-env.sh; built here if missing), so a
-retrained model/ is what gets tested and no .onnx is committed. Tests marked
+The shipped model/ (which holds its committed .onnx) is copied into tmp_path and
+exported there again through the export env (.venv-export, scripts/export-env.sh;
+built here if missing), so a retrained model/ is what gets tested. Tests marked
 ``portable`` need no MXNet in this Python: scripts/onnx-env.sh runs them on the
 newest Python with only ``sortcore[onnx]`` installed.
 """
@@ -84,6 +84,13 @@ def test_onnx_matches_mxnet_on_shared_photos_and_random_frames(exported, referen
 
 
 @pytest.mark.portable
+def test_the_shipped_model_has_a_current_onnx():
+    """model/ ships its .onnx (a retrain without a re-export would make it stale: refused)."""
+    from sortcore.folders import shipped_model
+    assert onnx_net.available(shipped_model())
+
+
+@pytest.mark.portable
 def test_onnx_path_never_imports_mxnet(exported):
     code = ("import sys; from sortcore.classifier.runtime import choose_net; "
             "net = choose_net(sys.argv[1], 'auto', mxnet_net=None); "
@@ -119,8 +126,12 @@ def test_auto_takes_onnx_when_there_else_mxnet(exported, tmp_path):
 
     assert isinstance(choose_net(str(exported), "auto", mxnet_net), onnx_net.OnnxNet)
     assert choose_net(str(exported), "mxnet", mxnet_net) == "the mxnet net"
-    assert choose_net(str(ROOT / "model"), "auto", mxnet_net) == "the mxnet net"  # no .onnx there
-    assert built == [str(exported), str(ROOT / "model")]
+    no_onnx = tmp_path / "no-onnx"
+    no_onnx.mkdir()
+    for name in ("sockclf-symbol.json", "sockclf-0000.params", "labels.txt"):
+        shutil.copy(str(exported / name), str(no_onnx / name))
+    assert choose_net(str(no_onnx), "auto", mxnet_net) == "the mxnet net"
+    assert built == [str(exported), str(no_onnx)]
     with pytest.raises(ModelError, match="export-onnx"):
         choose_net(str(tmp_path), "onnx", mxnet_net)
     with pytest.raises(ModelError, match="runtime must be one of"):
