@@ -17,7 +17,7 @@ if [ ! -x .venv-export/bin/python ]; then
     "$py" -m venv .venv-export
 fi
 stamp=.venv-export/.stamp-export
-if [ ! -f "$stamp" ] || [ setup.cfg -nt "$stamp" ]; then
+if [ ! -f "$stamp" ] || [ setup.cfg -nt "$stamp" ] || [ setup.py -nt "$stamp" ]; then
     echo "export-env: $("$py" --version) with mxnet 1.9.1, onnx<1.15, protobuf<4" >&2
     .venv-export/bin/pip install -q -e '.[export]'
     touch "$stamp"

@@ -10,7 +10,8 @@ from .options import settings_options
 
 
 def _shipped_model() -> str:
-    return os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "model")
+    from ..folders import shipped_model
+    return shipped_model()
 
 
 @click.command("run")
