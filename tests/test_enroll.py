@@ -87,3 +87,24 @@ def test_remove_and_bad_requests(tmp_path):
         enroll.remove(MODEL, tmp_path / "x", "Nope")
     with pytest.raises(ModelError, match="Blank"):
         enroll.remove(MODEL, tmp_path / "y", "Blank")
+
+
+def test_a_failed_enroll_leaves_no_model_behind(tmp_path):
+    """A base whose net cannot load: one line, and --out is not there at all (before, it held
+    an unmodified copy of the base that answered as before), nor any temporary folder."""
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for path in MODEL.iterdir():
+        broken.joinpath(path.name).write_bytes(path.read_bytes())
+    params = next(broken.glob("*-0000.params"))
+    params.write_bytes(params.read_bytes()[:1000])
+    _, frames = new_design(3)
+    clip = tmp_path / "clip"
+    clip.mkdir()
+    for i, frame in enumerate(frames):
+        cv2.imwrite(str(clip / ("%02d.png" % i)), frame)
+    result = run("enroll", "--design", "Dotty", "--source", "folder:%s" % clip, "--model", str(broken),
+                 "--out", str(tmp_path / "mine"))
+    assert result.returncode == 1
+    assert result.stderr.decode().strip().splitlines()[-1].startswith("Error: cannot load model %s" % broken)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken", "clip"]

@@ -7,10 +7,10 @@ log) and the model card updated. The calibrated threshold is kept; re-run
 leave-one-photo-out (``sortcore train``) once the design has photos of its own.
 """
 
+import contextlib
 import datetime
 import json
 import os
-import shutil
 
 import numpy as np
 
@@ -18,6 +18,7 @@ from .prototypes import VIEWS, embed, mean_direction, views_of
 from ..classifier import openset
 from ..classifier.model import load_model, read_labels
 from ..errors import ModelError
+from ..folders import atomic_folder, copy_into
 
 MAX_FRAMES = 40
 MIN_FRAMES = 8  # fewer images (a few photos): add augmented views
@@ -38,16 +39,19 @@ def frames_of(spec, limit=MAX_FRAMES):
     return frames[::step][:limit]
 
 
-def _copy(base, out):
+@contextlib.contextmanager
+def _new_model(base, out):
+    """A copy of ``base`` in a temporary folder beside ``out``; it becomes ``out`` when the
+    block ends, and a failure leaves no ``out`` behind (no copy that answers like the base)."""
     if os.path.realpath(str(base)) == os.path.realpath(str(out)):
         raise ModelError("--out must be a new folder: the base model %s is never changed" % base)
     if os.path.exists(str(out)) and os.listdir(str(out)):
         raise ModelError("output folder %s is not empty" % out)
     if not openset.has_head(base):
         raise ModelError("model %s has no prototypes.npy/calibration.json to enrol into" % base)
-    if os.path.isdir(str(out)):
-        os.rmdir(str(out))  # empty, checked above
-    shutil.copytree(str(base), str(out))
+    with atomic_folder(out) as tmp:
+        copy_into(base, tmp)
+        yield tmp
 
 
 def _write(out, labels, prototypes, calibration, entry):
@@ -66,8 +70,12 @@ def enroll(base, out, name, images, views=VIEWS, seed=5):
         raise ModelError("no images of %s to enrol" % name)
     if name in (openset.UNKNOWN, ""):
         raise ModelError("%r cannot be a design name" % name)
-    _copy(base, out)
-    clf = load_model(out)
+    with _new_model(base, out) as tmp:
+        return _enroll(base, tmp, name, images, views, seed)
+
+
+def _enroll(base, out, name, images, views, seed):
+    clf = load_model(base)  # = the copy in out; errors then name the folder the user gave
     head = clf.head
     # Frames as seen (and mirrored) carry the camera's conditions; a few photos get
     # augmented views on top so one shot does not make a narrow prototype.
@@ -97,8 +105,12 @@ def remove(base, out, name):
         raise ModelError("%s is not a design of %s (%s)" % (name, base, ", ".join(labels)))
     if name == openset.BLANK:
         raise ModelError("Blank cannot be removed")
-    _copy(base, out)
-    head = openset.load_head(out, labels)
+    with _new_model(base, out) as tmp:
+        return _remove(base, tmp, name, labels)
+
+
+def _remove(base, out, name, labels):
+    head = openset.load_head(base, labels)
     keep = [i for i, label in enumerate(labels) if label != name]
     entry = {"removed": name, "date": datetime.date.today().isoformat(),
              "base": os.path.abspath(str(base))}
