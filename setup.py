@@ -10,7 +10,7 @@ setup(
     package_data={
         # The status page's HTML, JS, CSS and icon (served from the package, no CDN).
         "sortcore.web": ["static/*"],
-        # The default model: every file of model/ (net, .onnx, labels, head, card).
-        "sortcore.model": ["*"],
+        # The default model: every file under model/ (net, .onnx, labels, head, card).
+        "sortcore.model": ["**/*"],
     },
 )
