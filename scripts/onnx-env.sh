@@ -2,7 +2,8 @@
 # Build .venv-onnx: the portable runtime's proof. The newest Python pyenv has
 # (3.13, else 3.12), only sortcore[onnx] (ONNX Runtime, numpy, OpenCV; no
 # MXNet) and pytest. scripts/test.sh then runs
-#   .venv-onnx/bin/python -m pytest -m portable tests/test_onnx.py
+#   .venv-onnx/bin/python -m pytest -m portable tests/test_onnx.py tests/test_install.py
+# (test_install.py builds the wheel and installs it with [onnx] into a venv of its own).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 py=""
@@ -18,7 +19,7 @@ if [ ! -x .venv-onnx/bin/python ] || ! cmp -s <("$py" --version) <(.venv-onnx/bi
     "$py" -m venv .venv-onnx
 fi
 stamp=.venv-onnx/.stamp-onnx
-if [ ! -f "$stamp" ] || [ setup.cfg -nt "$stamp" ]; then
+if [ ! -f "$stamp" ] || [ setup.cfg -nt "$stamp" ] || [ setup.py -nt "$stamp" ]; then
     echo "onnx-env: $("$py" --version) with sortcore[onnx], no MXNet" >&2
     .venv-onnx/bin/pip install -q -e '.[onnx]' 'pytest>=7'
     touch "$stamp"

@@ -32,6 +32,7 @@ bash scripts/compat-env.sh
 run_pytest .venv-compat/bin/python -m pytest -m compat -p no:cacheprovider -q \
     $(grep -l "pytest.mark.compat" tests/test_*.py)
 
-echo "== pytest -m portable (ONNX Runtime, newest Python, no MXNet)"
+echo "== pytest -m portable (ONNX Runtime, newest Python, no MXNet; the wheel in a fresh venv)"
 bash scripts/onnx-env.sh
-run_pytest .venv-onnx/bin/python -m pytest -m portable -p no:cacheprovider -q tests/test_onnx.py
+run_pytest .venv-onnx/bin/python -m pytest -m portable -p no:cacheprovider -q tests/test_onnx.py \
+    tests/test_install.py

@@ -26,13 +26,41 @@ def run(*args):
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=300)
 
 
+def annotated_path(stderr):
+    """The file count says it wrote (an .mp4 asked becomes .webm without H.264)."""
+    (line,) = [line for line in stderr.decode().splitlines() if line.startswith("annotated video: ")]
+    return line[len("annotated video: "):].rsplit(" (", 1)[0]
+
+
+def banner_runs(path):
+    """(runs of consecutive frames showing the "sock: X" banner, frame rate) of a video."""
+    from sortcore.camera.annotate import BANNER
+    capture = cv2.VideoCapture(str(path))
+    rate, flags = capture.get(cv2.CAP_PROP_FPS), []
+    while True:
+        ok, image = capture.read()
+        if not ok:
+            break
+        band = image[-6:-2, -image.shape[1] // 4:].reshape(-1, 3)  # the banner's right end: no text
+        flags.append(bool(np.abs(np.median(band, axis=0) - BANNER).max() <= 40))
+    capture.release()
+    runs, length = [], 0
+    for flag in flags + [False]:
+        if flag:
+            length += 1
+        elif length:
+            runs.append(length)
+            length = 0
+    return runs, rate, len(flags)
+
+
 @needs_photos
 def test_count_a_video_equals_its_truth(tmp_path):
+    from tests.test_videoout import codec_of
     video = tmp_path / "socks.mp4"
     write_video(video, SOCKS)
-    out = tmp_path / "annotated.mp4"
     result = run("count", "video:%s" % video, "--json", "--db", str(tmp_path / "s.db"),
-                 "--annotate", str(out))
+                 "--annotate", str(tmp_path / "annotated.mp4"))
     assert result.returncode == 0, result.stderr.decode()
     counted = json.loads(result.stdout)
     assert counted["unknown"] == 1
@@ -40,16 +68,21 @@ def test_count_a_video_equals_its_truth(tmp_path):
     socks = {row["image"]: row for row in counted["socks"]}
     assert set(socks) == {"Github", "Mongo"}
     assert counted["frames"] == 10 + len(SOCKS) * 18
-    annotated = cv2.VideoCapture(str(out))
-    assert int(annotated.get(cv2.CAP_PROP_FRAME_COUNT)) == counted["frames"]
-    annotated.release()
+    out = annotated_path(result.stderr)  # H.264 MP4 where OpenCV has it, else VP8 WebM, said so
+    assert codec_of(out) == {".mp4": "h264", ".webm": "vp8"}[os.path.splitext(out)[1]]
+    if out.endswith(".webm"):
+        assert "instead of %s" % (tmp_path / "annotated.mp4") in result.stderr.decode()
+    runs, rate, frames = banner_runs(out)
+    assert frames == counted["frames"] and rate == pytest.approx(FPS)
+    # one banner per confirmed sock (3 designs + the unrecognised one), each held >= 1 s
+    assert len(runs) == len(SOCKS) and min(runs) >= FPS * 1.0, runs
 
 
 @needs_photos
 def test_a_30_fps_video_is_classified_at_fps_and_annotated_in_full(tmp_path):
     """At --fps 5 (the default) a 30 fps video gives the engine a sixth of its frames, as a
     live camera at 5 fps would, and counts the same; the annotated video keeps every frame."""
-    video, out = tmp_path / "socks30.mp4", tmp_path / "annotated.mp4"
+    video, out = tmp_path / "socks30.mp4", tmp_path / "annotated.webm"
     total = write_video(video, SOCKS, fps=30.0)
     result = run("count", "video:%s" % video, "--json", "--db", str(tmp_path / "s.db"),
                  "--annotate", str(out))
@@ -58,11 +91,21 @@ def test_a_30_fps_video_is_classified_at_fps_and_annotated_in_full(tmp_path):
     assert counted["unknown"] == 1 and counted["odd"] == ["Mongo"]
     assert {row["image"] for row in counted["socks"]} == {"Github", "Mongo"}
     assert counted["frames"] == total // 6
-    annotated = cv2.VideoCapture(str(out))
-    assert int(annotated.get(cv2.CAP_PROP_FRAME_COUNT)) == total
-    annotated.release()
+    assert annotated_path(result.stderr) == str(out)
+    runs, rate, frames = banner_runs(out)
+    assert frames == total and rate == pytest.approx(30.0)
+    assert len(runs) == len(SOCKS) and min(runs) >= 30.0 * 1.0, runs
     every = run("count", "video:%s" % video, "--json", "--fps", "0", "--db", str(tmp_path / "e.db"))
     assert json.loads(every.stdout)["frames"] == total
+
+
+def test_annotate_to_a_name_browsers_cannot_play_stops_before_counting(tmp_path):
+    result = run("count", "video:%s" % (tmp_path / "none.mp4"), "--db", str(tmp_path / "s.db"),
+                 "--annotate", str(tmp_path / "out.avi"))
+    assert result.returncode == 1 and b"Traceback" not in result.stderr
+    assert result.stderr.decode().strip().splitlines() == [
+        "Error: cannot write video %s: name it .mp4 (H.264) or .webm (VP8), the formats browsers "
+        "play" % (tmp_path / "out.avi")]
 
 
 def test_count_without_a_source_file_is_one_clear_error(tmp_path):

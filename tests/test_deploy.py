@@ -320,7 +320,8 @@ def test_install_script_parses_and_passes_shellcheck():
     script = LINUX / "install.sh"
     assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
     text = script.read_text()
-    assert "set -euo pipefail" in text and "SPEC=${1:-sortcore[onnx]}" in text
+    assert "set -euo pipefail" in text and "pip install sortcore" not in text  # not on PyPI
+    assert 'SOURCE=${1:-$(cd "$HERE/../.." && pwd)}' in text and 'SPEC="${SOURCE}[onnx]"' in text
     for needed in ("/opt/sortcore/venv", "useradd --system", "--groups video", "sortcore.service",
                    "/etc/sortcore/sortcore.env", "systemctl daemon-reload"):
         assert needed in text, needed

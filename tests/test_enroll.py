@@ -120,3 +120,23 @@ def test_remove_and_bad_requests(tmp_path):
     with pytest.raises(ModelError, match="cannot be a design name"):
         enroll.enroll(MODEL, tmp_path / "z", "Unknown", [np.zeros((8, 8, 3), np.uint8)])
     assert not (tmp_path / "x").exists() and not (tmp_path / "z").exists()
+
+
+def test_a_failed_enroll_leaves_no_model_behind(tmp_path):
+    """A base whose net cannot load, through the real CLI: one line, and --out is not there at
+    all (before, it held an unmodified copy of the base that answered as before), nor any
+    temporary folder."""
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for path in MODEL.iterdir():
+        if path.is_file():
+            broken.joinpath(path.name).write_bytes(path.read_bytes())
+    net = next(broken.glob("*.onnx"))
+    net.write_bytes(net.read_bytes()[:1000])
+    clip = photos_of(5, tmp_path / "clip", 0, 3)
+    result = run("enroll", "--design", "Dotty", "--source", "folder:%s" % clip, "--model", str(broken),
+                 "--out", str(tmp_path / "mine"))
+    assert result.returncode == 1, result.stderr.decode()
+    lines = result.stderr.decode().strip().splitlines()
+    assert lines[-1].startswith("Error: ") and "Traceback" not in result.stderr.decode()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken", "clip"]

@@ -21,7 +21,7 @@ yaml = pytest.importorskip("yaml")  # PyYAML: the test extra
 from sortcore import __version__, messages
 from sortcore.adapters.greengrass import GreengrassUnavailable
 from sortcore.adapters.greengrass_v2 import GreengrassV2Publisher, connect_greengrass_v2
-from sortcore.devtools.component import ARTIFACT, TOP, build_component
+from sortcore.devtools.component import ARTIFACT, UNPACKED, build_component
 from sortcore.errors import MqttError
 from tests.shared import ROOT
 
@@ -75,9 +75,9 @@ def test_lifecycle_runs_sortcore_run_from_a_venv_with_the_configuration(recipe):
     assert used == {k for k in config if k != "accessControl"} == {"source", "http", "broker"}
     assert exported["SORTCORE_SOURCE"] == "{configuration:/source}"
     assert exported["SORTCORE_DB"] == "{work:path}/sortcore.db"
-    assert exported["SORTCORE_MODEL"] == "{artifacts:decompressedPath}/%s/model" % TOP
+    assert exported["SORTCORE_MODEL"] == "{artifacts:decompressedPath}/%s/model" % UNPACKED
     install = lifecycle["Install"]["Script"]
-    assert "{artifacts:decompressedPath}/%s" % TOP in install and "python3 -m venv {work:path}/venv" in install
+    assert "{artifacts:decompressedPath}/%s" % UNPACKED in install and "python3 -m venv {work:path}/venv" in install
     assert "[onnx,greengrass-v2]" in install and isinstance(lifecycle["Install"]["Timeout"], int)
     assert lifecycle["Run"]["Script"].rstrip().endswith("exec {work:path}/venv/bin/sortcore run")
     assert 'export SORTCORE_BROKER="{configuration:/broker}"' in lifecycle["Run"]["Script"]
@@ -122,26 +122,64 @@ def test_deployment_runs_the_component_in_group_video(recipe):
 
 # --- the artifact ------------------------------------------------------------
 
+def unarchive(artifact, decompressed):
+    """What the nucleus does with ``Unarchive: ZIP`` (AWS's component recipe reference): it
+    extracts each archive into a folder with the archive's name under
+    ``{artifacts:decompressedPath}``: sortcore-component.zip -> <decompressed>/sortcore-component/."""
+    stem = os.path.basename(artifact)[: -len(".zip")]
+    with zipfile.ZipFile(artifact) as archive:
+        archive.extractall(str(decompressed / stem))
+    return decompressed / stem
+
+
 def test_component_artifact_is_reproducible_and_a_buildable_project(tmp_path):
     first = build_component(str(tmp_path / "a"))
     second = build_component(str(tmp_path / "b"))
     with open(first.path, "rb") as a, open(second.path, "rb") as b:
         assert a.read() == b.read() and first.sha256 == second.sha256
+    shipped = sorted(p.name for p in (ROOT / "model").iterdir())
     with zipfile.ZipFile(first.path) as archive:
         names = archive.namelist()
-        assert names == sorted(names) and all(n.startswith(TOP + "/") for n in names)
-        assert {TOP + "/setup.cfg", TOP + "/pyproject.toml", TOP + "/sortcore/cli/device.py",
-                TOP + "/sortcore/adapters/greengrass_v2.py", TOP + "/model/labels.txt"} <= set(names)
+        assert names == sorted(names)
+        assert {"setup.py", "setup.cfg", "pyproject.toml", "sortcore/cli/device.py",
+                "sortcore/adapters/greengrass_v2.py"} <= set(names)
+        assert {"model/" + name for name in shipped} <= set(names)  # every file, the .onnx too
         assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
-        manifest = json.loads(archive.read(TOP + "/sortcore-component.json"))
-        assert manifest["sortcore"] == __version__ and "labels.txt" in manifest["model"]
-        archive.extractall(str(tmp_path / "x"))
-    # pip builds a wheel from it, offline (the device's Install step does the same, with deps)
+        manifest = json.loads(archive.read("sortcore-component.json"))
+        assert manifest["sortcore"] == __version__ and manifest["model"] == shipped
+    tree = unarchive(first.path, tmp_path / "decompressed")
+    # pip builds a wheel from it, offline (the device's Install step does the same, with deps),
+    # and the wheel carries the model as package data
     result = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-                             "--wheel-dir", str(tmp_path / "wheel"), str(tmp_path / "x" / TOP)],
+                             "--wheel-dir", str(tmp_path / "wheel"), str(tree)],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert [p for p in os.listdir(str(tmp_path / "wheel")) if p.startswith("sortcore-%s-" % __version__)]
+    (wheel,) = [p for p in os.listdir(str(tmp_path / "wheel")) if p.startswith("sortcore-%s-" % __version__)]
+    with zipfile.ZipFile(str(tmp_path / "wheel" / wheel)) as built:
+        assert {"sortcore/model/" + name for name in shipped} <= set(built.namelist())
+
+
+def test_every_path_the_lifecycle_names_is_in_the_unpacked_component(recipe, tmp_path):
+    """Unpacked as the nucleus unpacks it, the component holds each path the recipe's
+    scripts name under {artifacts:decompressedPath}, and its model classifies a photo."""
+    pytest.importorskip("onnxruntime")
+    tree = unarchive(build_component(str(tmp_path / "out")).path, tmp_path / "decompressed")
+    lifecycle = json.dumps(recipe["Manifests"][0]["Lifecycle"])
+    named = set(re.findall(r"\{artifacts:decompressedPath\}/([\w./-]+)", lifecycle))
+    assert named == {UNPACKED, UNPACKED + "/model"}
+    for rel in named:
+        assert (tmp_path / "decompressed" / rel).is_dir(), rel
+    assert (tree / "setup.py").is_file() and (tree / "sortcore" / "__init__.py").is_file()
+    photo = next(iter(sorted((ROOT.parent / "shared" / "sock-photos").glob("*/*.jpg"))), None)
+    if photo is None:
+        pytest.skip("shared photos not found")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    done = subprocess.run([sys.executable, "-m", "sortcore", "classify", str(photo), "--json",
+                           "--runtime", "onnx", "--model", str(tree / "model")],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    (row,) = json.loads(done.stdout)
+    assert row["image"] in (photo.parent.name, "Unknown")
 
 
 def test_package_component_command(tmp_path):
@@ -255,7 +293,7 @@ def test_run_script_passes_the_configuration_to_sortcore_run(recipe, tmp_path, b
     lines = out.stdout.splitlines()
     assert lines[0] == "run"
     expected = {"SORTCORE_SOURCE": "webcam:/dev/video2", "SORTCORE_HTTP": "127.0.0.1:8080",
-                "SORTCORE_DB": "%s/sortcore.db" % work, "SORTCORE_MODEL": "%s/%s/model" % (artifacts, TOP)}
+                "SORTCORE_DB": "%s/sortcore.db" % work, "SORTCORE_MODEL": "%s/%s/model" % (artifacts, UNPACKED)}
     if broker:
         expected["SORTCORE_BROKER"] = broker
     assert dict(line.split("=", 1) for line in lines[1:]) == expected

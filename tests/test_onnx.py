@@ -54,6 +54,13 @@ def test_shared_photos_are_right_or_unknown_and_batches_match_single_frames():
 
 
 @pytest.mark.portable
+def test_the_shipped_model_is_found_and_runs_on_onnx():
+    """The one shipped-model path (a wheel's sortcore/model, else the checkout's model/)."""
+    from sortcore.folders import shipped_model
+    assert onnx_net.available(shipped_model())
+
+
+@pytest.mark.portable
 def test_auto_takes_onnx_and_mxnet_needs_its_files(tmp_path):
     assert choose_net(MODEL, "auto") is not None and choose_net(MODEL, "onnx") is not None
     with pytest.raises(ModelError, match="runtime must be one of"):

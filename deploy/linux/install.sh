@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Install sortcore as a systemd service on Debian, Ubuntu or Raspberry Pi OS (64-bit).
 #
-#   sudo deploy/linux/install.sh                 # sortcore[onnx] from PyPI
-#   sudo deploy/linux/install.sh ./dist/sortcore-0.1.0-py3-none-any.whl'[onnx]'
+#   sudo deploy/linux/install.sh                 # this checkout, as sortcore[onnx]
+#   sudo deploy/linux/install.sh ./dist/sortcore-0.1.0-py3-none-any.whl   # a wheel you built
 #
+# sortcore is not on PyPI: it installs from a checkout or a wheel (pip wheel --no-deps -w dist .),
+# with the extra [onnx] (ONNX Runtime; name other extras as PATH'[onnx,...]'). Either way the
+# package carries the model (model/, with its .onnx): nothing to export on the machine.
 # Makes: the system user `sortcore` (group video), a virtualenv in /opt/sortcore/venv
 # with the package, /etc/sortcore/sortcore.env (kept if it exists), the unit
 # /etc/systemd/system/sortcore.service; then enables and starts it (NO_START=1: don't).
@@ -11,7 +14,12 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
-SPEC=${1:-sortcore[onnx]}
+SOURCE=${1:-$(cd "$HERE/../.." && pwd)}
+case "$SOURCE" in
+    *\]) SPEC=$SOURCE ;;
+    *) SPEC="${SOURCE}[onnx]" ;;
+esac
+PACKAGE=${SPEC%%\[*}
 PREFIX=/opt/sortcore
 VENV=$PREFIX/venv
 ETC=/etc/sortcore
@@ -21,6 +29,8 @@ PYTHON=${PYTHON:-python3}
 die() { echo "install.sh: $*" >&2; exit 1; }
 
 [ "$(id -u)" -eq 0 ] || die "run as root (sudo $0)"
+[ -f "$PACKAGE" ] && [ "${PACKAGE%.whl}" != "$PACKAGE" ] || [ -f "$PACKAGE/setup.py" ] \
+    || die "$PACKAGE is neither a sortcore checkout nor a .whl (sortcore is not on PyPI)"
 command -v "$PYTHON" >/dev/null || die "$PYTHON not found: apt install python3"
 "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null || die "no venv module: apt install python3-venv"
 command -v systemctl >/dev/null || die "systemd is needed (systemctl not found)"
@@ -38,7 +48,12 @@ install -d -m 0755 "$PREFIX"
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
 "$VENV/bin/python" -m pip install --quiet --upgrade "$SPEC"
+# The same version rebuilt (a newer checkout) counts as installed: replace sortcore itself.
+"$VENV/bin/python" -m pip install --quiet --force-reinstall --no-deps "$PACKAGE"
 "$VENV/bin/sortcore" --help >/dev/null || die "$VENV/bin/sortcore does not run"
+"$VENV/bin/python" -c 'import os, sys, sortcore.folders as f
+sys.exit(not os.path.isfile(os.path.join(f.shipped_model(), "labels.txt")))' \
+    || die "the installed sortcore finds no model (sortcore/model/labels.txt)"
 
 echo "== $ETC" >&2
 install -d -m 0750 -o root -g sortcore "$ETC"

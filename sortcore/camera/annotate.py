@@ -10,11 +10,12 @@ GREEN, AMBER, GREY = (60, 200, 60), (0, 170, 255), (180, 180, 180)
 THUMB_SIZE = 96  # px: a 40 px picture in the pairs table, sharp on a 2x phone screen
 THUMB_EVERY = 1.0  # seconds: at most one picture a second per design (2 ms each at 1080p here)
 NOT_DESIGNS = ("Blank", "Unknown")  # never a row of the pairs table, so no picture
+BANNER = GREEN  # a confirmed sock: the same colour while the frames' labels change under it
 
 
 def draw(image_bgr, label, probability, note=None):
     """A copy of ``image_bgr`` with ``label probability %`` on top and ``note`` (e.g. a
-    confirmed sock) as a banner at the bottom."""
+    confirmed sock) as a banner at the bottom, always :data:`BANNER` whatever the label."""
     out = image_bgr.copy()
     height, width = out.shape[:2]
     scale = max(0.4, width / 640.0)
@@ -24,7 +25,7 @@ def draw(image_bgr, label, probability, note=None):
     cv2.putText(out, text, (6, int(20 * scale)), cv2.FONT_HERSHEY_SIMPLEX, 0.6 * scale, colour,
                 max(1, int(2 * scale)), cv2.LINE_AA)
     if note:
-        cv2.rectangle(out, (0, height - int(30 * scale)), (width, height), colour, -1)
+        cv2.rectangle(out, (0, height - int(30 * scale)), (width, height), BANNER, -1)
         cv2.putText(out, note, (6, height - int(9 * scale)), cv2.FONT_HERSHEY_SIMPLEX,
                     0.6 * scale, (0, 0, 0), max(1, int(2 * scale)), cv2.LINE_AA)
     return out

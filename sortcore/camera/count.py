@@ -6,7 +6,8 @@ classifier labels at most ``fps`` of its frames a second (``fps`` 0: every frame
 rules are tuned to a few frames a second, and a 30 fps video then costs little more than a
 5 fps one. A folder of images runs at ``fps``; a
 webcam or the DeepLens on the wall clock. With ``annotate`` every frame is written to a
-video with its label and probability, and a banner where a sock was confirmed.
+video browsers play (:mod:`sortcore.camera.videoout`) with its label and probability, and a
+banner naming a confirmed sock for :data:`BANNER_SECONDS` of video from its confirmation.
 """
 
 import time
@@ -18,6 +19,10 @@ from ..pipeline import Pipeline
 from ..replay import ReplayResult
 from . import annotate as drawing
 from .sources import VideoSource, open_source
+from .videoout import VideoOut, choose
+
+#: How long the "sock: X" banner stays on the annotated video (seconds of video).
+BANNER_SECONDS = 1.0
 
 
 def timed_frames(spec, fps, clock=time.time, decode_all=True):
@@ -46,38 +51,21 @@ def _closing(frames, source):
         source.close()
 
 
-class _Writer(object):
-    def __init__(self, path, rate):
-        self.path, self.rate, self.video = path, rate, None
-
-    def write(self, image):
-        import cv2
-        if self.video is None:
-            height, width = image.shape[:2]
-            self.video = cv2.VideoWriter(self.path, cv2.VideoWriter_fourcc(*"mp4v"), self.rate,
-                                         (width, height))
-            if not self.video.isOpened():
-                raise SourceError("cannot write video %s" % self.path)
-        self.video.write(image)
-
-    def close(self):
-        if self.video is not None:
-            self.video.release()
-
-
 def count(spec, classifier, store, config, fps=5.0, camera="count", annotate=None,
           progress=None, clock=time.time):
     """Run ``spec`` through ``classifier`` and the engine into a new session of ``store``.
 
     Returns a :class:`sortcore.replay.ReplayResult` (``replay --json``'s shape, with
     ``unknown``). ``progress(n)`` is called per frame; ``progress.total`` is set when known.
+    ``annotate``: the video to write, at :func:`sortcore.camera.videoout.choose`'s path.
     """
+    fmt = choose(annotate) if annotate else None
     frames, total, rate = timed_frames(spec, fps, clock, decode_all=bool(annotate))
     if progress is not None and hasattr(progress, "set_total"):
         progress.set_total(total)
     pipe = Pipeline(store, config, source="count:%s" % spec, resume=False, outbox_topic=None)
-    writer = _Writer(annotate, rate) if annotate else None
-    number, prediction = 0, None
+    writer = VideoOut(fmt, rate) if fmt else None
+    number, prediction, note, note_until = 0, None, None, None
     try:
         for ts, image, keep in frames:
             events = ()
@@ -87,8 +75,10 @@ def count(spec, classifier, store, config, fps=5.0, camera="count", annotate=Non
                 number += 1
             if writer is not None:  # a frame not kept shows the last label
                 confirmed = [e.label for e in events if isinstance(e, SockConfirmed)]
-                note = ("sock: " + ", ".join(confirmed)) if confirmed else None
-                writer.write(drawing.draw(image, prediction.label, prediction.probability, note))
+                if confirmed:
+                    note, note_until = "sock: " + ", ".join(confirmed), ts + BANNER_SECONDS
+                shown = note if note_until is not None and ts < note_until else None
+                writer.write(drawing.draw(image, prediction.label, prediction.probability, shown))
             if progress is not None:
                 progress(1)
         pipe.finish()

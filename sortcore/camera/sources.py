@@ -30,7 +30,10 @@ def quiet_cv2():
     of ours (a missing webcam or a broken video would print C++ errors on stderr)."""
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     import cv2
-    cv2.setLogLevel(0)
+    logging_api = getattr(getattr(cv2, "utils", None), "logging", None)  # OpenCV 5
+    set_level = getattr(logging_api, "setLogLevel", None) or getattr(cv2, "setLogLevel", None)
+    if set_level is not None:
+        set_level(0)  # LOG_LEVEL_SILENT
     return cv2
 
 

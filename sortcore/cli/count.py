@@ -27,12 +27,25 @@ class _Bar(object):
         self.bar.update(n)
 
 
+def _annotated(path):
+    """Where --annotate writes (None without it), said before counting when it is not ``path``."""
+    if not path:
+        return None
+    from ..camera.videoout import choose
+    video = choose(path)
+    if video.asked:
+        click.echo("annotate: this OpenCV has no H.264 encoder; writing %s (%s) instead of %s"
+                   % (video.path, video.name, video.asked), err=True)
+    return video
+
+
 @click.command("count")
 @click.argument("source")
 @settings_options("count")
 @click.option("--json", "as_json", is_flag=True, help="Print replay --json's object instead of a table.")
 @click.option("--annotate", type=click.Path(dir_okay=False),
-              help="Write the frames to this .mp4 with their label, probability and confirmed socks.")
+              help="Write the frames with their label, probability and confirmed socks to this "
+              ".mp4 (H.264) or .webm (VP8) video; an .mp4 becomes .webm where OpenCV has no H.264.")
 def count(source, settings, as_json, annotate):
     """Count the socks in SOURCE (video:PATH, folder:PATH, webcam:N, deeplens) into a new session.
 
@@ -47,14 +60,17 @@ def count(source, settings, as_json, annotate):
     bar = _Bar() if sys.stderr.isatty() else None
     try:
         config = engine_config(settings)
+        video = _annotated(annotate)
         classifier = load_classifier(settings["model"] or DEFAULT_MODEL, settings["runtime"])
         result = run_count(source, classifier, store, config, fps=settings["fps"],
-                           annotate=annotate, progress=bar)
+                           annotate=video and video.path, progress=bar)
     except SortcoreError as exc:
         raise click.ClickException(str(exc))
     finally:
         if bar is not None:
             bar.bar.close()
+    if video:
+        click.echo("annotated video: %s (%s)" % (video.path, video.name), err=True)
     if as_json:
         click.echo(json.dumps(result.as_json()))
     else:

@@ -12,11 +12,11 @@ import sys
 import click
 
 from ..errors import SortcoreError
+from ..folders import shipped_model
 from .options import settings_options
 
-#: The shipped model, next to the package in a source checkout.
-DEFAULT_MODEL = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__)))), "model")
+#: The shipped model: in the installed package, or model/ of a checkout.
+DEFAULT_MODEL = shipped_model()
 
 
 def model_option(func):

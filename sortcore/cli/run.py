@@ -17,7 +17,8 @@ FINISHED_WITH_ERRORS = 3
 
 
 def _shipped_model() -> str:
-    return os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "model")
+    from ..folders import shipped_model
+    return shipped_model()
 
 
 @click.command("run", cls=SectionedCommand)

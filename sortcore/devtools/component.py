@@ -1,15 +1,16 @@
 """Build the Greengrass v2 component artifact: ``sortcore-component.zip``.
 
-The recipe (``deploy/greengrass-v2/recipe.yaml``) unpacks it (``Unarchive: ZIP``)
-and its Install step ``pip install``s the folder inside, so the zip is a
-buildable source tree of sortcore plus the model::
+The recipe (``deploy/greengrass-v2/recipe.yaml``) says ``Unarchive: ZIP``: the nucleus
+extracts the zip into a folder named after it, ``{artifacts:decompressedPath}/sortcore-component/``
+(AWS's component recipe reference), so the zip has no top folder of its own. Its Install step
+``pip install``s that folder, so the zip is a buildable source tree of sortcore plus the model
+(which the wheel built from it carries too, see setup.py)::
 
-    sortcore-component/
-        pyproject.toml setup.cfg README.md   the project files pip builds from
-        sortcore/...                         every module of the package (the CLI too:
-                                             the component runs ``sortcore run``)
-        model/...                            every file of the model folder
-        sortcore-component.json              what went in: version, files, sha256s
+    pyproject.toml setup.py setup.cfg README.md   the project files pip builds from
+    sortcore/...                         every module of the package (the CLI too:
+                                         the component runs ``sortcore run``)
+    model/...                            every file of the model folder (with its .onnx)
+    sortcore-component.json              what went in: version, files, sha256s
 
 Dependencies are not bundled: the device installs them from PyPI into the
 component's venv (``sortcore[onnx,greengrass-v2]``). The zip is reproducible:
@@ -27,8 +28,9 @@ from .. import __version__
 from .package import PackageError, _add, _read, _walk, repo_root
 
 ARTIFACT = "sortcore-component.zip"
-TOP = "sortcore-component"
-PROJECT_FILES = ("pyproject.toml", "setup.cfg", "README.md")
+#: The folder ``Unarchive: ZIP`` extracts the artifact into, under ``{artifacts:decompressedPath}``.
+UNPACKED = ARTIFACT[: -len(".zip")]
+PROJECT_FILES = ("pyproject.toml", "setup.py", "setup.cfg", "README.md")
 
 
 class ComponentReport(NamedTuple):
@@ -68,8 +70,9 @@ def build_component(out_dir: str, root: Optional[str] = None, model_dir: Optiona
     model_dir = model_dir or os.path.join(root, "model")
     entries = _entries(root, model_dir)
     models = sorted(name[len("model/"):] for name in entries if name.startswith("model/"))
-    if not models:
-        raise PackageError("model directory %s is empty" % model_dir)
+    if not any(name.endswith(".onnx") for name in models):
+        raise PackageError("model directory %s has no .onnx file, and the component runs ONNX "
+                           "Runtime only (sortcore export-onnx --model %s)" % (model_dir, model_dir))
     manifest = {"sortcore": __version__, "model": models,
                 "sha256": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(entries.items())}}
     entries["sortcore-component.json"] = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
@@ -78,7 +81,7 @@ def build_component(out_dir: str, root: Optional[str] = None, model_dir: Optiona
     tmp = out + ".tmp"
     with zipfile.ZipFile(tmp, "w") as archive:
         for name in sorted(entries):
-            _add(archive, TOP + "/" + name, entries[name])
+            _add(archive, name, entries[name])
     os.replace(tmp, out)
     with open(out, "rb") as fh:
         digest = hashlib.sha256(fh.read()).hexdigest()

@@ -13,7 +13,6 @@ import collections
 import datetime
 import os
 import shutil
-import tempfile
 import time
 
 import numpy as np
@@ -23,6 +22,7 @@ from ..classifier import openset
 from ..classifier.model import read_image
 from ..classifier.runtime import load_embedder
 from ..errors import ModelError
+from ..folders import atomic_folder
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 NET_SUFFIXES = (".onnx", "-symbol.json", ".params", "SHA256SUMS")
@@ -78,8 +78,8 @@ class Staged(object):
         self.path = None
 
     def __enter__(self):
-        parent = os.path.dirname(os.path.abspath(self.out))
-        self.path = tempfile.mkdtemp(prefix="." + os.path.basename(self.out) + ".", dir=parent)
+        self._folder = atomic_folder(self.out)
+        self.path = self._folder.__enter__()
         return self
 
     def copy(self, names=None):
@@ -91,14 +91,9 @@ class Staged(object):
             shutil.copy2(os.path.join(self.base, name), os.path.join(self.path, name))
 
     def __exit__(self, kind, value, tb):
-        if kind is not None:
-            shutil.rmtree(self.path, ignore_errors=True)
-            return False
-        os.chmod(self.path, 0o755)
-        if os.path.isdir(self.out):
-            os.rmdir(self.out)  # empty, checked
-        os.rename(self.path, self.out)
-        return False
+        if kind is None:
+            os.chmod(self.path, 0o755)
+        return self._folder.__exit__(kind, value, tb)
 
 
 def blank_probes(photos, count=BLANK_PROBES, seed=BLANK_SEED):
