@@ -12,7 +12,7 @@ import pytest
 cv2 = pytest.importorskip("cv2")
 pytest.importorskip("onnxruntime")
 
-from tests.videos import SOCKS, write_video  # noqa: E402
+from tests.videos import FPS, SOCKS, write_video  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTOS = ROOT.parent / "shared" / "sock-photos"
