@@ -138,3 +138,41 @@ def test_camera_view_encodes_only_while_someone_watches():
     on_frame(np.zeros((60, 80, 3), np.uint8), "Unknown", 60.0)
     assert view.wait_frame(1, timeout=0)[0] == 2
     assert frame_feed([object()]) is None
+
+
+def _huge_png(path):
+    """A PNG whose header claims 60000x60000 pixels (OpenCV refuses to decode it)."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xffffffff)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 60000, 60000, 8, 2, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(b"\0" * 100)) + chunk(b"IEND", b""))
+
+
+@needs_photos
+def test_undecodable_files_are_dead_letters_and_a_source_with_no_frame_fails(tmp_path):
+    """Nothing lost, nothing silent: a folder's bad images are dead letters beside the good
+    ones; a source that gave no frame at all exits 1 in one line, its session ended."""
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    for photo in sorted((PHOTOS / "Github").glob("*.jpg")):
+        (folder / photo.name).write_bytes(photo.read_bytes())
+    _huge_png(folder / "huge.png")
+    (folder / "junk.jpg").write_bytes(b"not an image")
+    db = str(tmp_path / "s.db")
+    done = run("count", "folder:%s" % folder, "--json", "--min-frames", "1", "--db", db)
+    assert done.returncode == 0, done.stderr.decode()
+    counted = json.loads(done.stdout)
+    assert counted["frames"] == 2 and counted["dead_letters"] == 2
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    _huge_png(bad / "huge.png")
+    for spec in ("folder:%s" % bad, "video:%s" % (bad / "huge.png")):
+        done = run("count", spec, "--db", db)
+        err = done.stderr.decode()
+        assert done.returncode == 1 and "Traceback" not in err, err
+        assert err.strip().splitlines()[-1].startswith("Error: ")
+    sessions = run("sessions", "--json", "--db", db)
+    assert all(s["status"] == "done" for s in json.loads(sessions.stdout)), sessions.stdout

@@ -425,3 +425,26 @@ def test_lambda_runs_a_folder_through_an_external_broker(tmp_path, mosquitto):
     assert handler._thread is None
     # no photos in the folder and no model: the loop kept retrying instead of dying
     assert loop.errors >= 1 and loop.frames == 0
+
+
+def test_a_folder_s_undecodable_images_are_dead_letters(tmp_path):
+    cv2 = pytest.importorskip("cv2")
+    import numpy as np
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(folder / ("%d.png" % i)), np.full((8, 8, 3), 40 * i, np.uint8))
+    (folder / "1b.jpg").write_bytes(b"not an image")
+
+    class Named:
+        def classify(self, image):
+            return Prediction("Github", 97.0)
+
+    clock = FakeClock()
+    loop = make_loop(tmp_path, clock, lambda: open_source("folder:%s" % folder), Named(), fps=0)
+    loop.run()
+    store = Store(str(tmp_path / "device.db"))
+    assert loop.frames == 3 and loop.counters["dead_letters"] == 1
+    assert [(d["reason"], d["raw"]) for d in store.dead_letters()] == [
+        ("not an image OpenCV can decode", str(folder / "1b.jpg"))]

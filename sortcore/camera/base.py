@@ -12,6 +12,11 @@ class FrameSource(object):
     def close(self):
         """Release the device or file; safe to call twice."""
 
+    def drain_skipped(self):
+        """The (file, reason) of inputs skipped since the last call (a folder's undecodable or
+        oversized images): the caller makes each a dead letter, so none vanishes silently."""
+        return []
+
     def frame_time(self):
         """Seconds from the source's start to the last frame it gave, for a source with a clock
         of its own (a video); None: the frame was taken now (a camera, a folder)."""

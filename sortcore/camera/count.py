@@ -14,7 +14,7 @@ import time
 
 from ..engine import SockConfirmed
 from ..errors import SourceError
-from ..frames import Frame
+from ..frames import DeadLetter, Frame
 from ..pipeline import Pipeline
 from ..replay import ReplayResult
 from . import annotate as drawing
@@ -28,19 +28,27 @@ BANNER_SECONDS = 1.0
 def timed_frames(spec, fps, clock=time.time, decode_all=True):
     """(ts, BGR image, keep) of a source spec: a video on its timestamps with at most ``fps``
     frames a second of video kept (0: all), a folder at ``fps``, live on the clock (every
-    frame kept). Returns (iterator, frame count or None, frame rate for writing)."""
+    frame kept). Returns (iterator, frame count or None, frame rate for writing, the source)."""
     start = clock()
     source = open_source(spec, fps)
     if isinstance(source, VideoSource):
         frames = ((start + ts, image, keep) for ts, image, keep in source.frames(decode_all))
-        return _closing(frames, source), source.frame_count, source.rate or fps or 10.0
+        return _closing(frames, source), source.frame_count, source.rate or fps or 10.0, source
     if hasattr(source, "files"):
         if not fps or fps <= 0:
             source.close()
             raise SourceError("a folder source needs --fps > 0 to give its frames times")
         frames = ((start + i / float(fps), image, True) for i, image in enumerate(source))
-        return _closing(frames, source), len(source.files), fps
-    return _closing(((clock(), image, True) for image in source), source), None, fps or 10.0
+        return _closing(frames, source), len(source.files), fps, source
+    return _closing(((clock(), image, True) for image in source), source), None, fps or 10.0, source
+
+
+def _skipped(source, pipe) -> int:
+    """Files the source could not decode become the session's dead letters; how many."""
+    skipped = source.drain_skipped()
+    for path, reason in skipped:
+        pipe.reject(DeadLetter(source.name, None, reason, path))
+    return len(skipped)
 
 
 def _closing(frames, source):
@@ -60,14 +68,15 @@ def count(spec, classifier, store, config, fps=5.0, camera="count", annotate=Non
     ``annotate``: the video to write, at :func:`sortcore.camera.videoout.choose`'s path.
     """
     fmt = choose(annotate) if annotate else None
-    frames, total, rate = timed_frames(spec, fps, clock, decode_all=bool(annotate))
+    frames, total, rate, source = timed_frames(spec, fps, clock, decode_all=bool(annotate))
     if progress is not None and hasattr(progress, "set_total"):
         progress.set_total(total)
     pipe = Pipeline(store, config, source="count:%s" % spec, resume=False, outbox_topic=None)
     writer = VideoOut(fmt, rate) if fmt else None
-    number, prediction, note, note_until = 0, None, None, None
+    number, prediction, note, note_until, dead = 0, None, None, None, 0
     try:
         for ts, image, keep in frames:
+            dead += _skipped(source, pipe)
             events = ()
             if keep:
                 prediction = classifier.classify(image)
@@ -81,9 +90,13 @@ def count(spec, classifier, store, config, fps=5.0, camera="count", annotate=Non
                 writer.write(drawing.draw(image, prediction.label, prediction.probability, shown))
             if progress is not None:
                 progress(1)
-        pipe.finish()
+        dead += _skipped(source, pipe)
     finally:
         if writer is not None:
             writer.close()
-    return ReplayResult(pipe.session, config.mode, pipe.engine.frames, 0, pipe.table(), False,
+        pipe.finish()  # whatever happened, the session is not left open
+    if number == 0:
+        raise SourceError("%s gave no frame that could be decoded (session %d ended empty)"
+                          % (spec, pipe.session))
+    return ReplayResult(pipe.session, config.mode, pipe.engine.frames, dead, pipe.table(), False,
                         pipe.unknown)

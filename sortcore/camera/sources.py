@@ -57,6 +57,7 @@ class FolderSource(FrameSource):
             raise SourceMissing("image folder %s has no %s files" % (
                 self.path, "/".join(IMAGE_EXTENSIONS)))
         self._closed = False
+        self._reported = 0
 
     def __iter__(self):
         cv2 = quiet_cv2()
@@ -65,19 +66,33 @@ class FolderSource(FrameSource):
             for path in self.files:
                 if self._closed:
                     return
-                frame = cv2.imread(path, 1)
+                try:
+                    frame = cv2.imread(path, 1)
+                    reason = "not an image OpenCV can decode"
+                except cv2.error as exc:  # e.g. a header claiming more pixels than OpenCV allows
+                    frame, reason = None, "cannot decode: %s" % _first_line(exc)
                 if frame is None:
                     if path not in [p for p, _ in self.skipped]:
-                        log.warning("skipping %s: not an image OpenCV can decode", path)
-                        self.skipped.append((path, "not an image OpenCV can decode"))
+                        log.warning("skipping %s: %s", path, reason)
+                        self.skipped.append((path, reason))
                     continue
                 produced = True
                 yield frame
             if not self.loop or not produced:
                 return
 
+    def drain_skipped(self):
+        new, self._reported = self.skipped[self._reported:], len(self.skipped)
+        return new
+
     def close(self):
         self._closed = True
+
+
+def _first_line(exc):
+    """OpenCV's errors run over several lines; the one that says what happened."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return next((line.split("error: ", 1)[1] for line in lines if "error: " in line), lines[0] if lines else "")
 
 
 class CaptureSource(FrameSource):

@@ -91,7 +91,11 @@ def read_image(path):
     path = str(path)
     if not os.path.isfile(path):
         raise ModelError("cannot read image %s: no such file" % path)
-    image = _cv2().imread(path, 1)
+    cv2 = _cv2()
+    try:
+        image = cv2.imread(path, 1)
+    except cv2.error as exc:  # e.g. a header claiming more pixels than OpenCV allows
+        raise ModelError("cannot read image %s: %s" % (path, str(exc).strip().split("error: ")[-1]))
     if image is None:
         raise ModelError("cannot read image %s: not an image OpenCV can decode" % path)
     return image

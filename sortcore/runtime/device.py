@@ -187,6 +187,7 @@ class DeviceLoop(object):
         try:
             image = next(self._frames)
         except StopIteration:
+            self._skipped()
             self._close_source()
             if self.options.stop_at_end:
                 self._finish()
@@ -195,6 +196,7 @@ class DeviceLoop(object):
         except Exception:
             self._close_source()  # a camera that stops delivering is reopened
             raise
+        self._skipped()
         self.frames += 1
         self._handle(image, self.frames - 1, self._frame_ts())
         if self.state != "running":
@@ -219,6 +221,11 @@ class DeviceLoop(object):
             self.source = self._open_source()
             self._frames = iter(self.source)
             self._source_start = max(self.clock(), self._last_ts)  # a reopened video goes on
+
+    def _skipped(self):
+        """Inputs the source could not decode (a folder's bad images) are dead letters."""
+        for path, reason in getattr(self.source, "drain_skipped", list)():
+            self.core.reject(DeadLetter(self.source.name, None, reason, path))
 
     def _frame_ts(self) -> float:
         """The frame's event time: a video's own clock from when it was opened, else now."""
