@@ -37,7 +37,7 @@ from typing import Iterable, List, Optional
 from .engine import UNKNOWN
 from .schema import MIGRATIONS, ensure_views
 from .errors import StoreCorrupt, StoreError, store_error
-from .storefile import StoreLock, Transaction, create_private, guarded
+from .storefile import StoreLock, Transaction, connect_readonly, create_private, guarded
 
 try:  # the engine state is written at every commit: orjson is ~10x faster (the lambda zip goes without)
     from orjson import dumps as _orjson_dumps
@@ -68,13 +68,18 @@ class Store:
 
     def __init__(self, path: str, clock=time.time, exclusive: bool = False, owner: str = "",
                  busy_timeout: float = BUSY_TIMEOUT, max_dead_letters: int = DEAD_LETTER_ROWS,
-                 max_dead_letter_bytes: int = DEAD_LETTER_BYTES, check: bool = True):
+                 max_dead_letter_bytes: int = DEAD_LETTER_BYTES, check: bool = True,
+                 readonly: bool = False):
         self.path = path
         self.clock = clock
         self.max_dead_letters = max_dead_letters
         self.max_dead_letter_bytes = max_dead_letter_bytes
         self._lock = self._db = self.conn = None
         try:
+            if readonly:  # pairs, sessions: read, create nothing, write nothing
+                self.conn = connect_readonly(path, busy_timeout)
+                self._readable(check)
+                return
             if exclusive:
                 self.lock(owner)
             create_private(path)
@@ -142,6 +147,14 @@ class Store:
             return 0
         row = self.conn.execute("select value from meta where key = 'schema_version'").fetchone()
         return int(row[0]) if row else 0
+
+    def _readable(self, check: bool):
+        version = self._version()
+        if version != SCHEMA_VERSION:
+            raise StoreError("%s has schema version %d, this sortcore reads %d: a command that writes "
+                             "(replay, run, serve) updates it" % (self.path, version, SCHEMA_VERSION))
+        if check:
+            self._quick_check()
 
     def _migrate(self):
         while self._version() != SCHEMA_VERSION:

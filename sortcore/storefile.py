@@ -17,7 +17,37 @@ import sys
 import time
 from typing import Optional
 
-from .errors import StoreLocked, store_error
+from .errors import ConfigError, StoreError, StoreLocked, store_error
+
+
+def make_folder(db_path: str):
+    """Create the store's folder and its parents. A regular file where a folder should be is a
+    :class:`ConfigError` (the setting is wrong; no retry mends it); another failure (no
+    permission, a disk not mounted yet) a :class:`StoreError`. Each in one line."""
+    folder = os.path.dirname(os.path.abspath(db_path))
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocker = folder
+        while blocker and not os.path.exists(blocker):
+            blocker = os.path.dirname(blocker)
+        raise ConfigError("cannot make the store's folder %s: %s is a file, not a folder" % (folder, blocker))
+    except OSError as exc:
+        raise StoreError("cannot make the store's folder %s: %s" % (folder, exc.strerror or exc))
+
+
+def connect_readonly(db_path: str, timeout: float) -> sqlite3.Connection:
+    """A connection that reads the store and creates nothing: with a write-ahead log beside it
+    (a writer may be running) ``mode=ro`` reads its latest commits; without one (every writer
+    closed and checkpointed) ``immutable=1``, since ``mode=ro`` would create ``-wal`` and
+    ``-shm`` files. Works on a read-only file or folder."""
+    if not os.path.isfile(db_path):
+        raise StoreError("no store at %s: replay, count, run or serve make one" % db_path)
+    from urllib.parse import quote
+
+    mode = "mode=ro" if os.path.exists(db_path + "-wal") else "immutable=1"
+    return sqlite3.connect("file:%s?%s" % (quote(os.path.abspath(db_path)), mode), uri=True,
+                           isolation_level=None, check_same_thread=False, timeout=timeout)
 
 
 def lock_path(db_path: str) -> str:

@@ -2,7 +2,6 @@
 
 import contextlib
 import functools
-import os
 
 import click
 
@@ -10,6 +9,7 @@ from .. import settings as table
 from ..engine import EngineConfig
 from ..errors import SortcoreError
 from ..store import Store
+from ..storefile import make_folder
 from .options import click_option
 
 
@@ -66,14 +66,17 @@ def live_page(settings: dict):
         handle.close()
 
 
-def open_store(path: str, owner: str = "") -> Store:
+def open_store(path: str, owner: str = "", readonly: bool = False) -> Store:
     """Open (and create) the store, making its folder; errors become ClickException.
 
     ``owner``: a long-running writer (``sortcore serve``) takes the store's exclusive
-    lock; a second one is refused at once with the holder's pid and command."""
-    folder = os.path.dirname(os.path.abspath(path))
+    lock; a second one is refused at once with the holder's pid and command.
+    ``readonly`` (pairs, sessions): creates no folder and no file, and reads a store on a
+    read-only file or folder."""
     try:
-        os.makedirs(folder, exist_ok=True)
+        if readonly:
+            return Store(path, readonly=True)
+        make_folder(path)
         return Store(path, exclusive=bool(owner), owner=owner)
     except (OSError, SortcoreError) as exc:
         raise click.ClickException(str(exc))

@@ -80,7 +80,7 @@ def replay(logs, config, fps, labels_path, db_path, as_json, strict, commit_ever
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def pairs(db_path, session, as_json):
     """Show the pairs table of the current (or a given) session."""
-    store = open_store(db_path)
+    store = open_store(db_path, readonly=True)
     row = store.session(session)
     if row is None:
         raise click.ClickException("no such session" if session else "no session yet: replay or serve first")
@@ -111,7 +111,7 @@ def reset(db_path, config):
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def sessions(db_path, as_json):
     """List sorting sessions with their socks and dead letters."""
-    rows = open_store(db_path).sessions()
+    rows = open_store(db_path, readonly=True).sessions()
     if as_json:
         click.echo(json.dumps(rows))
         return

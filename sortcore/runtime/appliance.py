@@ -7,7 +7,6 @@ live page's listeners. Python 3.7 compatible.
 """
 
 import logging
-import os
 import signal
 import threading
 
@@ -61,9 +60,8 @@ def _loaders(values: dict, runtime: str = "run"):
     def open_pipeline():
         from ..pipeline import Pipeline
         from ..store import Store
-        folder = os.path.dirname(os.path.abspath(values["db"]))
-        if not os.path.isdir(folder):
-            os.makedirs(folder)
+        from ..storefile import make_folder
+        make_folder(values["db"])
         store = Store(values["db"], exclusive=True, owner="sortcore " + runtime)  # one store, one runtime
         try:
             return Pipeline(store, engine_config(values), source="camera:" + values["camera"])
