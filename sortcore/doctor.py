@@ -12,6 +12,7 @@ import subprocess
 from typing import List, NamedTuple, Optional
 
 from .errors import StoreError
+from .storefile import create_private
 
 MAX_PROBLEMS = 20
 
@@ -118,26 +119,35 @@ def _with_rows(path: str, out: str) -> List[str]:
 
 
 def recover(path: str, out: Optional[str] = None, sqlite3_cli: Optional[str] = "sqlite3") -> Recovery:
-    """Write what can be read of ``path`` into a new file ``out`` (see :func:`recovered_path`)."""
+    """Write what can be read of ``path`` into a new file ``out`` (see :func:`recovered_path`),
+    all at once: a temporary file beside it is renamed to ``out`` when the copy is complete,
+    and removed when it fails (no empty or half-written ``out`` is left)."""
     out = out or recovered_path(path)
     if os.path.exists(out):
         raise StoreError("%s exists: give another --out" % out)
+    tmp = "%s.partial-%d" % (out, os.getpid())
     cli = shutil.which(sqlite3_cli) if sqlite3_cli else None
     try:
+        create_private(tmp)
         method, lost = None, []
         if cli:
             try:
-                method, lost = "sqlite3 .recover", _with_cli(cli, path, out)
+                method, lost = "sqlite3 .recover", _with_cli(cli, path, tmp)
             except _RecoverFailed as exc:
                 lost = ["sqlite3 .recover failed (%s): copied the readable rows instead" % exc]
-                if os.path.exists(out):
-                    os.remove(out)
+                os.remove(tmp)
+                create_private(tmp)
         if method is None:
-            method, lost = "row copy", lost + _with_rows(path, out)
-        os.chmod(out, 0o600)
-        return Recovery(out, method, _count_rows(out), lost)
+            method, lost = "row copy", lost + _with_rows(path, tmp)
+        counts = _count_rows(tmp)
+        os.rename(tmp, out)
+        return Recovery(out, method, counts, lost)
     except (OSError, sqlite3.Error) as exc:
         raise StoreError("cannot recover %s into %s: %s" % (path, out, exc))
+    finally:
+        for leftover in (tmp, tmp + "-journal"):
+            if os.path.exists(leftover):
+                os.remove(leftover)
 
 
 def next_steps(path: str, out: str) -> List[str]:

@@ -76,3 +76,14 @@ def test_without_sqlite3_the_readable_tables_are_copied(tmp_path):
 def test_next_steps_name_both_files():
     steps = doctor.next_steps("/d/s.db", "/d/s.recovered.db")
     assert any("mv /d/s.recovered.db /d/s.db" in step for step in steps)
+
+
+def test_an_unrecoverable_file_leaves_no_copy_at_all(tmp_path):
+    """Before: a 0-byte bad.recovered.db was left behind when nothing could be read."""
+    db = tmp_path / "bad.db"
+    db.write_bytes(b"SQLite format 3\0" + b"\xff" * 4080)  # a header, then garbage
+    for cli in ("sqlite3", None):
+        with pytest.raises(Exception) as failed:
+            doctor.recover(str(db), sqlite3_cli=cli)
+        assert "cannot" in str(failed.value)
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.db"]
