@@ -81,6 +81,12 @@ def fold(weights, conv, bn):
 def _classes(mx):
     nn = mx.gluon.nn
 
+    def sequential(children):
+        """The built ``children`` in a row (they carry their own parameter names)."""
+        row = nn.HybridSequential(prefix="")
+        row.add(*children)
+        return row
+
     class Conv(mx.gluon.HybridBlock):
         """One conv (BatchNorm folded into its weight and bias), its "same" padding, ReLU6 or not."""
 
@@ -113,10 +119,7 @@ def _classes(mx):
         def __init__(self, name, convs, residual):
             super(MBConv, self).__init__(prefix=name + "_")
             self.residual = residual
-            self.convs = nn.HybridSequential(prefix="")
-            with self.name_scope():
-                for conv in convs:
-                    self.convs.add(conv)
+            self.convs = sequential(convs)
 
         def hybrid_forward(self, F, x):
             y = self.convs(x)
@@ -127,10 +130,7 @@ def _classes(mx):
 
         def __init__(self, layers):
             super(Lite0, self).__init__(prefix=NAME + "_")
-            self.body = nn.HybridSequential(prefix="")
-            with self.name_scope():
-                for layer in layers:
-                    self.body.add(layer)
+            self.body = sequential(layers)
 
         def hybrid_forward(self, F, x):
             x = self.body(x)
