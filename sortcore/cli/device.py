@@ -1,8 +1,6 @@
 """Commands for the camera: package-lambda (the Greengrass v1 zip), package-component (v2),
 export-mxnet (the network as MXNet files, for the DeepLens)."""
 
-import os
-
 import click
 
 from ..errors import SortcoreError
@@ -73,11 +71,11 @@ def export_mxnet(out_dir, model_dir, weights):
     the model's labels and head.
     """
     from ..devtools.lite0_mxnet import write_model
+    from ..folders import shipped_model
 
-    root = repo_root()
     try:
-        names = write_model(model_dir or os.path.join(root, "model"), out_dir,
-                            weights or default_weights(root))
+        names = write_model(model_dir or shipped_model(), out_dir,
+                            weights or default_weights(repo_root()))
     except SortcoreError as exc:
         raise click.ClickException(str(exc))
     click.echo("wrote %s: %s" % (out_dir, ", ".join(names)))
