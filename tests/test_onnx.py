@@ -20,6 +20,7 @@ from sortcore.classifier import onnx_net  # noqa: E402
 from sortcore.classifier.model import SIZE, preprocess, read_image  # noqa: E402
 from sortcore.classifier.runtime import choose_net, load_classifier  # noqa: E402
 from sortcore.errors import ModelError  # noqa: E402
+from tests.eye import eye_python  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "model"
@@ -79,19 +80,6 @@ def test_wrong_input_is_a_model_error():
     net = onnx_net.OnnxNet(MODEL)
     with pytest.raises(ModelError, match="expects"):
         net.forward(np.zeros((1, 3, 96, 96), np.float32))
-
-
-def eye_python():
-    """.venv-eye's python; built with scripts/eye-env.sh if missing, else skip saying why."""
-    python = ROOT / ".venv-eye" / "bin" / "python"
-    if not python.exists():
-        done = subprocess.run(["bash", str(ROOT / "scripts" / "eye-env.sh")], cwd=str(ROOT),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              universal_newlines=True, timeout=900)
-        if done.returncode != 0:
-            lines = [line for line in done.stderr.splitlines() if line.strip()]
-            pytest.skip("the build env (scripts/eye-env.sh) cannot be built: %s" % lines[-1:])
-    return str(python)
 
 
 @pytest.mark.slow

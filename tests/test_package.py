@@ -1,7 +1,9 @@
-"""The Greengrass lambda zip: built once per session, imported by a bare Python 3.7.
+"""The Greengrass lambda zip: built once per session from the shipped model, imported by a bare
+Python 3.7, and run under MXNet.
 
 The first build downloads pure-Python wheels from PyPI into build/lambda-cache
-(gitignored); later builds reuse them and take well under a second.
+(gitignored) and builds the MXNet pair from build/eye/lite0-fp32.npz (made by
+tests/eye.py if missing); later builds reuse both and take about a second.
 """
 
 import glob
@@ -10,6 +12,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -18,9 +21,12 @@ from click.testing import CliRunner
 
 from sortcore.cli.device import package_lambda
 from sortcore.devtools.package import FORBIDDEN, HANDLER, build_lambda_zip, lambda_modules
+from tests.eye import export_outputs
+from tests.shared import PHOTOS
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "build" / "lambda-cache"
+MODEL = ROOT / "model"
 
 
 def python37():
@@ -40,23 +46,15 @@ def python37():
 
 
 @pytest.fixture(scope="session")
-def model_dir(tmp_path_factory):
-    """The shipped model/, or a stand-in with the same file names when it is not there yet."""
-    shipped = ROOT / "model"
-    if list(shipped.glob("*-symbol.json")):
-        return str(shipped)
-    stand_in = tmp_path_factory.mktemp("model")
-    (stand_in / "sockclf-symbol.json").write_text('{"nodes": []}')
-    (stand_in / "sockclf-0000.params").write_bytes(b"\0" * 16)
-    (stand_in / "labels.txt").write_text("Blank\nGithub\n")
-    return str(stand_in)
+def weights():
+    """The fp32 weights the lambda's MXNet pair is built from (build/eye/, exported if missing)."""
+    return str(export_outputs() / "lite0-fp32.npz")
 
 
 @pytest.fixture(scope="session")
-def lambda_zip(tmp_path_factory, model_dir):
+def lambda_zip(tmp_path_factory, weights):
     out = tmp_path_factory.mktemp("dist") / "sock-lambda.zip"
-    report = build_lambda_zip(str(out), model_dir=model_dir, cache_dir=str(CACHE))
-    return report
+    return build_lambda_zip(str(out), model_dir=str(MODEL), cache_dir=str(CACHE), weights=weights)
 
 
 def names(path):
@@ -71,6 +69,13 @@ def test_zip_holds_handler_engine_model_and_pure_python_deps(lambda_zip):
     # developer tooling stays out: the CLI, the demo and packager, training
     assert not any(f.startswith(("sortcore/cli/", "sortcore/devtools/", "sortcore/training/")) for f in files)
     assert {"model/" + m for m in lambda_zip.model_files} <= files
+    # the network as MXNet files, built from the fp32 weights; the head as shipped; no .onnx
+    assert sorted(f for f in files if f.startswith("model/")) == [
+        "model/calibration.json", "model/gallery.npz", "model/labels.txt",
+        "model/lite0-0000.params", "model/lite0-symbol.json"]
+    for name in ("calibration.json", "gallery.npz", "labels.txt"):
+        with zipfile.ZipFile(lambda_zip.path) as archive:
+            assert archive.read("model/" + name) == (MODEL / name).read_bytes()
     tops = {f.split("/")[0] for f in files}
     assert {"paho", "sqlite_utils", "greengrasssdk", "click", "pluggy", "importlib_metadata"} <= tops
     assert not tops & set(FORBIDDEN)  # the camera has numpy, MXNet and OpenCV
@@ -81,11 +86,14 @@ def test_zip_holds_handler_engine_model_and_pure_python_deps(lambda_zip):
     assert manifest["vendored"]["paho_mqtt"] == "2.1.0"
     assert manifest["vendored"]["sqlite_utils"] == "3.36"
     assert manifest["vendored"]["click"].startswith("8.1.")
-    assert lambda_zip.size < 5 * 1024 * 1024
+    sums = dict(line.split()[::-1] for line in (MODEL / "SHA256SUMS").read_text().splitlines())
+    assert manifest["mxnet_built_from"] == {"lite0-fp32.npz": sums["lite0-fp32.npz"]}
+    assert lambda_zip.size < 20 * 1000 * 1000  # 13.4 MB of fp32 parameters, 1 MB of the rest
 
 
-def test_second_build_is_cached_and_identical(lambda_zip, model_dir, tmp_path):
-    again = build_lambda_zip(str(tmp_path / "again.zip"), model_dir=model_dir, cache_dir=str(CACHE))
+def test_second_build_is_cached_and_identical(lambda_zip, weights, tmp_path):
+    again = build_lambda_zip(str(tmp_path / "again.zip"), model_dir=str(MODEL), cache_dir=str(CACHE),
+                             weights=weights)
     assert again.cached
 
     def digest(path):
@@ -149,13 +157,74 @@ def test_handler_imports_from_the_zip_alone_on_python37(lambda_zip, tmp_path):
     assert "Greengrass" in report["off_device"]
 
 
-def test_package_lambda_command(model_dir, tmp_path):
+RUN_MXNET = r"""
+import json, os, sys
+sys.path.insert(0, sys.argv[1])
+import sock_lambda
+env = {"SORTCORE_SOURCE": "folder:" + sys.argv[2], "SORTCORE_DB": os.path.join(sys.argv[3], "s.db"),
+       "SORTCORE_GREENGRASS": "0", "SORTCORE_HEARTBEAT": "0", "SORTCORE_FPS": "0"}
+loop = sock_lambda.build_loop(sock_lambda.config_from_env(env), links=[])
+labels = []
+loop.on_frame = lambda image, label, probability: labels.append(label)
+for _ in range(int(sys.argv[4])):
+    loop.step()
+loop.close()
+import sortcore
+print(json.dumps({"labels": labels, "sortcore": sortcore.__file__,
+                  "mxnet": "mxnet" in sys.modules, "onnxruntime": "onnxruntime" in sys.modules}))
+"""
+
+
+@pytest.mark.model
+def test_the_unzipped_lambda_classifies_photos_on_mxnet(lambda_zip, tmp_path):
+    """The lambda's own wiring (env -> loop -> its model/ folder) on the zip's files alone, with
+    the numpy, OpenCV and MXNet the camera has (this venv's): MXNet runs, ONNX Runtime never loads."""
+    pytest.importorskip("mxnet")
+    photos = sorted(PHOTOS.glob("*/*.jpg"))
+    if not photos:
+        pytest.skip("shared photos not found")
+    unzipped = tmp_path / "lambda"
+    with zipfile.ZipFile(lambda_zip.path) as archive:
+        archive.extractall(str(unzipped))
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "OMP_NUM_THREADS": "1"}
+    result = subprocess.run([sys.executable, "-E", "-c", RUN_MXNET, str(unzipped), str(PHOTOS),
+                             str(tmp_path), str(len(photos))], env=env, cwd=str(tmp_path),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["sortcore"].startswith(str(unzipped))
+    assert report["mxnet"] and not report["onnxruntime"]
+    assert report["labels"] == [p.parent.name for p in photos]
+
+
+def test_package_lambda_command(weights, tmp_path):
     out = tmp_path / "dist" / "sock-lambda.zip"
-    result = CliRunner().invoke(package_lambda, ["--out", str(out), "--model", model_dir, "--cache", str(CACHE)])
+    result = CliRunner().invoke(package_lambda, ["--out", str(out), "--weights", weights, "--cache", str(CACHE)])
     assert result.exit_code == 0, result.output
     assert "handler sock_lambda.function_handler" in result.output and out.is_file()
+    assert "lite0-0000.params" in result.output
     result = CliRunner().invoke(package_lambda, ["--out", str(out), "--model", str(tmp_path / "nothing")])
     assert result.exit_code == 1 and "does not exist" in result.output
+    result = CliRunner().invoke(package_lambda, ["--out", str(out), "--weights", str(tmp_path / "no.npz"),
+                                                 "--cache", str(CACHE)])
+    assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1
+    assert "scripts/eye-env.sh" in result.output and "scripts/export_lite0.py" in result.output
+
+
+@pytest.mark.model
+def test_a_model_folder_with_its_mxnet_files_ships_them(weights, tmp_path):
+    pytest.importorskip("mxnet")
+    from sortcore.devtools.lite0_mxnet import write_model
+
+    folder = tmp_path / "mx"
+    write_model(str(MODEL), str(folder), weights)
+    report = build_lambda_zip(str(tmp_path / "z.zip"), model_dir=str(folder), cache_dir=str(CACHE),
+                              weights=str(tmp_path / "not-needed.npz"))
+    assert report.model_files == ["calibration.json", "gallery.npz", "labels.txt", "lite0-0000.params",
+                                  "lite0-symbol.json"]
+    with zipfile.ZipFile(report.path) as archive:
+        assert archive.read("model/lite0-0000.params") == (folder / "lite0-0000.params").read_bytes()
 
 
 def test_package_lambda_is_a_sortcore_command():

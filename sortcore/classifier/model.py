@@ -4,8 +4,10 @@ A model folder holds the embedding net, ``labels.txt`` (one label a line) and th
 head (``gallery.npz``, ``calibration.json``, see :mod:`sortcore.classifier.openset`). The net
 is ``lite0-int8.onnx`` (EfficientNet-Lite0, ImageNet weights; model/README.md) run by ONNX
 Runtime (:mod:`sortcore.classifier.onnx_net`); a folder may instead (or also) hold the same
-network as MXNet files (``<name>-symbol.json``, ``<name>-0000.params``) for the DeepLens.
-Either gives ``forward(nchw_float32) -> (N, D)`` embeddings; the head does the rest.
+network as MXNet files (``lite0-symbol.json``, ``lite0-0000.params``) for the DeepLens, which
+``sortcore package-lambda`` and ``sortcore export-mxnet`` build from the fp32 weights
+(:mod:`sortcore.devtools.lite0_mxnet`; this module only loads them). Either gives
+``forward(nchw_float32) -> (N, D)`` embeddings; the head does the rest.
 
 :func:`preprocess` is the one preprocessing step shared by enrolment, inference and the
 DeepLens adapter. Must stay Python 3.7 compatible (runs on the camera).
@@ -124,10 +126,12 @@ def model_files(dirpath, name=None):
     if name is None:
         names = sorted(f[: -len("-symbol.json")] for f in os.listdir(dirpath)
                        if f.endswith("-symbol.json"))
-        if len(names) != 1:
-            raise ModelError("model directory %s holds %s; pass a model name" % (
-                dirpath, "no *-symbol.json (no MXNet model)" if not names
-                else "several models: " + ", ".join(names)))
+        if not names:
+            raise ModelError("model directory %s holds no *-symbol.json (no MXNet model; "
+                             "sortcore export-mxnet --out DIR writes one)" % dirpath)
+        if len(names) > 1:
+            raise ModelError("model directory %s holds several models: %s; pass a model name"
+                             % (dirpath, ", ".join(names)))
         name = names[0]
     paths = (os.path.join(dirpath, name + "-symbol.json"),
              os.path.join(dirpath, name + "-0000.params"),

@@ -4,9 +4,18 @@ Layout of the zip (the function's handler is ``sock_lambda.function_handler``)::
 
     sock_lambda.py              greengrass_lambda/sock_lambda.py
     sortcore/...                the runtime folders of the package (LAMBDA_FOLDERS)
-    model/                      <name>-symbol.json, <name>-0000.params, labels.txt
+    model/                      lite0-symbol.json, lite0-0000.params, labels.txt,
+                                gallery.npz, calibration.json
     paho/ sqlite_utils/ ...     pure-Python wheels for Python 3.7 (VENDORED)
     sortcore-lambda.json        what went in: versions, model files, Python target
+
+The camera runs the network on MXNet (no ONNX Runtime there): the model folder's ``.onnx`` is
+not shipped. Its MXNet pair is built here, at packaging time, from the fp32 weights
+``scripts/export_lite0.py`` writes (``build/eye/lite0-fp32.npz``, checked against the model's
+``SHA256SUMS``) by :mod:`sortcore.devtools.lite0_mxnet`, and cached; a model folder that already
+holds a ``*-symbol.json`` pair (``sortcore export-mxnet``) ships its own. The head (gallery and
+calibration) is the model folder's: it gives the same answers on the fp32 embeddings
+(model/README.md).
 
 The camera already has MXNet, numpy and OpenCV (the DeepLens image); they are
 never vendored, and a dependency that pulls one of them in is an error
@@ -31,7 +40,9 @@ import zipfile
 from typing import Iterable, List, NamedTuple, Optional
 
 from .. import __version__
-from ..errors import ConfigError, PackageError
+from ..errors import ConfigError, ModelError, PackageError
+from . import lite0_mxnet
+from .lite0_mxnet import HEAD_FILES, WEIGHTS
 
 #: Requirements vendored into the zip (pure Python, Python 3.7).
 VENDORED = (
@@ -74,21 +85,46 @@ def repo_root() -> str:
 
 
 def model_files(model_dir: str) -> List[str]:
-    """The model files of ``model_dir`` (net, labels, and the open-set head when present);
+    """The files of ``model_dir`` the lambda's ``model/`` takes as they are: labels, the open-set
+    head and, when the folder has them, its MXNet pair (else :func:`mxnet_pair` builds it);
     :class:`ConfigError` if one is missing."""
     if not os.path.isdir(model_dir):
         raise ConfigError("model directory %s does not exist" % model_dir)
-    names = sorted(f for f in os.listdir(model_dir) if f.endswith("-symbol.json"))
-    if len(names) != 1:
-        raise ConfigError("model directory %s must hold exactly one *-symbol.json, found %d"
-                          % (model_dir, len(names)))
-    stem = names[0][: -len("-symbol.json")]
-    files = [names[0], stem + "-0000.params", "labels.txt"]
+    files = list(HEAD_FILES)
+    if any(f.endswith("-symbol.json") for f in os.listdir(model_dir)):
+        from ..classifier.model import model_files as mxnet_files  # numpy: not on every import
+        try:
+            files += [os.path.basename(p) for p in mxnet_files(model_dir)[:2]]
+        except ModelError as exc:
+            raise ConfigError(str(exc))
     for name in files:
         if not os.path.isfile(os.path.join(model_dir, name)):
             raise ConfigError("model file %s is missing" % os.path.join(model_dir, name))
-    head = ["calibration.json", "gallery.npz"]  # sortcore.classifier.openset
-    return files + [n for n in head if os.path.isfile(os.path.join(model_dir, n))]
+    return sorted(files)
+
+
+def mxnet_pair(model_dir: str, weights: str, cache_dir: str):
+    """({file name: path} of the Lite0 ``-symbol.json``/``.params`` pair built from ``weights``,
+    the weights' SHA-256), cached under ``cache_dir`` by the weights' and the builder's checksums.
+
+    The weights must be the ones ``model_dir/SHA256SUMS`` records (its head was embedded by that
+    network); building needs MXNet, a cached pair does not."""
+    digest = lite0_mxnet.check_weights(weights, model_dir)
+    builder = lite0_mxnet.sha256(lite0_mxnet.__file__)
+    folder = os.path.join(cache_dir, "mxnet-" + hashlib.sha256(
+        (digest + builder).encode()).hexdigest()[:16])
+    done = os.path.join(folder, ".sortcore-complete")
+    if not os.path.isfile(done):
+        shutil.rmtree(folder, ignore_errors=True)
+        lite0_mxnet.export(weights, folder)
+        open(done, "w").close()
+    names = [lite0_mxnet.NAME + "-symbol.json", "%s-%04d.params" % (lite0_mxnet.NAME, lite0_mxnet.EPOCH)]
+    return {name: os.path.join(folder, name) for name in names}, digest
+
+
+def default_weights(root: str) -> str:
+    """Where ``scripts/export_lite0.py`` writes the fp32 weights in the checkout ``root``."""
+    return os.path.join(root, "build", "eye", WEIGHTS)
 
 
 def requirements_key(requirements: Iterable[str], python_version: str = PYTHON_VERSION) -> str:
@@ -172,15 +208,25 @@ def _read(path: str) -> bytes:
 
 
 def build_lambda_zip(out: str, model_dir: Optional[str] = None, cache_dir: Optional[str] = None,
-                     root: Optional[str] = None, requirements: Iterable[str] = VENDORED) -> PackageReport:
-    """Write the deployable zip to ``out``; see the module docstring for its layout."""
+                     root: Optional[str] = None, requirements: Iterable[str] = VENDORED,
+                     weights: Optional[str] = None) -> PackageReport:
+    """Write the deployable zip to ``out``; see the module docstring for its layout.
+
+    ``weights``: the fp32 Lite0 weights the MXNet pair is built from when ``model_dir`` has
+    none (default: ``build/eye/lite0-fp32.npz`` of ``root``).
+    """
     root = root or repo_root()
     model_dir = model_dir or os.path.join(root, "model")
     cache_dir = cache_dir or os.path.join(root, "build", "lambda-cache")
     handler = os.path.join(root, "greengrass_lambda", "sock_lambda.py")
     if not os.path.isfile(handler):
         raise PackageError("the handler %s is missing" % handler)
-    models = model_files(model_dir)
+    paths = {name: os.path.join(model_dir, name) for name in model_files(model_dir)}
+    built, weights_sha256 = {}, None
+    if not any(name.endswith("-symbol.json") for name in paths):
+        built, weights_sha256 = mxnet_pair(model_dir, weights or default_weights(root), cache_dir)
+    paths.update(built)
+    models = sorted(paths)
     package = os.path.join(root, "sortcore")
     modules = lambda_modules(package)
     site, cached = vendor(cache_dir, requirements)
@@ -189,13 +235,14 @@ def build_lambda_zip(out: str, model_dir: Optional[str] = None, cache_dir: Optio
         "handler": HANDLER, "python": PYTHON_VERSION, "sortcore": __version__,
         "vendored": vendored, "model": models, "modules": modules,
         "provided_by_camera": list(FORBIDDEN[:3]),
+        "mxnet_built_from": {WEIGHTS: weights_sha256} if built else None,
     }
     entries = {"sock_lambda.py": _read(handler),
                "sortcore-lambda.json": (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()}
     for module in modules:
         entries["sortcore/" + module] = _read(os.path.join(package, module))
     for name in models:
-        entries["model/" + name] = _read(os.path.join(model_dir, name))
+        entries["model/" + name] = _read(paths[name])
     for path, rel in _walk(site):
         if rel.split("/")[0] in ("sortcore", "model", "sock_lambda.py", "sortcore-lambda.json"):
             raise PackageError("vendored file %s clashes with a sortcore file" % rel)
