@@ -317,5 +317,7 @@ def test_os_errors_are_one_line(tmp_path):
     folder.mkdir()
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    code, _, err = sortcore("pairs", "--db", blocker / "sub" / "s.db")  # a file where a folder must be
-    assert_one_clear_line(code, err, "Not a directory")
+    code, _, err = sortcore("reset", "--db", blocker / "sub" / "s.db")  # a file where a folder must be
+    assert_one_clear_line(code, err, "is a file, not a folder")
+    code, _, err = sortcore("pairs", "--db", blocker / "sub" / "s.db")  # a reader makes nothing
+    assert_one_clear_line(code, err, "no store at")
