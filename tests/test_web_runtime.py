@@ -69,7 +69,7 @@ class Served(object):
 
 
 def test_serve_feeds_the_page_and_the_page_resets_the_service(mosquitto, tmp_path):
-    served = Served(mosquitto, tmp_path, token="tok")
+    served = Served(mosquitto, tmp_path, token="tok-tok-tok-tok-tok")
     try:
         served.publish(sock("Google", 0), mosquitto)
         assert served.service.wait_until(lambda s: s.counters.socks == 1, 10)
@@ -82,7 +82,7 @@ def test_serve_feeds_the_page_and_the_page_resets_the_service(mosquitto, tmp_pat
             raise AssertionError("reset without the token was accepted")
         except urllib.error.HTTPError as exc:
             assert exc.code == 401
-        get(served.url + "/api/reset", data=b"", token="tok")
+        get(served.url + "/api/reset", data=b"", token="tok-tok-tok-tok-tok")
         assert served.service.pipeline.session == first + 1
     finally:
         served.close()

@@ -49,11 +49,12 @@ def live_page(settings: dict):
         yield []
         return
     from ..web.live import LiveView
-    from ..web.server import parse_address, read_token_file, start_http
+    from ..secrets_file import read_token
+    from ..web.server import parse_address, start_http
 
     try:
         host, port = parse_address(settings["http"])
-        token = read_token_file(settings["http_token_file"]) if settings.get("http_token_file") else None
+        token = read_token(settings["http_token_file"]) if settings.get("http_token_file") else None
     except SortcoreError as exc:
         raise click.BadParameter(str(exc))
     view = LiveView()

@@ -12,26 +12,9 @@ from .. import settings as table
 from ..adapters.mqtt_config import ConnectOptions
 from ..engine import EngineConfig
 from ..errors import ConfigError
+from ..secrets_file import read_secret
 from ..messages import TOPIC_CONTROL, TOPIC_FRAMES, TOPIC_PAIRS, TOPIC_STATE, TOPIC_STATUS, offline_will
 from .core import CoreOptions
-
-
-def read_secret(path: Optional[str], what: str = "password") -> Optional[str]:
-    """The first line of a secret file; ConfigError (naming the file, never its content)."""
-    if not path:
-        return None
-    try:
-        with open(path, "rb") as f:
-            data = f.read(4096)
-    except OSError as exc:
-        raise ConfigError("cannot read the %s file %s: %s" % (what, path, exc.strerror or exc))
-    try:
-        line = data.decode("utf-8").splitlines()[0] if data.strip() else ""
-    except UnicodeDecodeError:
-        raise ConfigError("the %s file %s is not UTF-8 text" % (what, path))
-    if not line or not line.isprintable():
-        raise ConfigError("the %s file %s has no printable first line" % (what, path))
-    return line
 
 
 def engine_config(values: dict) -> EngineConfig:

@@ -5,8 +5,8 @@ and MJPEG streams (one per open phone) never block the others or paho. See
 docs/web.md for the routes and why the standard library and not a framework.
 """
 
-import hmac
 import logging
+import math
 import pkgutil
 import socket
 import threading
@@ -16,6 +16,7 @@ from urllib.parse import parse_qs
 
 from ..errors import ConfigError, SortcoreError
 from ..messages import dumps
+from .guard import TokenGuard
 from .live import LiveView
 
 log = logging.getLogger(__name__)
@@ -38,28 +39,6 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self';
 CLIENT_GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, socket.timeout)
 
 
-def read_token_file(path: str) -> str:
-    """The reset token: the file's one line of printable ASCII, surrounding whitespace ignored."""
-    try:
-        with open(path, "rb") as f:
-            raw = f.read(4097)
-    except OSError as exc:
-        raise ConfigError("cannot read the HTTP token file %s: %s" % (path, exc.strerror or exc))
-    if len(raw) > 4096:
-        raise ConfigError("the HTTP token file %s is over 4 KiB: not a token" % path)
-    try:
-        text = raw.decode("ascii")
-    except UnicodeDecodeError:
-        raise ConfigError("the HTTP token file %s is binary or not ASCII: put one line of text in it" % path)
-    token = text.strip()
-    if not token:
-        raise ConfigError("the HTTP token file %s is empty" % path)
-    if not all(33 <= ord(c) < 127 for c in token):
-        raise ConfigError("the HTTP token file %s must hold one token: no spaces, no control"
-                          " characters, no second line" % path)
-    return token
-
-
 def parse_address(text: str) -> Tuple[str, int]:
     """``HOST:PORT`` (``[::1]:8080`` for IPv6) as ``(host, port)``."""
     host, sep, port = text.rpartition(":")
@@ -77,6 +56,7 @@ class _Server(ThreadingHTTPServer):
             self.address_family = socket.AF_INET6
         self.view = view
         self.token = token
+        self.guard = TokenGuard(token) if token else None
         self.closing = threading.Event()
         self.assets = {route: (pkgutil.get_data(__name__.rpartition(".")[0], "static/" + name), kind)
                        for route, (name, kind) in ASSETS.items()}
@@ -192,9 +172,21 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, body, kind)
 
     def _authorized(self) -> bool:
+        """True when the bearer token is right; else False, the answer already sent: 401, or
+        429 while this address waits after too many wrong tokens (:mod:`sortcore.web.guard`)."""
         scheme, _, given = (self.headers.get("Authorization") or "").partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(
-            given.strip().encode("utf-8", "replace"), self.server.token.encode("ascii"))
+        ok, wait = self.server.guard.check(self.client_address[0],
+                                           given.strip() if scheme.lower() == "bearer" else "")
+        if ok:
+            return True
+        if wait is not None:
+            seconds = str(int(math.ceil(wait)))
+            self._error(429, "too many wrong tokens from this address: try again in %s s" % seconds,
+                        [("Retry-After", seconds)])
+        else:
+            self._error(401, "a valid 'Authorization: Bearer <token>' header is required",
+                        [("WWW-Authenticate", 'Bearer realm="sortcore"')])
+        return False
 
     def _reset(self):
         length = self.headers.get("Content-Length") or "0"
@@ -203,8 +195,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self.server.token is None:
             return self._error(403, "reset is disabled: the process was started without --http-token-file")
         if not self._authorized():
-            return self._error(401, "a valid 'Authorization: Bearer <token>' header is required",
-                               [("WWW-Authenticate", 'Bearer realm="sortcore"')])
+            return
         if not self.server.view.can_reset:
             return self._error(403, "this process cannot start a new session")
         try:
