@@ -371,3 +371,15 @@ def test_option_precedence(tmp_path):
     assert "fromcli://c" in broker_used(["--broker", "fromcli://c"], {"SORTCORE_BROKER": "fromenv://b"})
     conf.write_text("[serve]\nbrokr = mqtt://x\n")
     assert "unknown key 'brokr'" in broker_used([])
+
+
+@pytest.mark.compat
+def test_a_control_message_that_repeats_a_key_is_a_dead_letter_not_a_reset():
+    from sortcore.errors import BadFrame
+    from sortcore.runtime.control import parse_command
+
+    assert parse_command(b'{"cmd": "reset"}') == "reset"
+    with pytest.raises(BadFrame, match="repeats the key 'cmd'"):
+        parse_command(b'{"cmd": "noop", "cmd": "reset"}')
+    with pytest.raises(BadFrame, match="repeats the key 'x'"):
+        parse_command(b'{"cmd": "status", "x": 1, "x": 2}')

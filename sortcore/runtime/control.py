@@ -24,10 +24,27 @@ log = logging.getLogger(__name__)
 COMMANDS = ("reset", "status")
 
 
+class _Duplicate(Exception):
+    pass
+
+
+def _no_duplicates(pairs):
+    """A JSON object, refused when a key repeats: ``{"cmd":"noop","cmd":"reset"}`` must not
+    reset because the last key happens to win."""
+    obj = {}
+    for key, value in pairs:
+        if key in obj:
+            raise _Duplicate(key)
+        obj[key] = value
+    return obj
+
+
 def parse_command(payload: bytes) -> str:
     """The command of a control payload; :class:`BadFrame` with the reason if it has none."""
     try:
-        obj = json.loads(payload.decode("utf-8"))
+        obj = json.loads(payload.decode("utf-8"), object_pairs_hook=_no_duplicates)
+    except _Duplicate as exc:
+        raise BadFrame("control message repeats the key %r" % (str(exc)[:40],))
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise BadFrame("control message is not JSON")
     cmd = obj.get("cmd") if isinstance(obj, dict) else None
