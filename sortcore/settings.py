@@ -150,6 +150,11 @@ SETTINGS = (
        "web", ("serve", "run", "demo")),
     _s("http_token_file", "path", None, "File whose first line is the token POST /api/reset "
        "needs (without it, reset is refused).", "web", ("serve", "run", "demo")),
+    _s("http_max_clients", "int", 128, "Page connections at once (streams included); one more gets "
+       "503 at once. Lowered to leave 64 open files for the service under its open-file limit.",
+       "web", ("serve", "run", "demo")),
+    _s("http_header_timeout", "float", 10.0, "Seconds a client has to send a request's line and "
+       "headers, all together.", "web", ("serve", "run", "demo")),
 )
 
 #: Defaults that differ by command (the table's default is None for these).

@@ -388,3 +388,34 @@ def test_view_shows_unrecognised_socks_apart_from_the_designs(view):
     view.set_state({"session": 2, "socks": rows, "odd": ["Google", "Unknown"], "updated_at": 1.0})
     snap = view.snapshot()
     assert ([r["image"] for r in snap["rows"]], snap["odd"], snap["unknown"]) == (["Google"], ["Google"], 3)
+
+
+def test_connections_beyond_the_cap_get_503_at_once_and_slow_headers_are_cut():
+    import socket
+    import time
+
+    view = LiveView()
+    with start_http(view, "127.0.0.1", 0, None, max_clients=2, header_timeout=1.0) as handle:
+        idle = [socket.create_connection(("127.0.0.1", handle.port)) for _ in range(2)]
+        try:
+            extra = socket.create_connection(("127.0.0.1", handle.port))
+            extra.settimeout(5)
+            assert extra.recv(100).startswith(b"HTTP/1.0 503")  # at once, not after a timeout
+            extra.close()
+            # a slow client: a header line every 0.3 s never completes its request
+            started = time.monotonic()
+            idle[0].sendall(b"GET /healthz HTTP/1.0\r\n")
+            while True:
+                try:
+                    idle[0].sendall(b"X-Slow: 1\r\n")
+                except OSError:
+                    break
+                time.sleep(0.3)  # the client's own pace: what is under test
+                if time.monotonic() - started > 4:
+                    break
+            cut_after = time.monotonic() - started
+            assert cut_after < 3, cut_after
+        finally:
+            for sock in idle:
+                sock.close()
+        assert get(handle.url + "healthz")[0] == 200  # the slots came back

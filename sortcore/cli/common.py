@@ -58,7 +58,8 @@ def live_page(settings: dict):
     except SortcoreError as exc:
         raise click.BadParameter(str(exc))
     view = LiveView()
-    handle = start_http(view, host, port, token)
+    handle = start_http(view, host, port, token, max_clients=settings["http_max_clients"],
+                        header_timeout=settings["http_header_timeout"])
     click.echo("status page on %s%s" % (handle.url, "" if token else " (reset needs --http-token-file)"),
                err=True)
     try:

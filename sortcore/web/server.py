@@ -17,10 +17,13 @@ from urllib.parse import parse_qs
 from ..errors import ConfigError, SortcoreError
 from ..messages import dumps
 from .guard import TokenGuard
+from .limits import HeaderDeadline, Limited
 from .live import LiveView
 
 log = logging.getLogger(__name__)
 
+MAX_CLIENTS = 128  # page connections at once (settings: http_max_clients)
+HEADER_TIMEOUT = 10.0  # seconds for a request's line and headers (settings: http_header_timeout)
 KEEPALIVE = 10.0  # seconds between SSE comments / MJPEG waits, so dead clients are noticed
 BOUNDARY = "sortcoreframe"
 ASSETS = {
@@ -48,16 +51,20 @@ def parse_address(text: str) -> Tuple[str, int]:
     return host, int(port)
 
 
-class _Server(ThreadingHTTPServer):
+class _Server(Limited, ThreadingHTTPServer):
     daemon_threads = True  # a phone left open never holds the process up at exit
+    request_queue_size = 128  # listen backlog: a burst of phones is accepted, not left to SYN retries
 
-    def __init__(self, address, view: LiveView, token: Optional[str]):
+    def __init__(self, address, view: LiveView, token: Optional[str], max_clients: int = MAX_CLIENTS,
+                 header_timeout: float = HEADER_TIMEOUT):
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         self.view = view
         self.token = token
         self.guard = TokenGuard(token) if token else None
         self.closing = threading.Event()
+        self.header_timeout = header_timeout
+        self.limit(max_clients)
         self.assets = {route: (pkgutil.get_data(__name__.rpartition(".")[0], "static/" + name), kind)
                        for route, (name, kind) in ASSETS.items()}
         super().__init__(address, _Handler)
@@ -66,6 +73,19 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server_version = "sortcore"
     timeout = 30  # a stalled client's socket gives up instead of holding its thread
+
+    def setup(self):
+        super().setup()
+        self.rfile = HeaderDeadline(self.rfile, self.connection, self.server.header_timeout, self.timeout)
+
+    def handle_one_request(self):
+        self.rfile.arm()  # the request line and headers within header_timeout, all together
+        super().handle_one_request()
+
+    def parse_request(self) -> bool:
+        parsed = super().parse_request()
+        self.rfile.finish()
+        return parsed
 
     def log_message(self, format, *args):  # noqa: A002 (stdlib's name)
         log.debug("%s %s", self.address_string(), format % args)
@@ -271,10 +291,13 @@ class HttpHandle:
         self.close()
 
 
-def start_http(view: LiveView, host: str, port: int, token: Optional[str]) -> HttpHandle:
-    """Serve the status page of ``view`` on ``host:port`` (0: a free port) in the background."""
+def start_http(view: LiveView, host: str, port: int, token: Optional[str], max_clients: int = MAX_CLIENTS,
+               header_timeout: float = HEADER_TIMEOUT) -> HttpHandle:
+    """Serve the status page of ``view`` on ``host:port`` (0: a free port) in the background;
+    at most ``max_clients`` connections, ``header_timeout`` seconds for a request's headers
+    (:mod:`sortcore.web.limits`)."""
     try:
-        server = _Server((host, port), view, token)
+        server = _Server((host, port), view, token, max_clients, header_timeout)
     except OSError as exc:
         raise ConfigError("cannot serve the status page on %s:%d: %s" % (host, port, exc.strerror or exc))
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
