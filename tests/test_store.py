@@ -25,12 +25,14 @@ def store(tmp_path):
 
 
 def feed_socks(pipe, *designs, start=0.0):
+    """Socks 35 s apart: further than the lateness allowance, so each is published at
+    once (a sock of a design seen again sooner waits, see tests/test_event_time.py)."""
     t = start
     for design in designs:
         for _ in range(5):
             pipe.feed(Frame(design, 90.0, t))
             t += 0.3
-        t += 3.0
+        t += 35.0
     return t
 
 
@@ -126,7 +128,28 @@ def test_engine_state_round_trips_through_the_store(store):
     again = Pipeline(store, EngineConfig())
     again.feed(Frame("Google", 90.0, 0.9))
     assert again.engine.counts == {"Google": 1}
-    assert again.engine.snapshot()["runs"] == Engine(EngineConfig(), again.engine.snapshot()).snapshot()["runs"]
+    assert again.engine.snapshot() == Engine(EngineConfig(), again.engine.snapshot()).snapshot()
+
+
+def test_only_the_cameras_that_changed_are_written_and_an_ended_session_keeps_none(store):
+    pipe = Pipeline(store, EngineConfig())
+    for camera in ("left", "right"):
+        pipe.feed(Frame("Google", 90.0, 0.0, camera))
+    pipe.commit()
+    rows = lambda: dict(store.conn.execute("select camera, state from engine_cameras where session = ?",
+                                           [pipe.session]).fetchall())
+    before = rows()
+    assert sorted(before) == ["left", "right"]
+    pipe.feed(Frame("Google", 90.0, 0.3, "right"))
+    pipe.commit()
+    after = rows()
+    assert after["left"] == before["left"] and after["right"] != before["right"]
+    head = store.session(pipe.session)["engine_state"]
+    assert "cameras" not in head and len(json.dumps(head)) < 200
+    again = Pipeline(store, EngineConfig())
+    assert again.engine.snapshot() == pipe.engine.snapshot()
+    again.reset()
+    assert rows() == {}
 
 
 def test_unrecognised_socks_are_sightings_but_never_pairs_rows(store):

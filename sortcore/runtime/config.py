@@ -39,7 +39,8 @@ def engine_config(values: dict) -> EngineConfig:
 def core_options(values: dict) -> CoreOptions:
     return CoreOptions(status_interval=values.get("status_interval", 5.0),
                        heartbeat=values.get("heartbeat", 30.0),
-                       outbox_retention=values.get("outbox_retention", CoreOptions.outbox_retention))
+                       outbox_retention=values.get("outbox_retention", CoreOptions.outbox_retention),
+                       outbox_rows=values.get("outbox_rows", CoreOptions.outbox_rows))
 
 
 def connect_options(values: dict, persistent: bool = True) -> ConnectOptions:

@@ -22,7 +22,7 @@ import threading
 import time
 from typing import List, Optional
 
-from ..engine import FrameLate, SockConfirmed
+from ..engine import FrameLate, FrameRefused, SockConfirmed
 from ..errors import ConfigError, MqttError, StoreError
 from ..messages import (TOPIC_STATE, TOPIC_STATUS, dumps, sock_message, state_message,
                         status_message)
@@ -34,19 +34,22 @@ log = logging.getLogger(__name__)
 @dataclasses.dataclass(frozen=True)
 class CoreOptions:
     """``status_interval``: seconds between status updates while counters change;
-    ``heartbeat``: seconds between status messages when nothing does (0: none)."""
+    ``heartbeat``: seconds between status messages when nothing does (0: none);
+    the outbox keeps sent rows ``outbox_retention`` seconds, and at most ``outbox_rows``
+    rows (pruned every ``prune_interval`` s, or once a tenth of them came since)."""
 
     status_interval: float = 5.0
     heartbeat: float = 30.0
     retry_denied: float = 5.0
     outbox_retention: float = 7 * 24 * 3600.0
     prune_interval: float = 3600.0
+    outbox_rows: int = 10000
 
     def __post_init__(self):
         if not self.status_interval > 0 or not self.heartbeat >= 0 or not self.retry_denied > 0:
             raise ConfigError("status_interval and retry_denied must be positive, heartbeat >= 0")
-        if not self.outbox_retention >= 0 or not self.prune_interval > 0:
-            raise ConfigError("outbox_retention must be >= 0 and prune_interval positive")
+        if not self.outbox_retention >= 0 or not self.prune_interval > 0 or not self.outbox_rows >= 1:
+            raise ConfigError("outbox_retention must be >= 0, prune_interval positive and outbox_rows >= 1")
 
 
 class Counters(object):
@@ -113,15 +116,16 @@ class Core(object):
         self._status_due = False
         self._status_at = None  # type: Optional[float]
         self._prune_at = monotonic()  # the first prune at the first publish
+        self._unpruned = 0  # outbox rows added since the last prune
         self._drained = set()  # links whose pump found nothing left since the last new outbox row
 
     # --- frames ------------------------------------------------------------
 
-    def feed(self, frame) -> int:
-        """Count one frame (a late one as a dead letter, the pipeline keeps it); return
-        the socks it confirmed."""
-        events = self.pipeline.feed(frame)
-        if any(isinstance(e, FrameLate) for e in events):
+    def feed(self, frame, received_at: Optional[float] = None) -> int:
+        """Count one frame (a late or refused one as a dead letter, the pipeline keeps it);
+        return the socks it confirmed. ``received_at``: see :meth:`Pipeline.feed`."""
+        events = self.pipeline.feed(frame, received_at)
+        if any(isinstance(e, (FrameLate, FrameRefused)) for e in events):
             self.counters.dead_letters += 1
         else:
             self.counters.frames += 1
@@ -139,6 +143,7 @@ class Core(object):
         confirmed = self.pipeline.commit(**session_fields)
         if confirmed:
             self._drained.clear()  # new outbox rows
+            self._unpruned += len(confirmed)
             self.counters.socks += len(confirmed)
             self._state_due = True
             for event in confirmed:
@@ -148,6 +153,8 @@ class Core(object):
         return confirmed
 
     def reset(self) -> int:
+        self.pipeline.close_runs()  # its waiting socks are published in the session they belong to
+        self.commit()
         session = self.pipeline.reset()
         self._drained.clear()  # the reset committed what was fed, outbox rows too
         self.counters.resets += 1
@@ -224,18 +231,21 @@ class Core(object):
                 self._status_at = now
 
     def _prune(self):
-        """Every ``prune_interval``: drop outbox rows every link had ``outbox_retention`` ago."""
-        now = self.monotonic()
-        if now < self._prune_at or not self.links:
+        """Every ``prune_interval``, or once ``outbox_rows / 10`` rows came: drop outbox rows
+        every link had ``outbox_retention`` ago, and the oldest sent beyond ``outbox_rows``."""
+        now, options = self.monotonic(), self.options
+        if (now < self._prune_at and self._unpruned * 10 < options.outbox_rows) or not self.links:
             return
-        self._prune_at = now + self.options.prune_interval
+        self._prune_at, self._unpruned = now + options.prune_interval, 0
         try:
-            pruned = self.pipeline.store.prune(self.options.outbox_retention, [link.name for link in self.links])
+            pruned = self.pipeline.store.prune(options.outbox_retention, [link.name for link in self.links],
+                                               max_rows=options.outbox_rows)
         except StoreError as exc:  # a busy or full store: try again next interval
             log.warning("outbox prune failed: %s", exc)
             return
         if pruned:
-            log.info("outbox: pruned %d results older than %.0f s", pruned, self.options.outbox_retention)
+            log.info("outbox: pruned %d sent results (older than %.0f s, or beyond %d rows)", pruned,
+                     options.outbox_retention, options.outbox_rows)
 
     def _broadcast(self, topic: str, message: dict) -> bool:
         """Retained, to every ready link; True when at least one took it."""
