@@ -236,11 +236,13 @@ class Engine(clocks.CameraLife):
         """``run`` became a sock at ``t``: publish it, or let it wait while another sock of
         its design is published and open (a frame in bound could still merge the two)."""
         run.times, run.at = None, t
-        if self._tumbling or not any(r.sighting for r in runs if r is not run):
-            self._publish(camera, label, run, events)
-        else:
-            run.sighting = 0
-            self.pending += 1
+        if not self._tumbling:
+            for other in runs:
+                if other.sighting and other is not run:
+                    run.sighting = 0
+                    self.pending += 1
+                    return
+        self._publish(camera, label, run, events)
 
     def _settle(self, camera: str, label: str, runs: list, events: list):
         """Publish the earliest waiting sock of ``runs`` once none of them is published."""
@@ -283,21 +285,21 @@ class Engine(clocks.CameraLife):
 
     def _close_final(self, camera: str, label: str, runs: list, mark: float, events: list) -> float:
         """Close the runs of ``runs`` final at ``mark`` (a prefix); return the next expiry."""
-        n, last, freed, expiry = 0, len(runs) - 1, False, _INF
+        n, last, freed, expiry, tumbling = 0, len(runs) - 1, False, _INF, self._tumbling
         for run in runs:
-            expiry = self._expiry_of(run)
+            expiry = (run.window + 1) * self._window if tumbling else run.last + self._gap
             if mark <= expiry:
                 break
             if run.sighting == 0:  # final: it can merge with nothing any more
                 self._publish(camera, label, run, events)
-            reason = ("window" if self._tumbling else "gap") if n < last else "idle"
+            reason = ("window" if tumbling else "gap") if n < last else "idle"
             events.append(_closed(camera, label, run, reason))
             freed = freed or run.sighting is not None
             n += 1
         else:
             expiry = _INF
         del runs[:n]
-        if freed and runs:
+        if freed and runs and not tumbling:
             self._settle(camera, label, runs, events)
         return expiry
 
