@@ -133,9 +133,9 @@ class Store(OutboxRows):
 
     def _quick_check(self):
         problems = [row[0] for row in self.conn.execute("PRAGMA quick_check(3)")]
-        if problems != ["ok"]:
+        if problems != ["ok"]:  # one line: a problem may span several
             raise StoreCorrupt("the store %s is damaged (%s): run 'sortcore doctor --db %s'"
-                               % (self.path, "; ".join(problems), self.path))
+                               % (self.path, "; ".join(" ".join(p.split()) for p in problems), self.path))
 
     def _version(self) -> int:
         tables = {row[0] for row in self.conn.execute("select name from sqlite_master where type = 'table'")}
