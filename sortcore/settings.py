@@ -81,7 +81,8 @@ SETTINGS = (
        "camera and still count as if in order (later: a dead letter 'late'). A sock that such a frame "
        "could still merge with an earlier one of its design waits for it, up to this long.",
        "engine", ENGINE, notes=(("run", "Default 0: the camera's frames come in order."),
-                                ("lambda", "Default 0: the camera's frames come in order."))),
+                                ("lambda", "Default 0: the camera's frames come in order."),
+                                ("count", "Default 0: the source's frames come in order."))),
     _s("silence", "float", 5.0, "Seconds without a frame from a camera (receive time) after which its "
        "waiting socks are published (serve; elsewhere frames have no receive time).", "engine", ENGINE),
     _s("max_cameras", "int", 1000, "Cameras the engine keeps state for at most; a new one beyond them "
@@ -172,6 +173,7 @@ COMMAND_DEFAULTS = {
     ("lambda", "fps"): 5.0,
     ("run", "lateness"): 0.0,
     ("lambda", "lateness"): 0.0,
+    ("count", "lateness"): 0.0,
 }
 
 BY_NAME = {s.name: s for s in SETTINGS}
