@@ -104,6 +104,24 @@ def test_restart_resumes_the_open_session_and_ids_continue(store):
     assert store.session(pipe.session)["status"] == "done"
 
 
+def test_a_reset_publishes_a_waiting_sock_in_the_session_it_belongs_to(store):
+    pipe = Pipeline(store, EngineConfig())
+    for start in (0.0, 3.0):  # the second sock of a design within the allowance waits
+        for k in range(4):
+            pipe.feed(Frame("Google", 90.0, start + 0.25 * k))
+    assert pipe.waiting == 1
+    old = pipe.session
+    assert pipe.reset() != old
+    assert [s["image"] for s in store.sightings(old)] == ["Google", "Google"]
+    assert len(store.pending()) == 2 and pipe.waiting == 0
+
+
+def test_a_session_resumes_with_another_lateness_but_not_with_another_gap(store):
+    first = Pipeline(store, EngineConfig()).session
+    assert Pipeline(store, EngineConfig(lateness=60.0, max_cameras=5)).session == first
+    assert Pipeline(store, EngineConfig(gap=2.0)).session != first
+
+
 def test_a_different_config_starts_a_new_session(store):
     first = Pipeline(store, EngineConfig()).session
     assert Pipeline(store, EngineConfig(mode="tumbling")).session != first
