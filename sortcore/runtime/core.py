@@ -116,7 +116,7 @@ class Core(object):
         self._status_due = False
         self._status_at = None  # type: Optional[float]
         self._prune_at = monotonic()  # the first prune at the first publish
-        self._unpruned = 0  # outbox rows added since the last prune
+        self._sent_at_prune = 0  # results the links had sent at the last prune
         self._drained = set()  # links whose pump found nothing left since the last new outbox row
 
     # --- frames ------------------------------------------------------------
@@ -143,7 +143,6 @@ class Core(object):
         confirmed = self.pipeline.commit(**session_fields)
         if confirmed:
             self._drained.clear()  # new outbox rows
-            self._unpruned += len(confirmed)
             self.counters.socks += len(confirmed)
             self._state_due = True
             for event in confirmed:
@@ -203,7 +202,6 @@ class Core(object):
 
     def publish_due(self):
         """Outbox, state and status to every ready link; failures wait for the next call."""
-        self._prune()
         for link in self.links:
             pump = self.pumps[link.name]
             if link.ready and link.name not in self._drained:
@@ -215,6 +213,7 @@ class Core(object):
                     log.warning("outbox %s: %s", link.name, exc)
                 if pump.drained:
                     self._drained.add(link.name)  # no query until a commit adds rows
+        self._prune()  # after the pumps: what they just sent may go
         if self._state_due:
             state = self.state()
             self._tell("set_state", state)
@@ -231,12 +230,14 @@ class Core(object):
                 self._status_at = now
 
     def _prune(self):
-        """Every ``prune_interval``, or once ``outbox_rows / 10`` rows came: drop outbox rows
-        every link had ``outbox_retention`` ago, and the oldest sent beyond ``outbox_rows``."""
+        """Every ``prune_interval``, or once the links sent ``outbox_rows / 10`` results since:
+        drop outbox rows every link had ``outbox_retention`` ago, and the oldest sent beyond
+        ``outbox_rows``."""
         now, options = self.monotonic(), self.options
-        if (now < self._prune_at and self._unpruned * 10 < options.outbox_rows) or not self.links:
+        sent = sum(pump.sent for pump in self.pumps.values())
+        if (now < self._prune_at and (sent - self._sent_at_prune) * 10 < options.outbox_rows) or not self.links:
             return
-        self._prune_at, self._unpruned = now + options.prune_interval, 0
+        self._prune_at, self._sent_at_prune = now + options.prune_interval, sent
         try:
             pruned = self.pipeline.store.prune(options.outbox_retention, [link.name for link in self.links],
                                                max_rows=options.outbox_rows)
