@@ -80,7 +80,17 @@ def _v2_session_columns(conn: sqlite3.Connection):
     conn.execute("UPDATE sessions SET position = NULL")
 
 
-MIGRATIONS = [_create_v1, _v2_session_columns]  # MIGRATIONS[n] brings a database from version n to n+1
+def _v3_engine_cameras(conn: sqlite3.Connection):
+    """Version 3: the engine state in parts. ``sessions.engine_state`` keeps its head
+    (counts, sighting ids; a version-2 state stays whole there) and ``engine_cameras``
+    one row per camera of the open session, written only when that camera changed
+    (30,000 cameras made the whole state 7.7 MB, rewritten at every commit)."""
+    conn.execute('CREATE TABLE "engine_cameras" ("session" INTEGER NOT NULL REFERENCES "sessions"("id"),'
+                 ' "camera" TEXT NOT NULL, "state" TEXT NOT NULL, PRIMARY KEY ("session", "camera"))'
+                 ' WITHOUT ROWID')
+
+
+MIGRATIONS = [_create_v1, _v2_session_columns, _v3_engine_cameras]  # MIGRATIONS[n] brings a database from version n to n+1
 VIEWS = (("pairs", PAIRS_VIEW), ("current_pairs", CURRENT_PAIRS_VIEW))
 
 

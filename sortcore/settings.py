@@ -76,6 +76,20 @@ SETTINGS = (
        "engine", ENGINE),
     _s("ignore", "list", ("Blank",), "Labels that are not socks (comma-separated or repeated).",
        "engine", ENGINE),
+    # --- the engine: time and bounds (docs/time.md) ---
+    _s("lateness", "float", 30.0, "Seconds of event time a frame may come after newer frames of its "
+       "camera and still count as if in order (later: a dead letter 'late'). A sock that such a frame "
+       "could still merge with an earlier one of its design waits for it, up to this long.",
+       "engine", ENGINE, notes=(("run", "Default 0: the camera's frames come in order."),
+                                ("lambda", "Default 0: the camera's frames come in order."),
+                                ("count", "Default 0: the source's frames come in order."))),
+    _s("silence", "float", 5.0, "Seconds without a frame from a camera (receive time) after which its "
+       "waiting socks are published (serve; elsewhere frames have no receive time).", "engine", ENGINE),
+    _s("max_cameras", "int", 1000, "Cameras the engine keeps state for at most; a new one beyond them "
+       "evicts the idle ones, or with none idle its frames are dead letters.", "engine", ENGINE),
+    _s("camera_idle", "float", 300.0, "Seconds without a frame (receive time; replay: event time) "
+       "after which a camera may be evicted: its runs closed, only its watermark kept.",
+       "engine", ENGINE),
     # --- the broker link ---
     _s("broker", "str", None, "Broker URL, mqtt://HOST[:PORT] or mqtts://HOST[:PORT] (TLS); no "
        "password in it (use password_file).", "connect", BROKER,
@@ -117,6 +131,8 @@ SETTINGS = (
        "core", LIVE),
     _s("ha_prefix", "str", "homeassistant", "Home Assistant's discovery prefix (its MQTT "
        "integration's setting).", "core", LIVE),
+    _s("outbox_rows", "int", 10000, "Results the outbox keeps at most: beyond them the oldest that "
+       "every link has are pruned (one a link still lacks is never dropped).", "core", LIVE),
     _s("topic_prefix", "str", "", "Put this before every topic the camera publishes (e.g. "
        "'site1/').", "device", ("run", "lambda")),
     # --- the camera ---
@@ -166,6 +182,9 @@ COMMAND_DEFAULTS = {
     ("lambda", "db"): "/sortcore-data/sortcore.db",
     ("lambda", "source"): "deeplens",
     ("lambda", "fps"): 5.0,
+    ("run", "lateness"): 0.0,
+    ("lambda", "lateness"): 0.0,
+    ("count", "lateness"): 0.0,
 }
 
 BY_NAME = {s.name: s for s in SETTINGS}

@@ -80,8 +80,10 @@ def frames_of(lines: Sequence[str]) -> List[Frame]:
 
 
 def count(lines: Sequence[str], config: EngineConfig) -> dict:
-    """Socks per design the engine counts on ``%U %p`` lines."""
+    """Socks per design the engine counts on ``%U %p`` lines (to their end: a sock still
+    waiting for its camera's watermark is published then)."""
     engine = Engine(config)
     for frame in frames_of(lines):
         engine.feed(frame)
+    engine.close_all()
     return dict(engine.counts)

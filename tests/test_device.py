@@ -62,7 +62,8 @@ def make_loop(tmp_path, clock, open_source, classifier, links=(), **options):
     store_path = str(tmp_path / "device.db")
 
     def open_pipeline():
-        return Pipeline(Store(store_path, clock=clock), EngineConfig(), source="camera:test", clock=clock)
+        # lateness 0, as run and the lambda default to: the camera's own frames come in order
+        return Pipeline(Store(store_path, clock=clock), EngineConfig(lateness=0), source="camera:test", clock=clock)
 
     opts = dict(camera="testcam", fps=5.0, stop_at_end=True, core=CoreOptions(heartbeat=0))
     fatal = options.pop("fatal", ())
@@ -240,7 +241,7 @@ def test_any_exception_in_a_step_is_survived(tmp_path):
         attempts.append(1)
         if len(attempts) < 3:
             raise OSError("disk not mounted yet")
-        return Pipeline(Store(str(tmp_path / "late.db"), clock=clock), EngineConfig(), clock=clock)
+        return Pipeline(Store(str(tmp_path / "late.db"), clock=clock), EngineConfig(lateness=0), clock=clock)
 
     loop = DeviceLoop(lambda: ListSource(["Github"] * 4), LabelClassifier, open_pipeline, [],
                       DeviceOptions(stop_at_end=True, core=CoreOptions(heartbeat=0)), clock=clock, sleep=clock.sleep)

@@ -224,6 +224,21 @@ def test_prune_drops_only_old_rows_every_destination_acknowledged(tmp_path):
     assert store.prune(3600, destinations=["mqtt", "greengrass"]) == 1  # row 2
 
 
+def test_prune_bounds_the_outbox_by_rows_and_never_drops_an_unsent_one(tmp_path):
+    store = Store(str(tmp_path / "rows.db"), clock=lambda: 1000.0)
+    session = store.new_session("sighting", {})
+    store.commit(session, outbox=[(i, "sockpairs", "{}") for i in range(10)])
+    ids = [r["id"] for r in store.pending(limit=20)]
+    store.mark_sent(ids[:8])
+    store.mark_sent(ids[:6], destination="greengrass")
+    # young rows (retention not reached): only the row bound prunes, oldest sent everywhere first
+    assert store.prune(3600, destinations=["mqtt", "greengrass"], max_rows=7) == 3
+    assert [r[0] for r in store.conn.execute("select id from outbox order by id")] == ids[3:]
+    assert store.prune(3600, destinations=["mqtt", "greengrass"], max_rows=1) == 3  # ids 3-5; 6-9 lack one
+    assert [r[0] for r in store.conn.execute("select id from outbox order by id")] == ids[6:]
+    assert store.conn.execute("select count(*) from deliveries").fetchone()[0] == 2  # 6, 7 by mqtt
+
+
 # --- hostile payloads -------------------------------------------------------
 
 

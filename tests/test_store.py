@@ -25,12 +25,14 @@ def store(tmp_path):
 
 
 def feed_socks(pipe, *designs, start=0.0):
+    """Socks 35 s apart: further than the lateness allowance, so each is published at
+    once (a sock of a design seen again sooner waits, see tests/test_event_time.py)."""
     t = start
     for design in designs:
         for _ in range(5):
             pipe.feed(Frame(design, 90.0, t))
             t += 0.3
-        t += 3.0
+        t += 35.0
     return t
 
 
@@ -102,6 +104,24 @@ def test_restart_resumes_the_open_session_and_ids_continue(store):
     assert store.session(pipe.session)["status"] == "done"
 
 
+def test_a_reset_publishes_a_waiting_sock_in_the_session_it_belongs_to(store):
+    pipe = Pipeline(store, EngineConfig())
+    for start in (0.0, 3.0):  # the second sock of a design within the allowance waits
+        for k in range(4):
+            pipe.feed(Frame("Google", 90.0, start + 0.25 * k))
+    assert pipe.waiting == 1
+    old = pipe.session
+    assert pipe.reset() != old
+    assert [s["image"] for s in store.sightings(old)] == ["Google", "Google"]
+    assert len(store.pending()) == 2 and pipe.waiting == 0
+
+
+def test_a_session_resumes_with_another_lateness_but_not_with_another_gap(store):
+    first = Pipeline(store, EngineConfig()).session
+    assert Pipeline(store, EngineConfig(lateness=60.0, max_cameras=5)).session == first
+    assert Pipeline(store, EngineConfig(gap=2.0)).session != first
+
+
 def test_a_different_config_starts_a_new_session(store):
     first = Pipeline(store, EngineConfig()).session
     assert Pipeline(store, EngineConfig(mode="tumbling")).session != first
@@ -126,7 +146,28 @@ def test_engine_state_round_trips_through_the_store(store):
     again = Pipeline(store, EngineConfig())
     again.feed(Frame("Google", 90.0, 0.9))
     assert again.engine.counts == {"Google": 1}
-    assert again.engine.snapshot()["runs"] == Engine(EngineConfig(), again.engine.snapshot()).snapshot()["runs"]
+    assert again.engine.snapshot() == Engine(EngineConfig(), again.engine.snapshot()).snapshot()
+
+
+def test_only_the_cameras_that_changed_are_written_and_an_ended_session_keeps_none(store):
+    pipe = Pipeline(store, EngineConfig())
+    for camera in ("left", "right"):
+        pipe.feed(Frame("Google", 90.0, 0.0, camera))
+    pipe.commit()
+    rows = lambda: dict(store.conn.execute("select camera, state from engine_cameras where session = ?",
+                                           [pipe.session]).fetchall())
+    before = rows()
+    assert sorted(before) == ["left", "right"]
+    pipe.feed(Frame("Google", 90.0, 0.3, "right"))
+    pipe.commit()
+    after = rows()
+    assert after["left"] == before["left"] and after["right"] != before["right"]
+    head = store.session(pipe.session)["engine_state"]
+    assert "cameras" not in head and len(json.dumps(head)) < 200
+    again = Pipeline(store, EngineConfig())
+    assert again.engine.snapshot() == pipe.engine.snapshot()
+    again.reset()
+    assert rows() == {}
 
 
 def test_unrecognised_socks_are_sightings_but_never_pairs_rows(store):

@@ -130,6 +130,9 @@ def _run(options, config, on_sock, lines, truth, workdir, listeners):
         if not service.wait_until(lambda s: s.counters.received + s.counters.duplicates >= len(plan),
                                   options.timeout):
             raise DemoError("the service did not take all frames within %.0f s" % options.timeout)
+        # a sock waiting for its camera's watermark is published once the camera is silent
+        if not service.wait_until(lambda s: s.pipeline.waiting == 0, options.timeout):
+            raise DemoError("socks still waiting %.0f s after the last frame" % options.timeout)
         deadline = time.monotonic() + options.timeout
         while len(messages) < service.counters.socks and time.monotonic() < deadline:
             _take_results(viewer, messages, table, on_sock, deadline - time.monotonic(), until=1)

@@ -29,7 +29,8 @@ def core_options(values: dict) -> CoreOptions:
                        heartbeat=values.get("heartbeat", 30.0),
                        outbox_retention=values.get("outbox_retention", CoreOptions.outbox_retention),
                        ha_discovery=discovery, ha_prefix=values.get("ha_prefix") or CoreOptions.ha_prefix,
-                       ha_name=values.get("topic_prefix", "") + (values.get("camera") or values.get("client_id") or ""))
+                       ha_name=values.get("topic_prefix", "") + (values.get("camera") or values.get("client_id") or ""),
+                       outbox_rows=values.get("outbox_rows", CoreOptions.outbox_rows))
 
 
 def connect_options(values: dict, persistent: bool = True) -> ConnectOptions:

@@ -27,7 +27,7 @@ import time
 from typing import List, Optional
 
 from .. import hass
-from ..engine import FrameLate, SockConfirmed
+from ..engine import FrameLate, FrameRefused, SockConfirmed
 from ..errors import ConfigError, MqttError, StoreError
 from ..messages import (TOPIC_STATE, TOPIC_STATUS, dumps, sock_message, state_message,
                         status_message)
@@ -39,7 +39,9 @@ log = logging.getLogger(__name__)
 @dataclasses.dataclass(frozen=True)
 class CoreOptions:
     """``status_interval``: seconds between status updates while counters change;
-    ``heartbeat``: seconds between status messages when nothing does (0: none).
+    ``heartbeat``: seconds between status messages when nothing does (0: none);
+    the outbox keeps sent rows ``outbox_retention`` seconds, and at most ``outbox_rows``
+    rows (pruned every ``prune_interval`` s, or once a tenth of them came since).
     ``ha_discovery``: True publishes the Home Assistant discovery configs under ``ha_prefix``,
     False removes them, None does neither; ``ha_name``: the device's name (default: the
     camera, else the runtime)."""
@@ -49,6 +51,7 @@ class CoreOptions:
     retry_denied: float = 5.0
     outbox_retention: float = 7 * 24 * 3600.0
     prune_interval: float = 3600.0
+    outbox_rows: int = 10000
     ha_discovery: Optional[bool] = None
     ha_prefix: str = hass.DEFAULT_PREFIX
     ha_name: str = ""
@@ -56,8 +59,8 @@ class CoreOptions:
     def __post_init__(self):
         if not self.status_interval > 0 or not self.heartbeat >= 0 or not self.retry_denied > 0:
             raise ConfigError("status_interval and retry_denied must be positive, heartbeat >= 0")
-        if not self.outbox_retention >= 0 or not self.prune_interval > 0:
-            raise ConfigError("outbox_retention must be >= 0 and prune_interval positive")
+        if not self.outbox_retention >= 0 or not self.prune_interval > 0 or not self.outbox_rows >= 1:
+            raise ConfigError("outbox_retention must be >= 0, prune_interval positive and outbox_rows >= 1")
         if not self.ha_prefix or any(c in self.ha_prefix for c in "#+") or self.ha_prefix.strip("/") != self.ha_prefix:
             raise ConfigError("ha_prefix must be a topic without wildcards or outer '/', not %r" % self.ha_prefix)
 
@@ -126,6 +129,7 @@ class Core(object):
         self._status_due = False
         self._status_at = None  # type: Optional[float]
         self._prune_at = monotonic()  # the first prune at the first publish
+        self._sent_at_prune = 0  # results the links had sent at the last prune
         self._drained = set()  # links whose pump found nothing left since the last new outbox row
         self._started = (None, None)  # type: tuple  # (session, its started_at) for the page
         self._refused = 0  # fire-and-forget publishes refused, as last reported
@@ -133,11 +137,11 @@ class Core(object):
 
     # --- frames ------------------------------------------------------------
 
-    def feed(self, frame) -> int:
-        """Count one frame (a late one as a dead letter, the pipeline keeps it); return
-        the socks it confirmed."""
-        events = self.pipeline.feed(frame)
-        if any(isinstance(e, FrameLate) for e in events):
+    def feed(self, frame, received_at: Optional[float] = None) -> int:
+        """Count one frame (a late or refused one as a dead letter, the pipeline keeps it);
+        return the socks it confirmed. ``received_at``: see :meth:`Pipeline.feed`."""
+        events = self.pipeline.feed(frame, received_at)
+        if any(isinstance(e, (FrameLate, FrameRefused)) for e in events):
             self.counters.dead_letters += 1
         else:
             self.counters.frames += 1
@@ -164,6 +168,8 @@ class Core(object):
         return confirmed
 
     def reset(self) -> int:
+        self.pipeline.close_runs()  # its waiting socks are published in the session they belong to
+        self.commit()
         session = self.pipeline.reset()
         self._drained.clear()  # the reset committed what was fed, outbox rows too
         self.counters.resets += 1
@@ -218,7 +224,6 @@ class Core(object):
 
     def publish_due(self):
         """Outbox, state and status to every ready link; failures wait for the next call."""
-        self._prune()
         self._settle()
         for link in self.links:
             pump = self.pumps[link.name]
@@ -231,6 +236,7 @@ class Core(object):
                     log.warning("outbox %s: %s", link.name, exc)
                 if pump.drained:
                     self._drained.add(link.name)  # no query until a commit adds rows
+        self._prune()  # after the pumps: what they just sent may go
         if self._state_due:
             state = self.state()
             self._tell("set_state", dict(state, started_at=self._session_start()))
@@ -292,18 +298,23 @@ class Core(object):
         return self._started[1]
 
     def _prune(self):
-        """Every ``prune_interval``: drop outbox rows every link had ``outbox_retention`` ago."""
-        now = self.monotonic()
-        if now < self._prune_at or not self.links:
+        """Every ``prune_interval``, or once the links sent ``outbox_rows / 10`` results since:
+        drop outbox rows every link had ``outbox_retention`` ago, and the oldest sent beyond
+        ``outbox_rows``."""
+        now, options = self.monotonic(), self.options
+        sent = sum(pump.sent for pump in self.pumps.values())
+        if (now < self._prune_at and (sent - self._sent_at_prune) * 10 < options.outbox_rows) or not self.links:
             return
-        self._prune_at = now + self.options.prune_interval
+        self._prune_at, self._sent_at_prune = now + options.prune_interval, sent
         try:
-            pruned = self.pipeline.store.prune(self.options.outbox_retention, [link.name for link in self.links])
+            pruned = self.pipeline.store.prune(options.outbox_retention, [link.name for link in self.links],
+                                               max_rows=options.outbox_rows)
         except StoreError as exc:  # a busy or full store: try again next interval
             log.warning("outbox prune failed: %s", exc)
             return
         if pruned:
-            log.info("outbox: pruned %d results older than %.0f s", pruned, self.options.outbox_retention)
+            log.info("outbox: pruned %d sent results (older than %.0f s, or beyond %d rows)", pruned,
+                     options.outbox_retention, options.outbox_rows)
 
     def _broadcast(self, topic: str, message: dict) -> bool:
         """Retained, to every ready link; True when at least one took it."""
