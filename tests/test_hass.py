@@ -90,7 +90,7 @@ def retained(broker, pattern, marker):
 def test_serve_announces_itself_and_its_button_starts_a_new_session(mosquitto, tmp_path):
     db = tmp_path / "hass.db"
     with Collector(mosquitto, ["sockpairs/status", "sockpairs/state"]) as seen:
-        proc = serve_process(mosquitto.url, db, "--status-interval", "0.1")
+        proc = serve_process(mosquitto.url, db, "--status-interval", "0.1", "--lateness", "0")
         try:
             online(seen, 20)
             cam = connect_publisher(mosquitto.url)
