@@ -24,7 +24,8 @@ run_pytest() {
 }
 
 echo "== pytest (current stack)"
-run_pytest .venv/bin/python -m pytest "$@"
+# One worker per core (pytest-xdist); a file's tests stay on one worker (module fixtures).
+run_pytest .venv/bin/python -m pytest -n auto --dist loadfile "$@"
 
 echo "== pytest -m compat (oldest stack)"
 bash scripts/compat-env.sh
