@@ -246,6 +246,21 @@ class Engine:
         return events
 
 
+    def relabel(self, old: str, new: str):
+        """Count ``old``'s socks and open runs as ``new`` from now on (a design found in the
+        session named, or merged into another): the socks add up, the runs go on."""
+        if UNKNOWN in (old, new) or old == new:
+            raise ConfigError("cannot relabel %r as %r" % (old, new))
+        count = self.counts.pop(old, 0)
+        if count:
+            self.counts[new] = self.counts.get(new, 0) + count
+        for cam in self._cameras.values():
+            runs = cam.designs.pop(old, None)
+            if runs:
+                into = cam.designs.setdefault(new, [])
+                into.extend(runs)
+                into.sort(key=lambda run: run.first if run.window is None else run.window)
+
     def table(self) -> List[PairsRow]:
         """The pairs table, one row per design with at least one sock (never :data:`UNKNOWN`)."""
         return [pairs_row(image, n) for image, n in sorted(self.counts.items())]

@@ -1,6 +1,6 @@
 """SQLite persistence: sessions, sightings, dead letters, outbox.
 
-Schema (version 2; version 1 stores are migrated on open):
+Schema (version 3; older stores are migrated on open):
 
 - ``sessions``: one sorting session (a laundry load): mode, engine config,
   the engine's state at the last commit, where a replay resumes
@@ -9,6 +9,7 @@ Schema (version 2; version 1 stores are migrated on open):
 - ``sightings``: confirmed socks, ``id`` = the engine's sighting id (unique
   across sessions);
 - ``dead_letters``: input that was not a frame, with its reason;
+- ``new_designs``: the designs found in a session (views, palettes, picture; issue 24);
 - ``outbox``: results to publish; ``deliveries`` records, per destination (a
   broker, the Greengrass core), each row the destination acknowledged, so one
   destination being down never holds results back from another;
@@ -47,7 +48,7 @@ try:  # the engine state is written at every commit: orjson is ~10x faster (the 
 except ImportError:  # pragma: no cover - exercised by the compat suite
     _dumps = json.dumps
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DEFAULT_DESTINATION = "mqtt"
 
 DEAD_LETTER_ROWS = 10000

@@ -66,24 +66,29 @@ class _Writer(object):
 
 
 def count(spec, classifier, store, config, fps=5.0, camera="count", annotate=None,
-          progress=None, clock=time.time):
-    """Run ``spec`` through ``classifier`` and the engine into a new session of ``store``.
+          progress=None, clock=time.time, new_designs=True):
+    """Run ``spec`` through ``classifier`` and the engine into a new session of ``store``;
+    with ``new_designs``, socks the model was never taught are paired as designs found in the
+    session (:mod:`sortcore.runtime.designs`).
 
     Returns a :class:`sortcore.replay.ReplayResult` (``replay --json``'s shape, with
     ``unknown``). ``progress(n)`` is called per frame; ``progress.total`` is set when known.
     """
+    from ..runtime.designs import SessionDesigns
     frames, total, rate = timed_frames(spec, fps, clock, decode_all=bool(annotate))
     if progress is not None and hasattr(progress, "set_total"):
         progress.set_total(total)
     pipe = Pipeline(store, config, source="count:%s" % spec, resume=False, outbox_topic=None)
+    designs = SessionDesigns(classifier, pipe, enabled=new_designs)
     writer = _Writer(annotate, rate) if annotate else None
     number, prediction = 0, None
     try:
         for ts, image, keep in frames:
             events = ()
             if keep:
-                prediction = classifier.classify(image)
+                prediction = designs.classify_at(image, ts, camera)
                 events = pipe.feed(Frame(prediction.label, prediction.probability, ts, camera, number))
+                designs.confirmed([e for e in events if isinstance(e, SockConfirmed)])
                 number += 1
             if writer is not None:  # a frame not kept shows the last label
                 confirmed = [e.label for e in events if isinstance(e, SockConfirmed)]
@@ -91,9 +96,10 @@ def count(spec, classifier, store, config, fps=5.0, camera="count", annotate=Non
                 writer.write(drawing.draw(image, prediction.label, prediction.probability, note))
             if progress is not None:
                 progress(1)
+        designs.finish()
         pipe.finish()
     finally:
         if writer is not None:
             writer.close()
     return ReplayResult(pipe.session, config.mode, pipe.engine.frames, 0, pipe.table(), False,
-                        pipe.unknown)
+                        pipe.unknown, tuple(sorted(pipe.untaught)))

@@ -49,7 +49,7 @@ def count(source, settings, as_json, annotate):
         config = engine_config(settings)
         classifier = load_classifier(settings["model"] or DEFAULT_MODEL, settings["runtime"])
         result = run_count(source, classifier, store, config, fps=settings["fps"],
-                           annotate=annotate, progress=bar)
+                           annotate=annotate, progress=bar, new_designs=settings["new_designs"])
     except SortcoreError as exc:
         raise click.ClickException(str(exc))
     finally:

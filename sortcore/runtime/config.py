@@ -34,6 +34,16 @@ def read_secret(path: Optional[str], what: str = "password") -> Optional[str]:
     return line
 
 
+def user_model_dir(values: dict) -> Optional[str]:
+    """The ``user_model`` setting, by default ``user-model/`` beside the store (None without one)."""
+    if values.get("user_model"):
+        return values["user_model"]
+    if not values.get("db"):
+        return None
+    import os
+    return os.path.join(os.path.dirname(os.path.abspath(values["db"])), "user-model")
+
+
 def engine_config(values: dict) -> EngineConfig:
     return EngineConfig(**table.group(values, "engine"))
 

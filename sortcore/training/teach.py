@@ -12,8 +12,6 @@ net files (copied, never changed), the gallery, the calibration and a card.
 import collections
 import datetime
 import os
-import shutil
-import tempfile
 import time
 
 import numpy as np
@@ -22,6 +20,7 @@ from . import augment, calibrate, views as teaching
 from ..classifier import openset
 from ..classifier.model import read_image
 from ..classifier.runtime import load_embedder
+from ..classifier.staged import Staged  # noqa: F401 - enroll and train write through it
 from ..errors import ModelError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
@@ -60,45 +59,6 @@ def net_files(model_dir):
     if not names:
         raise ModelError("model %s holds no network file (.onnx)" % model_dir)
     return names
-
-
-class Staged(object):
-    """A new model folder written in a temporary folder beside ``out`` and renamed into place
-    on success; a failure leaves nothing. ``out`` must not exist or be empty."""
-
-    def __init__(self, base, out):
-        if os.path.realpath(str(base)) == os.path.realpath(str(out)):
-            raise ModelError("--out must be a new folder: the base model %s is never changed" % base)
-        if os.path.exists(str(out)) and (not os.path.isdir(str(out)) or os.listdir(str(out))):
-            raise ModelError("output folder %s is not empty" % out)
-        self.base, self.out = str(base), str(out)
-        parent = os.path.dirname(os.path.abspath(self.out))
-        if not os.path.isdir(parent):
-            raise ModelError("cannot write %s: %s does not exist" % (out, parent))
-        self.path = None
-
-    def __enter__(self):
-        parent = os.path.dirname(os.path.abspath(self.out))
-        self.path = tempfile.mkdtemp(prefix="." + os.path.basename(self.out) + ".", dir=parent)
-        return self
-
-    def copy(self, names=None):
-        """Copy ``names`` (default: every file) of the base folder into the staged one."""
-        if names is None:
-            names = sorted(f for f in os.listdir(self.base) if not f.startswith(".")
-                           and os.path.isfile(os.path.join(self.base, f)))
-        for name in names:
-            shutil.copy2(os.path.join(self.base, name), os.path.join(self.path, name))
-
-    def __exit__(self, kind, value, tb):
-        if kind is not None:
-            shutil.rmtree(self.path, ignore_errors=True)
-            return False
-        os.chmod(self.path, 0o755)
-        if os.path.isdir(self.out):
-            os.rmdir(self.out)  # empty, checked
-        os.rename(self.path, self.out)
-        return False
 
 
 def blank_probes(photos, count=BLANK_PROBES, seed=BLANK_SEED):
