@@ -27,6 +27,7 @@ from heapq import heapreplace
 from typing import Dict, List, Optional
 
 from . import clocks
+from .errors import ConfigError
 from .events import (  # noqa: F401 - re-exported: the engine's public names stay importable from here
     MODES, UNKNOWN, UNRECOGNISED, EngineConfig, FrameLate, FrameRefused, PairsRow, SightingClosed, SockConfirmed,
     pairs_row,
@@ -335,6 +336,23 @@ class Engine(clocks.CameraLife):
             cam.designs, cam.expiry = {}, _INF
             self._touched.add(camera)
         return events
+
+    def relabel(self, old: str, new: str):
+        """Count ``old``'s socks and open runs as ``new`` from now on (a design found in the
+        session named, or merged into another): the socks add up, the runs go on."""
+        if UNKNOWN in (old, new) or old == new:
+            raise ConfigError("cannot relabel %r as %r" % (old, new))
+        if old in self.counts:
+            self.counts[new] = self.counts.get(new, 0) + self.counts.pop(old)
+        for camera, cam in self._cameras.items():
+            if old in cam.designs:
+                into = cam.designs.setdefault(new, []) + cam.designs.pop(old)
+                cam.designs[new] = sorted(into, key=lambda run: run.first if run.window is None else run.window)
+                self._touched.add(camera)
+
+    def labels(self) -> set:
+        """Every design with a sock counted or a run open."""
+        return set(self.counts) | {label for cam in self._cameras.values() for label in cam.designs}
 
     def table(self) -> List[PairsRow]:
         """The pairs table, one row per design with at least one sock (never :data:`UNKNOWN`)."""

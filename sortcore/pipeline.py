@@ -41,6 +41,7 @@ class Pipeline:
         self.clock = clock
         self.replay_position = None  # type: Optional[dict]
         self.recent_messages = []  # type: list
+        self.untaught = set()  # type: set  # designs found in the session (rows "taught": false)
         self._pending = {"confirmed": [], "closed": [], "dead_letters": [], "outbox": []}
         row = store.open_session(source) if resume else None
         self.engine = None
@@ -67,7 +68,7 @@ class Pipeline:
     def _start(self):
         self.session = self.store.new_session(self.config.mode, self.config.to_dict(), self.source)
         self.engine = self._new_engine()
-        self.replay_position, self.recent_messages = None, []
+        self.replay_position, self.recent_messages, self.untaught = None, [], set()
         head, cameras = self.engine.changes()
         self.store.commit(self.session, engine_state=head, engine_cameras=cameras)
 
@@ -119,7 +120,7 @@ class Pipeline:
                 pending["confirmed"].append(event)
                 if self.outbox_topic is not None:
                     pending["outbox"].append(
-                        (event.sighting, self.outbox_topic, dumps(sock_message(self.session, event)))
+                        (event.sighting, self.outbox_topic, dumps(sock_message(self.session, event, self.untaught)))
                     )
             elif isinstance(event, SightingClosed):
                 pending["closed"].append(event)
@@ -176,6 +177,21 @@ class Pipeline:
         self._start()
         log.info("new sorting session %d", self.session)
         return self.session
+
+    def relabel(self, old: str, new: str, save):
+        """Count ``old``'s socks as ``new`` from now on (a design found in the session, named
+        or merged): commit what was fed, relabel the engine, and ``save(session, engine_state, engine_cameras)``
+        writes the sightings, designs and state in one transaction (the engine is put back
+        when it fails)."""
+        self.commit()
+        before = self.engine.snapshot()
+        self.engine.relabel(old, new)
+        head, cameras = self.engine.changes()
+        try:
+            save(self.session, head, cameras)
+        except BaseException:
+            self.engine = Engine(self.config, before)
+            raise
 
     def table(self) -> List:
         return self.engine.table()

@@ -25,12 +25,13 @@ class ReplayResult(NamedTuple):
     rows: list
     resumed: bool
     unknown: int = 0  # unrecognised socks (not in ``rows``)
+    untaught: tuple = ()  # designs found in the session (their rows: "taught": false)
 
     def as_json(self) -> dict:
         """The ``replay --json`` object."""
         from .messages import odd_of, rows_as_dicts
 
-        socks = rows_as_dicts(self.rows)
+        socks = rows_as_dicts(self.rows, self.untaught)
         return {
             "session": self.session, "mode": self.mode, "frames": self.frames,
             "dead_letters": self.dead_letters, "socks": socks, "odd": odd_of(socks), "unknown": self.unknown,

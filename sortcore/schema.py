@@ -90,7 +90,21 @@ def _v3_engine_cameras(conn: sqlite3.Connection):
                  ' WITHOUT ROWID')
 
 
-MIGRATIONS = [_create_v1, _v2_session_columns, _v3_engine_cameras]  # MIGRATIONS[n] brings a database from version n to n+1
+
+def _v4_new_designs(conn: sqlite3.Connection):
+    """Version 4: the designs found in a session (issue 24), so they survive a restart.
+
+    One row per design: its views (float16 embeddings, ``count`` x ``dim``, row-major), its
+    palettes (float16, ``count`` x 40) and its picture (a JPEG crop, at most 128 px a side).
+    """
+    conn.execute('CREATE TABLE "new_designs" ('
+                 ' "session" INTEGER NOT NULL REFERENCES "sessions"("id"), "name" TEXT NOT NULL,'
+                 ' "count" INTEGER NOT NULL, "dim" INTEGER NOT NULL, "views" BLOB NOT NULL,'
+                 ' "palettes" BLOB NOT NULL, "picture" BLOB, "created_at" REAL NOT NULL,'
+                 ' "updated_at" REAL NOT NULL, PRIMARY KEY ("session", "name"))')
+
+
+MIGRATIONS = [_create_v1, _v2_session_columns, _v3_engine_cameras, _v4_new_designs]  # MIGRATIONS[n]: version n to n+1
 VIEWS = (("pairs", PAIRS_VIEW), ("current_pairs", CURRENT_PAIRS_VIEW))
 
 

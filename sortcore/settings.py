@@ -161,6 +161,16 @@ SETTINGS = (
        "lambda", ("lambda",), per_command=True),
     _s("log_level", "choice", "INFO", "Log level of the lambda.", "lambda", ("lambda",),
        choices=("DEBUG", "INFO", "WARNING", "ERROR")),
+    # --- new designs (issue 24) ---
+    _s("new_designs", "bool", True, "Pair socks the model was never taught: a sock it calls Unknown "
+       "becomes a design of the session, New 1, New 2, ..., matched by later socks under a "
+       "stricter rule than taught designs (docs/classifier.md). Off: Unknown socks are counted "
+       "as unrecognised, as before.", "designs", ("run", "count", "lambda", "watch"),
+       notes=(("watch", "Its designs live as long as the process; serve counts the labels it "
+               "gets (docs/classifier.md)."),)),
+    _s("user_model", "path", None, "Folder of the user model: the model plus the designs named on "
+       "the page; run loads it when it exists, else --model (default: user-model/ beside the "
+       "store).", "designs", ("run", "lambda")),
     # --- the status page ---
     _s("http", "str", None, "Serve the live status page on HOST:PORT (e.g. 0.0.0.0:8080).",
        "web", ("serve", "run", "demo")),

@@ -10,6 +10,7 @@ Schema (version 3; older stores are migrated on open):
 - ``sightings``: confirmed socks, ``id`` = the engine's sighting id (unique
   across sessions);
 - ``dead_letters``: input that was not a frame, with its reason;
+- ``new_designs``: the designs found in a session (views, palettes, picture; issue 24);
 - ``outbox``: results to publish; ``deliveries`` records, per destination (a
   broker, the Greengrass core), each row the destination acknowledged, so one
   destination being down never holds results back from another;
@@ -49,7 +50,7 @@ try:  # the engine state is written at every commit: orjson is ~10x faster (the 
 except ImportError:  # pragma: no cover - exercised by the compat suite
     _dumps = json.dumps
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 DEAD_LETTER_ROWS = 10000
 DEAD_LETTER_BYTES = 5 * 1024 * 1024
@@ -285,7 +286,7 @@ class Store(OutboxRows):
             if dead_letters:
                 self._keep_dead_letters(session, now, dead_letters)
             if engine_cameras:
-                self._write_cameras(session, engine_cameras)
+                self.write_cameras(session, engine_cameras)
             c.executemany(
                 "insert into outbox (session, sighting, topic, payload, created_at) values (?, ?, ?, ?, ?)",
                 [(session, sighting, topic, payload, now) for sighting, topic, payload in outbox],
@@ -303,7 +304,7 @@ class Store(OutboxRows):
                 params.append(frames)
             c.execute("update sessions set %s where id = ?" % ", ".join(sets), params + [session])
 
-    def _write_cameras(self, session: int, cameras: dict):
+    def write_cameras(self, session: int, cameras: dict):
         """Each changed camera's row of the engine state (None: the engine forgot it)."""
         self.conn.executemany("insert or replace into engine_cameras (session, camera, state) values (?, ?, ?)",
                               [(session, camera, _dumps(data)) for camera, data in cameras.items()

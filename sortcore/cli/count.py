@@ -63,7 +63,7 @@ def count(source, settings, as_json, annotate):
         video = _annotated(annotate)
         classifier = load_classifier(settings["model"] or DEFAULT_MODEL, settings["runtime"])
         result = run_count(source, classifier, store, config, fps=settings["fps"],
-                           annotate=video and video.path, progress=bar)
+                           annotate=video and video.path, progress=bar, new_designs=settings["new_designs"])
     except SortcoreError as exc:
         raise click.ClickException(str(exc))
     finally:

@@ -42,7 +42,7 @@ def click_option(setting: table.Setting, command: str):
     elif setting.kind == "choice":
         kwargs.update(type=click.Choice(setting.choices), default=default)
     elif setting.kind == "path":
-        kwargs.update(type=click.Path(dir_okay=setting.name == "model"), default=default)
+        kwargs.update(type=click.Path(dir_okay=setting.name in ("model", "user_model")), default=default)
     else:
         kwargs.update(type=_TYPES[setting.kind], default=default)
     if setting.name == "db":

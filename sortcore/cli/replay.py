@@ -84,7 +84,9 @@ def pairs(db_path, session, as_json):
     row = store.session(session)
     if row is None:
         raise click.ClickException("no such session" if session else "no session yet: replay or serve first")
-    rows = store.pairs(row["id"])
+    from ..designstore import DesignStore
+    from ..messages import rows_as_dicts
+    rows = rows_as_dicts(store.pairs(row["id"]), DesignStore(store).names(row["id"]))
     if as_json:
         click.echo(json.dumps({"session": row["id"], "mode": row["mode"], "socks": rows, "odd": odd_of(rows),
                                "unknown": store.unknown(row["id"])}))

@@ -17,6 +17,16 @@ from ..messages import TOPIC_CONTROL, TOPIC_FRAMES, TOPIC_PAIRS, TOPIC_STATE, TO
 from .core import CoreOptions
 
 
+def user_model_dir(values: dict) -> Optional[str]:
+    """The ``user_model`` setting, by default ``user-model/`` beside the store (None without one)."""
+    if values.get("user_model"):
+        return values["user_model"]
+    if not values.get("db"):
+        return None
+    import os
+    return os.path.join(os.path.dirname(os.path.abspath(values["db"])), "user-model")
+
+
 def engine_config(values: dict) -> EngineConfig:
     return EngineConfig(**table.group(values, "engine"))
 

@@ -162,7 +162,7 @@ class Core(object):
             self.counters.socks += len(confirmed)
             self._state_due = True
             for event in confirmed:
-                self._tell("sock", sock_message(self.pipeline.session, event))
+                self._tell("sock", sock_message(self.pipeline.session, event, self.pipeline.untaught))
         with self.progress:
             self.progress.notify_all()
         return confirmed
@@ -192,7 +192,7 @@ class Core(object):
 
     def state(self) -> dict:
         return state_message(self.pipeline.session, self.pipeline.table(), self.clock(),
-                             self.pipeline.unknown)
+                             self.pipeline.unknown, self.pipeline.untaught)
 
     def _refusals(self) -> list:
         return [link.refusals for link in self.links if hasattr(link, "refusals")]
@@ -219,6 +219,14 @@ class Core(object):
     def status_soon(self):
         """Send the status at the next :meth:`publish_due` (a connect, a reset, a fault)."""
         self._status_now = True
+
+    def state_soon(self):
+        """Send the state at the next :meth:`publish_due` (a design named or merged)."""
+        self._state_due = True
+
+    def tell(self, method: str, message: dict):
+        """Hand ``message`` to the listeners that have ``method`` (the live page)."""
+        self._tell(method, message, quiet=True)
 
     # --- publishing ---------------------------------------------------------
 
@@ -346,8 +354,10 @@ class Core(object):
                 except MqttError as exc:
                     log.warning("could not say offline to %s: %s", link.name, exc.reason)
 
-    def _tell(self, method: str, message: dict):
+    def _tell(self, method: str, message: dict, quiet: bool = False):
         for listener in self.listeners:
+            if quiet and not hasattr(listener, method):
+                continue
             try:
                 getattr(listener, method)(message)
             except Exception as exc:  # a page must never stop the counting
