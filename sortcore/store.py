@@ -134,8 +134,8 @@ class Store:
     def _quick_check(self):
         problems = [row[0] for row in self.conn.execute("PRAGMA quick_check(3)")]
         if problems != ["ok"]:
-            raise StoreCorrupt("the store %s is damaged (%s): run 'sortcore doctor --db %s'"
-                               % (self.path, "; ".join(problems), self.path))
+            raise StoreCorrupt("the store %s is damaged (%s): run 'sortcore doctor --db %s'"  # one line
+                               % (self.path, "; ".join(" ".join(str(p).split()) for p in problems), self.path))
 
     def _version(self) -> int:
         tables = {row[0] for row in self.conn.execute("select name from sqlite_master where type = 'table'")}
