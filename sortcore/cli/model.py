@@ -161,7 +161,7 @@ def watch(source_spec, settings, fps, camera, model_dir, min_probability, count,
     from ..runtime.watch import WatchOptions, watch as run_watch
     publisher = None
     try:
-        options = WatchOptions(fps=fps, camera=camera, count=count)
+        options = WatchOptions(fps=fps, camera=camera, count=count, new_designs=settings["new_designs"])
         classifier = load_classifier(model_dir, settings["runtime"], min_probability=min_probability)
         if settings["broker"]:
             from ..runtime.config import publisher_factory

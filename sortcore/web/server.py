@@ -5,6 +5,7 @@ and MJPEG streams (one per open phone) never block the others or paho. See
 docs/web.md for the routes and why the standard library and not a framework.
 """
 
+import json
 import logging
 import math
 import pkgutil
@@ -37,6 +38,8 @@ ASSETS = {
     "/apple-touch-icon.png": ("icon-180.png", "image/png"),  # where iOS looks without a <link>
     "/manifest.webmanifest": ("manifest.webmanifest", "application/manifest+json"),
 }
+POSTS = ("/api/reset", "/api/name", "/api/merge")
+DESIGN_ACTIONS = {"/api/name": "name", "/api/merge": "merge"}
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self';"
        " manifest-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 CLIENT_GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, socket.timeout)
@@ -121,8 +124,12 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(status, {"error": message}, headers)
 
     def _snapshot(self) -> dict:
-        snap = self.server.view.snapshot()
+        return self._abilities(self.server.view.snapshot())
+
+    def _abilities(self, snap: dict) -> dict:
+        """What the page may offer: reset, and naming designs found in the session."""
         snap["can_reset"] = self.server.token is not None and self.server.view.can_reset
+        snap["can_name"] = self.server.token is not None and self.server.view.can_name
         return snap
 
     # --- routes -------------------------------------------------------------
@@ -140,8 +147,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(200, body, kind, [("Content-Security-Policy", CSP)] if path == "/" else ())
             elif path in routes:
                 routes[path]()
-            elif path == "/api/reset":
-                self._error(405, "POST /api/reset with Authorization: Bearer <token>", [("Allow", "POST")])
+            elif path in POSTS:
+                self._error(405, "POST %s with Authorization: Bearer <token>" % path, [("Allow", "POST")])
             else:
                 self._error(404, "no such page: %s" % path)
         except CLIENT_GONE:
@@ -154,6 +161,8 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if path == "/api/reset":
                 self._reset()
+            elif path in DESIGN_ACTIONS:
+                self._design_action(DESIGN_ACTIONS[path])
             elif path in self.server.assets or path.startswith("/api/") or path in ("/healthz", "/metrics"):
                 self._error(405, "%s takes GET" % path, [("Allow", "GET")])
             else:
@@ -208,14 +217,47 @@ class _Handler(BaseHTTPRequestHandler):
                         [("WWW-Authenticate", 'Bearer realm="sortcore"')])
         return False
 
-    def _reset(self):
+    def _body(self) -> bytes:
         length = self.headers.get("Content-Length") or "0"
         if length.isdigit() and int(length) <= 65536:
-            self.rfile.read(int(length))
+            return self.rfile.read(int(length))
+        return b""
+
+    def _allowed(self, what: str) -> bool:
+        """The token check of every POST; False after answering 403 or 401."""
         if self.server.token is None:
-            return self._error(403, "reset is disabled: the process was started without --http-token-file")
+            self._error(403, "%s is disabled: the process was started without --http-token-file" % what)
+            return False
         if not self._authorized():
-            return
+            return False  # _authorized answered 401 or 429
+        return True
+
+    def _design_action(self, action: str):
+        """POST /api/name {"design", "name"} or /api/merge {"design", "into"}: JSON answer."""
+        body = self._body()
+        if not self._allowed(action):
+            return None
+        if not self.server.view.can_name:
+            return self._error(403, "this process finds no new designs (serve counts the camera's labels)")
+        fields = ("design", "name") if action == "name" else ("design", "into")
+        try:
+            obj = json.loads(body.decode("utf-8"))
+            args = [obj[field] for field in fields]
+        except (ValueError, UnicodeDecodeError, KeyError, TypeError):
+            return self._error(400, "send JSON with %s" % " and ".join('"%s"' % f for f in fields))
+        if not all(isinstance(arg, str) and arg for arg in args):
+            return self._error(400, "%s must be non-empty strings" % " and ".join(fields))
+        try:
+            done = getattr(self.server.view, action)(*args)
+        except SortcoreError as exc:
+            return self._error(409, "%s refused: %s" % (action, exc))
+        log.info("%s from the web page (%s): %s", action, self.address_string(), done)
+        self._json(200, done)
+
+    def _reset(self):
+        self._body()
+        if not self._allowed("reset"):
+            return None
         if not self.server.view.can_reset:
             return self._error(403, "this process cannot start a new session")
         try:
@@ -238,7 +280,7 @@ class _Handler(BaseHTTPRequestHandler):
             snap = self.server.view.wait_change(version, 0 if closing else KEEPALIVE, self.server.closing)
             if snap is not None:
                 version = snap["version"]
-                snap["can_reset"] = self.server.token is not None and self.server.view.can_reset
+                self._abilities(snap)
                 self.wfile.write(("id: %d\nevent: snapshot\ndata: %s\n\n" % (version, dumps(snap))).encode("utf-8"))
             elif not self.server.closing.is_set():
                 self.wfile.write(b": keepalive\n\n")
