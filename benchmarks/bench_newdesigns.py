@@ -1,6 +1,7 @@
 """Issue 24's targets on generated videos, through the real ``sortcore count`` CLI.
 
     PYTHONPATH=. .venv/bin/python benchmarks/bench_newdesigns.py [VIDEOS] [UNTAUGHT]
+    PYTHONPATH=. .venv/bin/python benchmarks/bench_newdesigns.py --speed
 
 Each video (:func:`sortcore.devtools.sockvideo.new_designs_video`, seeds 1..VIDEOS) is a laundry
 load on one wall at 4 fps: UNTAUGHT designs nobody taught (a real photo's sock re-clothed, both
@@ -71,7 +72,34 @@ def sock_labels(db, socks):
     return ["+".join(got[i]) if got[i] else "(missing)" for i in range(socks)]
 
 
+def timing(repeats=3):
+    """``count`` in-process on video 1 (the model loaded once, as a camera runs): the best of
+    ``repeats`` as a multiple of real time, with and without new designs."""
+    from sortcore.camera.count import count
+    from sortcore.classifier.runtime import load_classifier
+    from sortcore.engine import EngineConfig
+    from sortcore.store import Store
+    classifier = load_classifier(os.path.join(ROOT, "model"))
+    with tempfile.TemporaryDirectory() as folder:
+        video = os.path.join(folder, "v.mp4")
+        new_designs_video(video, PHOTOS, 1)
+        best = {}
+        for run in range(repeats * 2):
+            on = run % 2 == 0
+            store = Store(os.path.join(folder, "s%d.db" % run))
+            start = time.perf_counter()
+            result = count("video:" + video, classifier, store, EngineConfig(), new_designs=on)
+            took = time.perf_counter() - start
+            store.close()
+            best[on] = min(best.get(on, 1e9), took)
+        duration = result.frames / FPS
+    print("count of %.0f s of 640x480 video at 4 fps: %.1fx real time with new designs, %.1fx without"
+          % (duration, duration / best[True], duration / best[False]))
+
+
 def main():
+    if sys.argv[1:2] == ["--speed"]:
+        return timing()
     videos = int(sys.argv[1]) if len(sys.argv) > 1 else 5
     untaught = int(sys.argv[2]) if len(sys.argv) > 2 else 4
     totals = collections.Counter()

@@ -35,7 +35,6 @@ HOLD = 12
 #: Pairs of shared photos whose sock masks hold (Google's two masks are the whole photo).
 SILHOUETTES = (("file_16", "file_5"), ("file_87", "file_99"), ("file_90", "file_96"),
                ("file_108", "file_95"), ("file_92", "file_98"))
-PATCHES = os.environ.get("ND_PATCHES") == "1"
 WALL_SEED = 77  # the calibration session; any other wall is a test session with its own designs
 
 
@@ -66,10 +65,8 @@ def features(frames, wall_seed=WALL_SEED):
     from sortcore.classifier import foreground, palette, session
     empty = foreground.small(_noisy(session_wall(wall_seed), np.random.RandomState(1)))
     looks = [session.look(frame, empty) for frame in frames]
-    patches = [np.ascontiguousarray(frame[seen.found.patch[1]:seen.found.patch[3], seen.found.patch[0]:seen.found.patch[2]])
-               if seen.found.patch else seen.image for frame, seen in zip(frames, looks)]
     return [seen.image for seen in looks], np.array([palette.palette(seen.found.pixels) for seen in looks]), \
-        sum(seen.found.box is None for seen in looks), patches
+        sum(seen.found.box is None for seen in looks)
 
 
 def hue_turned(pattern, seed):
@@ -113,20 +110,12 @@ def embedded(model_path, wall_seed=WALL_SEED):
         if not os.path.isfile(key + "-palettes.npy"):
             every = every or socks(wall_seed)
             design, image, mask = every[name]
-            images, palettes, miss, patches = features(hold(image, mask, 500 + i, wall_seed), wall_seed)
+            images, palettes, miss = features(hold(image, mask, 500 + i, wall_seed), wall_seed)
             os.makedirs(embedder.cache, exist_ok=True)
             np.save(key + "-views.npy", embedder.embed(images))
-            np.save(key + "-patches.npy", embedder.embed(patches))
             np.save(key + "-palettes.npy", palettes)
             np.save(key + "-missed.npy", np.array([miss]))
         out[name] = (design_of(name), np.load(key + "-views.npy"), np.load(key + "-palettes.npy"))
-        if PATCHES:
-            if not os.path.isfile(key + "-patches.npy"):
-                every = every or socks(wall_seed)
-                design, image, mask = every[name]
-                patches = features(hold(image, mask, 500 + i, wall_seed), wall_seed)[3]
-                np.save(key + "-patches.npy", embedder.embed(patches))
-            out[name] = out[name] + (np.load(key + "-patches.npy"),)
         missed += int(np.load(key + "-missed.npy")[0])
     return out, missed
 

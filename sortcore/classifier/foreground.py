@@ -27,10 +27,8 @@ MARGIN = 0.12
 #: ``box`` (x0, y0, x1, y1) in the frame, or None; ``pixels``: (N, 3) BGR pixels of the small
 #: copy inside the region (all of them when there is no region); ``changed``: the scene itself
 #: differs (no region can be told apart).
-#: ``patch``: a square box inside the region, of its cloth alone (or None).
-Found = collections.namedtuple("Found", ["box", "pixels", "changed", "patch"])
-#: The patch's half side must be at least this many px of the small copy.
-MIN_PATCH = 5
+#: ``scene``: the frame as :func:`small` gives it (what becomes the empty scene when it is one).
+Found = collections.namedtuple("Found", ["box", "pixels", "changed", "scene"])
 
 
 def _cv2():
@@ -58,34 +56,22 @@ def find(image, empty):
     cv2 = _cv2()
     shrunk, scale = _shrink(image)
     now = cv2.GaussianBlur(shrunk, (5, 5), 0)
+    scene = (now, scale)
     if empty is None or empty[0].shape != now.shape:
-        return Found(None, shrunk.reshape(-1, 3), empty is not None, None)
+        return Found(None, shrunk.reshape(-1, 3), empty is not None, scene)
     differs = (np.abs(now.astype(np.int16) - empty[0].astype(np.int16)).max(axis=2) > THRESHOLD)
     differs = cv2.morphologyEx(differs.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     differs = cv2.morphologyEx(differs, cv2.MORPH_CLOSE, np.ones((7, 7), np.uint8))
     count, labels, stats, _ = cv2.connectedComponentsWithStats(differs)
     if count < 2:
-        return Found(None, shrunk.reshape(-1, 3), False, None)
+        return Found(None, shrunk.reshape(-1, 3), False, scene)
     best = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
     x, y, w, h, area = stats[best]
     fraction = area / float(differs.size)
     if not MIN_FRACTION <= fraction < MAX_FRACTION:
-        return Found(None, shrunk.reshape(-1, 3), fraction >= MAX_FRACTION, None)
+        return Found(None, shrunk.reshape(-1, 3), fraction >= MAX_FRACTION, scene)
     box = tuple(int(round(v / scale)) for v in (x, y, x + w, y + h))
-    region = (labels == best).astype(np.uint8)
-    return Found(box, shrunk[region > 0], False, _patch(region, scale, cv2))
-
-
-def _patch(region, scale, cv2):
-    """The largest square well inside the region (around its deepest point), in frame px."""
-    depth = cv2.distanceTransform(region, cv2.DIST_L2, 5)
-    _, radius, _, (cx, cy) = cv2.minMaxLoc(depth)
-    half = radius / 1.5
-    if half < MIN_PATCH:
-        return None
-    h, w = region.shape
-    cx, cy = min(max(cx, half), w - half), min(max(cy, half), h - half)
-    return tuple(int(round(v / scale)) for v in (cx - half, cy - half, cx + half, cy + half))
+    return Found(box, shrunk[labels == best], False, scene)
 
 
 def square(box, shape, margin=MARGIN):

@@ -58,10 +58,11 @@ def judge_for(head):
     return judge
 
 
-def head_label(head, embedding, stands_out):
+def head_label(head, embedding, stands_out, scores=None):
     """(label, probability) of one embedding by the taught head, with :data:`REGION_FLOOR`
-    as the Blank floor when a sock stands out from the empty scene."""
-    (label, probability), = head.predict(embedding)
+    as the Blank floor when a sock stands out from the empty scene. ``scores``: what
+    ``head.scores(embedding)`` gave, if known."""
+    (label, probability), = head.predict_scores(*(scores or head.scores(embedding)))
     best = 1.0 - probability / 100.0
     if label == BLANK and stands_out and best >= REGION_FLOOR and head.floor > best:
         return UNKNOWN, round(100.0 * best, 2)
@@ -92,7 +93,7 @@ class _Scene(object):
         self.empty = None
         self.blank_regions = 0
 
-    def learn(self, image, found, label):
+    def learn(self, found, label):
         if label != BLANK:
             self.blank_regions = 0
             return
@@ -100,7 +101,7 @@ class _Scene(object):
             self.blank_regions += 1
             if self.blank_regions < RELEARN:
                 return
-        self.empty, self.blank_regions = foreground.small(image), 0
+        self.empty, self.blank_regions = found.scene, 0
 
 
 class SessionClassifier(object):
@@ -123,15 +124,15 @@ class SessionClassifier(object):
             scene = self.scenes[camera] = _Scene()
         seen = look(image, scene.empty)
         embedding = self.classifier.embed(seen.image)
+        scores = self.classifier.head.scores(embedding)
         label, probability = head_label(self.classifier.head, embedding,
-                                        self.designs is not None and seen.found.box is not None)
-        scene.learn(image, seen.found, label)
+                                        self.designs is not None and seen.found.box is not None, scores)
+        scene.learn(seen.found, label)
         if self.designs is None or label == BLANK:
             return Prediction(label, probability)
         picture = (sharpness(seen.image), seen.image) if seen.found.box else None
         named = self.designs.label(camera, ts, label, normalise(embedding)[0],
-                                   palette.palette(seen.found.pixels), picture,
-                                   self.classifier.head.scores(embedding)[0][0])
+                                   palette.palette(seen.found.pixels), picture, scores[0][0])
         return Prediction(named, probability)
 
     def classify(self, image):
