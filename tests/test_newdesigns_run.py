@@ -22,7 +22,7 @@ pytest.importorskip("onnxruntime")
 pytest.importorskip("cv2")
 pytestmark = pytest.mark.skipif(not PHOTOS.exists(), reason="../shared/sock-photos is not beside the repository")
 
-TOKEN = "s3cret-token"
+TOKEN = "s3cret-token-for-tests"  # at least 16 characters
 
 
 def rows_of(pairs_json):
