@@ -19,7 +19,7 @@ import newdesigns_calibrate as calib
 import newdesigns_sets as nd
 from sortcore.classifier.newdesigns import NewDesigns
 from sortcore.classifier.runtime import load_classifier
-from sortcore.classifier.session import head_label, judge_for
+from sortcore.classifier.session import engine_labels, head_label, judge_for
 from sortcore.engine import Engine, EngineConfig, SockConfirmed
 from sortcore.frames import Frame
 
@@ -28,9 +28,10 @@ FPS, WALL_SECONDS = 4.0, 2.0
 
 def one_load(sets, head, socks, rng):
     """Run one load; returns {design: [labels counted for its socks]} and Unknown socks."""
-    config = EngineConfig()
+    config = EngineConfig(lateness=0.0)  # run's and count's
     engine = Engine(config)
-    designs = NewDesigns(gap=config.gap, decide=config.min_frames, taught=head.labels, judge=judge_for(head))
+    designs = NewDesigns(gap=config.gap, decide=config.min_frames, taught=head.labels, judge=judge_for(head),
+                         in_use=lambda: engine_labels(engine))
     counted, unknown, ts = collections.defaultdict(list), 0, 0.0
     for name in socks:
         design, views, palettes = sets[name]

@@ -11,6 +11,7 @@ import pytest
 
 from sortcore.classifier import foreground, palette
 from sortcore.classifier.newdesigns import Design, NewDesigns, from_row, to_row
+from sortcore.classifier.session import engine_labels
 from sortcore.designstore import DesignStore
 from sortcore.engine import Engine, EngineConfig, SockConfirmed
 from sortcore.errors import BadFrame, ConfigError
@@ -44,7 +45,7 @@ class Load(object):
         self.config = EngineConfig(lateness=0)  # as run and count: frames in order, no sock waits
         self.engine = Engine(self.config)
         self.designs = designs or NewDesigns(gap=self.config.gap, decide=self.config.min_frames,
-                                             taught=("Github", "Blank"))
+                                             taught=("Github", "Blank"), in_use=lambda: engine_labels(self.engine))
         self.ts = 0.0
 
     def sock(self, views, colours, heads=None, frames=12):
@@ -83,6 +84,17 @@ def test_a_ghost_candidate_frees_its_number_and_counts_nothing():
     assert load.sock(frames_of(a, 3, 10), RED, frames=3) == ["New 1"] * 3  # 3 frames: a ghost
     assert set(load.sock(frames_of(b, 12, 11), BLUE)) == {"New 1"}  # its number is free again
     assert dict(load.engine.counts) == {"New 1": 1}
+
+
+def test_a_sock_the_engine_still_holds_keeps_its_number_after_its_track_ended():
+    """A candidate's sock confirmed late (lateness lets a sock wait) after its track ended is
+    never a design; its number stays taken while the engine holds the sock, so another design
+    cannot take it and be counted as its pair."""
+    held = {"New 1"}
+    designs = NewDesigns(in_use=lambda: held)
+    assert designs.label("cam", 0.0, "Unknown", unit(1), RED) == "New 2"
+    held.clear()
+    assert designs.label("cam", 10.0, "Unknown", unit(2), BLUE) == "New 1"  # free once the engine let it go
 
 
 def test_a_sock_is_never_counted_twice_when_its_track_changes_its_mind():

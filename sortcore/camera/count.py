@@ -96,6 +96,7 @@ def count(spec, classifier, store, config, fps=5.0, camera="count", annotate=Non
             if progress is not None:
                 progress(1)
         dead += _skipped(source, pipe)
+        designs.confirmed([e for e in pipe.close_runs() if isinstance(e, SockConfirmed)])  # the last socks
         designs.finish()
     finally:
         if writer is not None:

@@ -124,11 +124,15 @@ class NewDesigns(object):
     ``taught``: the taught labels (never used as a ``New k``); ``gap``: seconds after which a
     track has ended; ``decide``: frames after which a track's label stays (the engine's
     ``min_frames``); ``reserved``: labels already in the session (the engine's runs and counts
-    after a restart), whose numbers are never given again.
+    after a restart), whose numbers are never given again; ``in_use()``: the labels the engine
+    holds a sock of now (confirmed, or waiting to be published): their numbers stay taken even
+    after a candidate's track ended, so a late confirmation never pairs two designs.
     """
 
-    def __init__(self, rule=RULE, gap=1.5, decide=4, taught=(), designs=(), reserved=(), judge=None):
+    def __init__(self, rule=RULE, gap=1.5, decide=4, taught=(), designs=(), reserved=(), judge=None,
+                 in_use=None):
         self.rule = rule
+        self.in_use = in_use
         self.judge = judge  # judge(mean design scores) -> a taught design or None: the head's rule
         self.gap = float(gap)
         self.decide = int(decide)
@@ -191,6 +195,9 @@ class NewDesigns(object):
 
     def _free_number(self):
         used = set(self.reserved)
+        for label in self.in_use() if self.in_use is not None else ():
+            if is_new_label(label):
+                used.add(int(NEW_LABEL.match(label).group(1)))
         for name in self.designs:
             if is_new_label(name):
                 used.add(int(NEW_LABEL.match(name).group(1)))

@@ -168,9 +168,21 @@ class SessionClassifier(object):
         return self.take_changed()
 
 
-def session_classifier(classifier, new_designs=True, gap=1.5, decide=4, designs=(), reserved=()):
+def engine_labels(engine):
+    """The labels ``engine`` holds a sock of (counted, or confirmed and waiting to be published).
+    A ghost's run (never a sock) does not count: a new track takes its number only after ``gap``,
+    when the engine starts a new run anyway."""
+    from ..runs import Run
+    sighting = 1 + Run.__slots__.index("sighting")  # a run's row: [label] + Run.to_list()
+    state = engine.snapshot()
+    return set(state["counts"]) | {run[0] for cam in state["cameras"].values() for run in cam["runs"]
+                                   if run[sighting] is not None}
+
+
+def session_classifier(classifier, new_designs=True, gap=1.5, decide=4, designs=(), reserved=(), in_use=None):
     """A :class:`SessionClassifier` around ``classifier`` for an engine of ``gap`` seconds and
-    ``decide`` = its ``min_frames``; ``designs``: the session's stored designs."""
+    ``decide`` = its ``min_frames``; ``designs``: the session's stored designs; ``in_use()``:
+    the labels the engine holds a sock of (:func:`engine_labels`)."""
     found = NewDesigns(gap=gap, decide=decide, taught=classifier.labels, designs=designs,
-                       reserved=reserved, judge=judge_for(classifier.head)) if new_designs else None
+                       reserved=reserved, judge=judge_for(classifier.head), in_use=in_use) if new_designs else None
     return SessionClassifier(classifier, found)

@@ -59,14 +59,15 @@ class SessionDesigns(object):
         if not self.enabled:  # the classifier as it is, no crop, nothing found
             return
         from ..classifier import newdesigns
-        from ..classifier.session import session_classifier
+        from ..classifier.session import engine_labels, session_classifier
         stored = [newdesigns.from_row(row) for row in self.rows.load(self.session)]
         dropped = self.rows.keep_only(self.session)
         if dropped:
             log.info("new designs: %d of earlier sessions cleared", dropped)
         engine, config = self.pipeline.engine, self.pipeline.config
         reserved = engine.labels()
-        self.labeller = session_classifier(self.classifier, True, config.gap, config.min_frames, stored, reserved)
+        self.labeller = session_classifier(self.classifier, True, config.gap, config.min_frames, stored, reserved,
+                                           in_use=lambda: engine_labels(self.pipeline.engine))
         self.pipeline.untaught = {d.name for d in stored}
         for design in stored:
             self._tell(design)

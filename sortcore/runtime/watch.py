@@ -55,10 +55,11 @@ class _Labeller(object):
         self.classifier = classifier
         self.labeller = None
         if enabled and hasattr(classifier, "embed") and hasattr(classifier, "head"):
-            from ..classifier.session import session_classifier
-            self.engine = Engine(EngineConfig())
+            from ..classifier.session import engine_labels, session_classifier
+            self.engine = Engine(EngineConfig(lateness=0.0))  # as run's: the camera's frames come in order
             config = self.engine.config
-            self.labeller = session_classifier(classifier, True, config.gap, config.min_frames)
+            self.labeller = session_classifier(classifier, True, config.gap, config.min_frames,
+                                               in_use=lambda: engine_labels(self.engine))
 
     def classify(self, frame, ts, camera):
         if self.labeller is None:
