@@ -113,7 +113,6 @@ class Control(object):
         self.reset_done = True
         return session
 
-
     def name(self, design: str, name: str) -> dict:
         """Name a design found in the session (BadFrame with the reason when refused)."""
         return self._designs("name", design, name)
