@@ -29,8 +29,8 @@ import sys
 import tempfile
 import time
 
-from sortcore.engine import Engine, EngineConfig, SockConfirmed
-from sortcore.simulate import frames_of, simulate
+from sortcore.core.engine import Engine, EngineConfig, SockConfirmed
+from sortcore.offline.simulate import frames_of, simulate
 
 FRAMES_PER_SOCK = 26.1  # average of simulate()'s defaults, to size the log
 HERE = os.path.dirname(os.path.abspath(__file__))

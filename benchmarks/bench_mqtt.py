@@ -32,9 +32,9 @@ sys.path.insert(0, ROOT)
 
 from sortcore.devtools.broker import LocalBroker  # noqa: E402
 from sortcore.adapters.mqtt import Connection, ConnectOptions, Message, connect_publisher  # noqa: E402
-from sortcore.engine import Engine, EngineConfig, SockConfirmed  # noqa: E402
-from sortcore.frames import Frame  # noqa: E402
-from sortcore.simulate import simulate  # noqa: E402
+from sortcore.core.engine import Engine, EngineConfig, SockConfirmed  # noqa: E402
+from sortcore.core.frames import Frame  # noqa: E402
+from sortcore.offline.simulate import simulate  # noqa: E402
 
 
 def rss_mb(pid: int) -> float:

@@ -75,10 +75,10 @@ def sock_labels(db, socks):
 def timing(repeats=3):
     """``count`` in-process on video 1 (the model loaded once, as a camera runs): the best of
     ``repeats`` as a multiple of real time, with and without new designs."""
-    from sortcore.camera.count import count
-    from sortcore.classifier.runtime import load_classifier
-    from sortcore.engine import EngineConfig
-    from sortcore.store import Store
+    from sortcore.offline.count import count
+    from sortcore.classifier.backends import load_classifier
+    from sortcore.core.engine import EngineConfig
+    from sortcore.store.database import Store
     classifier = load_classifier(os.path.join(ROOT, "model"))
     with tempfile.TemporaryDirectory() as folder:
         video = os.path.join(folder, "v.mp4")

@@ -9,7 +9,7 @@ frames a track deciding (the engine's min_frames): a pair of socks of different 
 passes is a **false match** (a false pair), one of the same design that fails a **split**.
 *sessions*: laundry loads of taught and untaught designs, both socks of each, in a random order,
 12 frames (3 s at 4 fps) a sock and 2 s of wall between, through the real
-:class:`~sortcore.classifier.newdesigns.NewDesigns` and :class:`~sortcore.engine.Engine`.
+:class:`~sortcore.classifier.newdesigns.NewDesigns` and :class:`~sortcore.core.engine.Engine`.
 *lopo*: the brief's protocol on the eye's own cached views (whole photos, no crop, no wall):
 gallery one photo's 20 held views, probes the other photo of its design and every other photo.
 """
@@ -24,9 +24,9 @@ import newdesigns_sets as nd  # noqa: E402
 
 from sortcore.classifier import newdesigns  # noqa: E402
 from sortcore.classifier.newdesigns import colour_score, knn_score  # noqa: E402
-from sortcore.classifier.runtime import load_classifier  # noqa: E402
-from sortcore.engine import Engine, EngineConfig, SockConfirmed  # noqa: E402
-from sortcore.frames import Frame  # noqa: E402
+from sortcore.classifier.backends import load_classifier  # noqa: E402
+from sortcore.core.engine import Engine, EngineConfig, SockConfirmed  # noqa: E402
+from sortcore.core.frames import Frame  # noqa: E402
 
 MODEL = os.path.join(nd.eye_sets.ROOT, "model")
 ONNX = os.path.join(MODEL, "lite0-int8.onnx")

@@ -6,7 +6,7 @@ A load: UNTAUGHT restyled designs and TAUGHT of the six taught designs (real pho
 of each, in a random order; a sock is its 12 cached hold frames (3 s at 4 fps) and 2 s of
 wall (Blank) follow. Frames are labelled by the taught head (on the cached embeddings) and
 :class:`~sortcore.classifier.newdesigns.NewDesigns`, counted by the
-:class:`~sortcore.engine.Engine`, whose confirmed socks go back to ``confirmed``. Counts per
+:class:`~sortcore.core.engine.Engine`, whose confirmed socks go back to ``confirmed``. Counts per
 load: false pairs (a label counted for socks of two designs), splits (a design's socks under
 two labels), taught socks counted wrong, socks left Unknown.
 """
@@ -18,10 +18,10 @@ import numpy as np
 import newdesigns_calibrate as calib
 import newdesigns_sets as nd
 from sortcore.classifier.newdesigns import NewDesigns
-from sortcore.classifier.runtime import load_classifier
+from sortcore.classifier.backends import load_classifier
 from sortcore.classifier.session import engine_labels, head_label, judge_for
-from sortcore.engine import Engine, EngineConfig, SockConfirmed
-from sortcore.frames import Frame
+from sortcore.core.engine import Engine, EngineConfig, SockConfirmed
+from sortcore.core.frames import Frame
 
 FPS, WALL_SECONDS = 4.0, 2.0
 

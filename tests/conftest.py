@@ -4,7 +4,7 @@ store in tmp_path, a clock moved by hand. Tests that use a broker are marked ``b
 
 import pytest
 
-from sortcore.store import Store
+from sortcore.store.database import Store
 from tests.clock import FakeClock
 from tests.disk import mount_small_disk, unmount
 from tests.mqtt_util import Broker

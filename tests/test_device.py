@@ -16,13 +16,13 @@ import pytest
 from sortcore.runtime.device import DeviceLoop, DeviceOptions
 from sortcore.runtime.core import CoreOptions
 from sortcore.runtime.links import Backoff, Link
-from sortcore.engine import EngineConfig
-from sortcore.errors import ConfigError, MqttError, SourceError, SourceMissing
+from sortcore.core.engine import EngineConfig
+from sortcore.core.errors import ConfigError, MqttError, SourceError, SourceMissing
 from sortcore.classifier.model import Prediction
 from sortcore.adapters.mqtt import connect_publisher
-from sortcore.pipeline import Pipeline
+from sortcore.store.pipeline import Pipeline
 from sortcore.camera.sources import open_source
-from sortcore.store import Store
+from sortcore.store.database import Store
 from tests.clock import T0, FakeClock
 from tests.mqtt_util import Collector
 from tests.shared import PHOTOS, ROOT, import_lambda_handler
@@ -84,7 +84,7 @@ def classifier():
         pytest.skip("sock photos not found at %s" % PHOTOS)
     pytest.importorskip("onnxruntime")
     pytest.importorskip("cv2")
-    from sortcore.classifier.runtime import load_classifier
+    from sortcore.classifier.backends import load_classifier
     return load_classifier(str(MODEL_DIR))
 
 

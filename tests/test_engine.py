@@ -6,10 +6,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sortcore.engine import UNKNOWN, UNRECOGNISED, Engine, EngineConfig, SightingClosed, SockConfirmed
-from sortcore.errors import ConfigError
-from sortcore.frames import Frame
-from sortcore.logfiles import read_frames
+from sortcore.core.engine import UNKNOWN, UNRECOGNISED, Engine, EngineConfig, SightingClosed, SockConfirmed
+from sortcore.core.errors import ConfigError
+from sortcore.core.frames import Frame
+from sortcore.offline.logfiles import read_frames
 
 from .shared import truth_cases
 

@@ -10,11 +10,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sortcore.engine import UNKNOWN, Engine, EngineConfig, FrameLate, FrameRefused, SightingClosed, SockConfirmed
-from sortcore.errors import ConfigError
-from sortcore.frames import Frame
-from sortcore.pipeline import Pipeline
-from sortcore.store import Store
+from sortcore.core.engine import UNKNOWN, Engine, EngineConfig, FrameLate, FrameRefused, SightingClosed, SockConfirmed
+from sortcore.core.errors import ConfigError
+from sortcore.core.frames import Frame
+from sortcore.store.pipeline import Pipeline
+from sortcore.store.database import Store
 
 pytestmark = pytest.mark.compat
 

@@ -11,11 +11,11 @@ import sys
 import pytest
 
 from sortcore.cli import main
-from sortcore.engine import EngineConfig
-from sortcore.errors import BadFrame, StoreBusy, StoreCorrupt, StoreFull, StoreLocked
-from sortcore.frames import DeadLetter, decode_payload, label_set
-from sortcore.pipeline import Pipeline
-from sortcore.store import Store
+from sortcore.core.engine import EngineConfig
+from sortcore.core.errors import BadFrame, StoreBusy, StoreCorrupt, StoreFull, StoreLocked
+from sortcore.core.frames import DeadLetter, decode_payload, label_set
+from sortcore.store.pipeline import Pipeline
+from sortcore.store.database import Store
 
 from .disk import fill
 from .shared import FRAME_LOGS, ROOT, cli_runner
@@ -91,7 +91,7 @@ def test_not_a_database_is_a_clear_line(tmp_path):
 
 HOLD = """
 import sys
-from sortcore.store import Store
+from sortcore.store.database import Store
 store = Store(sys.argv[1], exclusive=True, owner="sortcore serve --db x")
 print("locked", flush=True)
 sys.stdin.read()
@@ -194,7 +194,7 @@ def test_dead_letters_are_bounded_by_rows_and_bytes_oldest_first(tmp_path):
 
 
 def test_replay_counts_every_dead_letter_beyond_the_kept_ones(tmp_path):
-    from sortcore.replay import replay
+    from sortcore.offline.replay import replay
 
     log = tmp_path / "x.log"
     log.write_bytes(LOG.read_bytes() + b"garbage\n" * 7)

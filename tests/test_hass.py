@@ -12,9 +12,10 @@ import uuid
 
 import pytest
 
-from sortcore import __version__, hass
+from sortcore import __version__
+from sortcore.runtime import hass
 from sortcore.adapters.mqtt import connect_publisher
-from sortcore.messages import offline_will, state_message, status_message
+from sortcore.core.messages import offline_will, state_message, status_message
 from sortcore.runtime.control import parse_command
 from tests.mqtt_util import Collector
 from tests.test_service import online, reap, serve_process, sock

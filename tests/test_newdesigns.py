@@ -12,12 +12,12 @@ import pytest
 from sortcore.classifier import foreground, palette
 from sortcore.classifier.newdesigns import Design, NewDesigns, from_row, to_row
 from sortcore.classifier.session import engine_labels
-from sortcore.designstore import DesignStore
-from sortcore.engine import Engine, EngineConfig, SockConfirmed
-from sortcore.errors import BadFrame, ConfigError
-from sortcore.frames import Frame
-from sortcore.messages import mark_untaught, rows_as_dicts
-from sortcore.pipeline import Pipeline
+from sortcore.store.designstore import DesignStore
+from sortcore.core.engine import Engine, EngineConfig, SockConfirmed
+from sortcore.core.errors import BadFrame, ConfigError
+from sortcore.core.frames import Frame
+from sortcore.core.messages import mark_untaught, rows_as_dicts
+from sortcore.store.pipeline import Pipeline
 from sortcore.runtime.control import parse_control
 from sortcore.runtime.designs import check_name
 

@@ -168,7 +168,7 @@ def test_name_and_merge_on_the_page_and_by_control_then_reset(mosquitto, tmp_pat
 def test_watch_labels_new_designs_for_serve_and_serve_takes_them(tmp_path):
     """Over serve only the camera has embeddings: watch's payloads carry the designs it found,
     and serve's label allow-list lets New k through."""
-    from sortcore.frames import decode_payload, label_set
+    from sortcore.core.frames import decode_payload, label_set
     from tests.videos import untaught_sock, write_frames
 
     write_frames(tmp_path / "two", [untaught_sock("X", 0), untaught_sock("X", 1)], between=32)
@@ -179,6 +179,6 @@ def test_watch_labels_new_designs_for_serve_and_serve_takes_them(tmp_path):
     assert len(socks) == 24 and set(socks) == {"New 1"}, labels
     allowed = label_set(["Github"])
     assert decode_payload(json.dumps({"image": "New 1", "probability": 60}).encode(), "c", 1.0, allowed).label == "New 1"
-    from sortcore.errors import BadFrame
+    from sortcore.core.errors import BadFrame
     with pytest.raises(BadFrame, match="not one of the model's labels"):
         decode_payload(json.dumps({"image": "New 01", "probability": 60}).encode(), "c", 1.0, allowed)

@@ -71,7 +71,7 @@ def test_run_stops_cleanly_on_sigterm_and_says_offline(mosquitto, tmp_path):
 
 
 def test_a_second_run_on_the_same_store_is_refused_naming_the_holder(tmp_path):
-    from sortcore.store import Store
+    from sortcore.store.database import Store
 
     db = str(tmp_path / "held.db")
     holder = Store(db, exclusive=True, owner="sortcore serve")

@@ -12,12 +12,12 @@ import time
 
 import pytest
 
-from sortcore.errors import PublishDenied
+from sortcore.core.errors import PublishDenied
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sortcore.adapters.mqtt import connect_publisher
-from sortcore.store import Store
+from sortcore.store.database import Store
 from tests.mqtt_util import Collector, serving
 from tests.test_mqtt import USERS, secure_broker
 
@@ -42,7 +42,7 @@ DESIGNS = ["Google", "Mongo", "Github", "Confluent"]
 def wall(index, base=T0):
     """Blank frames from 35 s after sock number ``index``: the camera goes on past the
     lateness allowance, so a sock waiting for that (docs/time.md) is published. Sixteen:
-    sent at once, their clock moves as a backlog's does (sortcore.clocks)."""
+    sent at once, their clock moves as a backlog's does (sortcore.core.clocks)."""
     return [json.dumps({"image": "Blank", "probability": 90.0, "ts": base + 3.0 * index + 35.0 + 0.25 * k})
             for k in range(16)]
 
@@ -323,7 +323,7 @@ def test_frames_that_overtake_a_backlog_by_up_to_28_s_count_exactly(mosquitto, t
 @pytest.mark.compat
 def test_ten_frames_stamped_290_s_ahead_leave_the_next_session_exact(mosquitto, tmp_path):
     """Issue 25: four such frames gave 0 of 20 and 317 late dead letters. Held at their
-    receive time (sortcore.clocks), they move the camera's clock no further than that."""
+    receive time (sortcore.core.clocks), they move the camera's clock no further than that."""
     total = 20
     with Collector(mosquitto, ["sockpairs"]) as seen, running(mosquitto, tmp_path) as service:
         assert service.ready.wait(10)
@@ -438,7 +438,7 @@ def test_option_precedence(tmp_path):
 
 @pytest.mark.compat
 def test_a_control_message_that_repeats_a_key_is_a_dead_letter_not_a_reset():
-    from sortcore.errors import BadFrame
+    from sortcore.core.errors import BadFrame
     from sortcore.runtime.control import parse_command
 
     assert parse_command(b'{"cmd": "reset"}') == "reset"

@@ -15,7 +15,7 @@ import pytest
 
 from sortcore.adapters.mqtt import connect_publisher
 from sortcore.runtime.core import CoreOptions
-from sortcore.store import Store
+from sortcore.store.database import Store
 from tests.disk import fill
 from tests.mqtt_util import Collector, serving
 from tests.test_mqtt import USERS, make_tls
@@ -61,7 +61,7 @@ def test_a_second_serve_on_the_same_store_is_refused_naming_the_holder(mosquitto
 
 
 def test_run_and_the_lambda_take_the_store_lock_too(tmp_path):
-    from sortcore.errors import StoreLocked
+    from sortcore.core.errors import StoreLocked
     from sortcore.runtime.appliance import _loaders
 
     values = dict(db=str(tmp_path / "camera.db"), camera="cam", mode="sighting", window=5.0, min_frames=4,

@@ -7,12 +7,12 @@ import sys
 
 import pytest
 
-from sortcore.engine import UNKNOWN, Engine, EngineConfig
-from sortcore.errors import StoreError
-from sortcore.frames import DeadLetter, Frame
-from sortcore.pipeline import Pipeline
-from sortcore.messages import state_message
-from sortcore.store import SCHEMA_VERSION, Store
+from sortcore.core.engine import UNKNOWN, Engine, EngineConfig
+from sortcore.core.errors import StoreError
+from sortcore.core.frames import DeadLetter, Frame
+from sortcore.store.pipeline import Pipeline
+from sortcore.core.messages import state_message
+from sortcore.store.database import SCHEMA_VERSION, Store
 
 pytestmark = pytest.mark.compat
 
@@ -39,7 +39,7 @@ def feed_socks(pipe, *designs, start=0.0):
 def test_new_store_has_schema_version_wal_and_views(store):
     assert store.conn.execute("pragma journal_mode").fetchone()[0] == "wal"
     assert store.conn.execute("select value from meta where key='schema_version'").fetchone()[0] == str(SCHEMA_VERSION)
-    assert {"pairs", "current_pairs"} <= set(store.db.view_names())
+    assert {"pairs", "current_pairs"} <= {r[0] for r in store.conn.execute("select name from sqlite_master where type = 'view'")}
 
 
 def test_a_newer_schema_is_refused(tmp_path):
@@ -177,7 +177,7 @@ def test_unrecognised_socks_are_sightings_but_never_pairs_rows(store):
     assert [s["image"] for s in store.sightings(pipe.session)] == [UNKNOWN, "Google", UNKNOWN]
     assert store.pairs(pipe.session) == [{"image": "Google", "number_socks_seen": 1, "pair_seen": "Un-matched",
                                           "pairs": 0}]
-    assert list(store.db.query("select image from current_pairs")) == [{"image": "Google"}]
+    assert store.conn.execute("select image from current_pairs").fetchall() == [("Google",)]
     assert store.unknown(pipe.session) == pipe.unknown == 2
     payloads = [json.loads(r["payload"]) for r in store.pending()]
     assert [(p["image"], p["number_socks_seen"], p["pair_seen"], p["pairs"]) for p in payloads] == [
@@ -205,7 +205,7 @@ def test_an_older_pairs_view_is_brought_up_to_date_on_open(tmp_path):
         feed_socks(pipe, UNKNOWN, UNKNOWN)
         pipe.commit()
         assert store.pairs(pipe.session) == []
-        assert list(store.db.query("select * from current_pairs")) == []
+        assert store.conn.execute("select * from current_pairs").fetchall() == []
     finally:
         store.close()
     views = sqlite3.connect(path).execute("select sql from sqlite_master where type = 'view'").fetchall()
@@ -218,7 +218,7 @@ def test_a_version_1_store_gets_one_column_per_meaning(tmp_path):
     """Version 1 kept a replay's place and serve's recent digests in one 'position' column."""
     import sqlite3
 
-    from sortcore.schema import V1_TABLES
+    from sortcore.store.schema import V1_TABLES
 
     path = str(tmp_path / "v1.db")
     conn = sqlite3.connect(path)

@@ -9,15 +9,15 @@ import urllib.request
 
 import pytest
 
-from sortcore.engine import SockConfirmed
-from sortcore.errors import ConfigError, SortcoreError
-from sortcore.frames import Frame
-from sortcore.messages import sock_message, state_message
-from sortcore.pipeline import Pipeline
+from sortcore.core.engine import SockConfirmed
+from sortcore.core.errors import ConfigError, SortcoreError
+from sortcore.core.frames import Frame
+from sortcore.core.messages import sock_message, state_message
+from sortcore.store.pipeline import Pipeline
 from sortcore.runtime.core import Core
-from sortcore.store import Store
+from sortcore.store.database import Store
 from sortcore.web.live import LiveView
-from sortcore.secrets_file import read_token
+from sortcore.runtime.secrets_file import read_token
 from sortcore.web.server import parse_address, start_http
 
 TOKEN = "s3cret-token-for-tests"

@@ -7,10 +7,10 @@ import urllib.request
 
 from sortcore.adapters.mqtt import connect_publisher
 from sortcore.adapters.mqtt_config import ConnectOptions
-from sortcore.engine import EngineConfig
+from sortcore.core.engine import EngineConfig
 from sortcore.runtime.core import CoreOptions
 from sortcore.runtime.service import ServeOptions, Service
-from sortcore.store import Store
+from sortcore.store.database import Store
 from sortcore.web.live import LiveView
 from sortcore.web.server import start_http
 from tests.test_service import sock

@@ -273,7 +273,7 @@ class NewDesigns(object):
         return into
 
 def to_row(design):
-    """A design as the store keeps it (:class:`sortcore.designstore.DesignStore`): float16 bytes."""
+    """A design as the store keeps it (:class:`sortcore.store.designstore.DesignStore`): float16 bytes."""
     return {"name": design.name, "count": len(design.views), "dim": design.views.shape[1],
             "views": design.views.astype(np.float16).tobytes(),
             "palettes": design.palettes.astype(np.float16).tobytes(),

@@ -24,7 +24,7 @@ import os
 
 import numpy as np
 
-from ..errors import ModelError
+from ..core.errors import ModelError
 
 UNKNOWN = "Unknown"
 BLANK = "Blank"

@@ -172,7 +172,7 @@ def engine_labels(engine):
     """The labels ``engine`` holds a sock of (counted, or confirmed and waiting to be published).
     A ghost's run (never a sock) does not count: a new track takes its number only after ``gap``,
     when the engine starts a new run anyway."""
-    from ..runs import Run
+    from ..core.runs import Run
     sighting = 1 + Run.__slots__.index("sighting")  # a run's row: [label] + Run.to_list()
     state = engine.snapshot()
     return set(state["counts"]) | {run[0] for cam in state["cameras"].values() for run in cam["runs"]

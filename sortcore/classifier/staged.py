@@ -6,8 +6,8 @@ Python 3.7 compatible: the camera writes the user model through it (naming a new
 import os
 import shutil
 
-from ..errors import ModelError
-from ..folders import atomic_folder
+from ..core.errors import ModelError
+from .folders import atomic_folder
 
 
 class Staged(object):

@@ -20,7 +20,7 @@ import numpy as np
 from . import openset
 from .model import read_labels
 from .staged import Staged
-from ..errors import ModelError
+from ..core.errors import ModelError
 
 CURRENT = "current"
 VERSION = re.compile(r"^v([0-9]+)$")

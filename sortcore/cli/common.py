@@ -5,11 +5,11 @@ import functools
 
 import click
 
-from .. import settings as table
-from ..engine import EngineConfig
-from ..errors import SortcoreError
-from ..store import Store
-from ..storefile import make_folder
+from ..core import settings as table
+from ..core.engine import EngineConfig
+from ..core.errors import SortcoreError
+from ..store.database import Store
+from ..store.storefile import make_folder
 from .options import click_option
 
 
@@ -49,7 +49,7 @@ def live_page(settings: dict):
         yield []
         return
     from ..web.live import LiveView
-    from ..secrets_file import read_token
+    from ..runtime.secrets_file import read_token
     from ..web.server import parse_address, start_http
 
     try:
@@ -88,7 +88,7 @@ def pairs_table(rows, title: str):
     """The pairs table as a rich Table, with the seed's ksqlDB column names."""
     from rich.table import Table
 
-    from ..messages import rows_as_dicts
+    from ..core.messages import rows_as_dicts
 
     table = Table(title=title)
     for column in ("image", "number_socks_seen", "pair_seen", "pairs"):

@@ -1,4 +1,4 @@
-"""Click options made from the settings table (:mod:`sortcore.settings`).
+"""Click options made from the settings table (:mod:`sortcore.core.settings`).
 
 ``@settings_options("serve")`` adds every setting ``serve`` takes, each with its
 environment variable, plus ``--config FILE``, and hands the command one
@@ -12,8 +12,8 @@ import os
 
 import click
 
-from .. import settings as table
-from ..errors import SortcoreError
+from ..core import settings as table
+from ..core.errors import SortcoreError
 
 _TYPES = {"int": int, "float": float, "str": str}
 

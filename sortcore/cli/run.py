@@ -9,8 +9,8 @@ import os
 
 import click
 
-from ..errors import ConfigError, SortcoreError
-from ..folders import shipped_model
+from ..core.errors import ConfigError, SortcoreError
+from ..classifier.folders import shipped_model
 from .common import live_page
 from .options import SectionedCommand, settings_options
 

@@ -8,7 +8,7 @@ import click
 @click.option("--command", "command", help="Only the settings of this command (e.g. serve, lambda).")
 def settings_command(markdown, command):
     """List every setting: its option, environment variable, default and commands."""
-    from .. import settings as table
+    from ..core import settings as table
 
     if markdown:
         click.echo(table.markdown(), nl=False)
@@ -26,8 +26,8 @@ def settings_command(markdown, command):
 @click.option("--force", is_flag=True, help="Replace the token of an existing file.")
 def token_command(out, force):
     """Write a new random reset token for the status page (256 bits, URL-safe)."""
-    from ..errors import SortcoreError
-    from ..secrets_file import write_token
+    from ..core.errors import SortcoreError
+    from ..runtime.secrets_file import write_token
 
     try:
         write_token(out, force=force)

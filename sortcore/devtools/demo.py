@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from typing import Callable, List, Optional, Tuple
 
 from .broker import LocalBroker
-from ..engine import EngineConfig
-from ..errors import DemoError
+from ..core.engine import EngineConfig
+from ..core.errors import DemoError
 from ..adapters.mqtt import Connection, ConnectOptions, Message
-from ..messages import TOPIC_FRAMES, TOPIC_PAIRS, TOPIC_STATE, odd_of, rows_as_dicts
+from ..core.messages import TOPIC_FRAMES, TOPIC_PAIRS, TOPIC_STATE, odd_of, rows_as_dicts
 from ..runtime.core import CoreOptions
 from ..runtime.service import ServeOptions, Service
-from ..store import Store
+from ..store.database import Store
 
 @dataclass(frozen=True)
 class DemoOptions:
@@ -93,7 +93,7 @@ def run_demo(options: DemoOptions = DemoOptions(), config: EngineConfig = Engine
     if options.log:
         lines = read_log(options.log)
     else:
-        from ..simulate import simulate
+        from ..offline.simulate import simulate
 
         lines, truth = simulate(socks=options.socks, seed=options.seed)
     with tempfile.TemporaryDirectory(prefix="sortcore-demo-") as workdir:  # broker files, temp store

@@ -1,7 +1,7 @@
 """The camera appliance from its settings: what ``sortcore run`` and the lambda build.
 
 :func:`build_device_loop` wires a :class:`~sortcore.runtime.device.DeviceLoop` from a
-settings dict (:mod:`sortcore.settings`): the frame source, the classifier, the store
+settings dict (:mod:`sortcore.core.settings`): the frame source, the classifier, the store
 and the links. :func:`run_appliance` runs one in this thread until SIGTERM, with the
 live page's listeners. Python 3.7 compatible.
 """
@@ -10,8 +10,8 @@ import logging
 import signal
 import threading
 
-from ..errors import ConfigError, ModelError, SourceMissing, StoreCorrupt, StoreLocked
-from ..systemd import Notifier
+from ..core.errors import ConfigError, ModelError, SourceMissing, StoreCorrupt, StoreLocked
+from .systemd import Notifier
 from .config import core_options, engine_config, prefixed_topics, publisher_factory, user_model_dir
 from .device import DeviceLoop, DeviceOptions
 from .links import Link
@@ -54,7 +54,7 @@ def _loaders(values: dict, runtime: str = "run"):
         if values.get("model_backend") == "deeplens":
             from ..camera.deeplens import load_optimized_model
             return load_optimized_model(values["model"])
-        from ..classifier.runtime import load_classifier
+        from ..classifier.backends import load_classifier
         from ..classifier.usermodel import model_for
         model = model_for(user_model_dir(values), values["model"])  # the designs named on the page
         if model != values["model"]:
@@ -62,9 +62,9 @@ def _loaders(values: dict, runtime: str = "run"):
         return load_classifier(model, values.get("runtime", "auto"))
 
     def open_pipeline():
-        from ..pipeline import Pipeline
-        from ..store import Store
-        from ..storefile import make_folder
+        from ..store.pipeline import Pipeline
+        from ..store.database import Store
+        from ..store.storefile import make_folder
         make_folder(values["db"])
         store = Store(values["db"], exclusive=True, owner="sortcore " + runtime)  # one store, one runtime
         try:

@@ -1,4 +1,4 @@
-"""Options objects from a settings dict (:mod:`sortcore.settings`), built by keyword.
+"""Options objects from a settings dict (:mod:`sortcore.core.settings`), built by keyword.
 
 The CLI and the lambda both call these, so a setting means the same everywhere.
 Python 3.7 compatible.
@@ -8,12 +8,12 @@ import dataclasses
 import socket
 from typing import Optional
 
-from .. import settings as table
+from ..core import settings as table
 from ..adapters.mqtt_config import ConnectOptions
-from ..engine import EngineConfig
-from ..errors import ConfigError
-from ..secrets_file import read_secret
-from ..messages import TOPIC_CONTROL, TOPIC_FRAMES, TOPIC_PAIRS, TOPIC_STATE, TOPIC_STATUS, offline_will
+from ..core.engine import EngineConfig
+from ..core.errors import ConfigError
+from .secrets_file import read_secret
+from ..core.messages import TOPIC_CONTROL, TOPIC_FRAMES, TOPIC_PAIRS, TOPIC_STATE, TOPIC_STATUS, offline_will
 from .core import CoreOptions
 
 

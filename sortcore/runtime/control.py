@@ -18,8 +18,8 @@ import logging
 import threading
 import time
 
-from ..errors import BadFrame, SortcoreError, StoreError
-from ..frames import DeadLetter, raw_text
+from ..core.errors import BadFrame, SortcoreError, StoreError
+from ..core.frames import DeadLetter, raw_text
 
 log = logging.getLogger(__name__)
 

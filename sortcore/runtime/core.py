@@ -4,18 +4,18 @@ Each runtime is a thin shell: it says where frames come from (MQTT, a camera) an
 where results go (links: MQTT, Greengrass, both). The core does the rest, the
 same way for all of them:
 
-- feeds frames and dead letters to the :class:`~sortcore.pipeline.Pipeline` and
+- feeds frames and dead letters to the :class:`~sortcore.store.pipeline.Pipeline` and
   counts them (:class:`Counters`);
 - after each commit hands the confirmed socks to listeners (the live page);
 - publishes on every ready link: the outbox through one :class:`OutboxPump` per
   link (many in flight, sent rows marked in one transaction), the retained
   ``sockpairs/state`` when it changed, and the retained ``sockpairs/status``
-  (one schema, :func:`sortcore.messages.status_message`) when counters changed,
+  (one schema, :func:`sortcore.core.messages.status_message`) when counters changed,
   at most every ``status_interval``, and at least every ``heartbeat``;
 - counts what a broker refused: outbox rows (kept, retried) and fire-and-forget
   publishes (frames, state, status; the links' :class:`~.links.Refusals`);
 - on each new connection of a broker link, the Home Assistant discovery configs
-  (:mod:`sortcore.hass`), or their removal when ``ha_discovery`` is off.
+  (:mod:`sortcore.runtime.hass`), or their removal when ``ha_discovery`` is off.
 
 :class:`RateLimiter` paces cameras. Time is injected. Python 3.7 compatible.
 """
@@ -26,12 +26,12 @@ import threading
 import time
 from typing import List, Optional
 
-from .. import hass
-from ..engine import FrameLate, FrameRefused, SockConfirmed
-from ..errors import ConfigError, MqttError, StoreError
-from ..messages import (TOPIC_STATE, TOPIC_STATUS, dumps, sock_message, state_message,
+from . import hass
+from ..core.engine import FrameLate, FrameRefused, SockConfirmed
+from ..core.errors import ConfigError, MqttError, StoreError
+from ..core.messages import (TOPIC_STATE, TOPIC_STATUS, dumps, sock_message, state_message,
                         status_message)
-from ..outbox import OutboxPump
+from ..store.outbox import OutboxPump
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +155,7 @@ class Core(object):
 
     def commit(self, **session_fields):
         """Commit what was fed; tell listeners about the socks that are now stored.
-        ``session_fields``: see :meth:`sortcore.pipeline.Pipeline.commit`."""
+        ``session_fields``: see :meth:`sortcore.store.pipeline.Pipeline.commit`."""
         confirmed = self.pipeline.commit(**session_fields)
         if confirmed:
             self._drained.clear()  # new outbox rows

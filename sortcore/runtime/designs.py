@@ -13,9 +13,9 @@ Python 3.7 compatible.
 
 import logging
 
-from ..designstore import DesignStore
-from ..errors import BadFrame, SortcoreError, StoreError
-from ..messages import NEW_DESIGN
+from ..store.designstore import DesignStore
+from ..core.errors import BadFrame, SortcoreError, StoreError
+from ..core.messages import NEW_DESIGN
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ takes at most one frame::
     frame source -> classifier -> publish ``sockfound`` -> Core.feed
         -> Core.commit -> Core.publish_due (outbox, state, status) -> rate limit
 
-The ``sockfound`` payload (:func:`sortcore.messages.frame_payload`) goes through
-:func:`sortcore.frames.frame_from_obj` before it is counted: a frame the
+The ``sockfound`` payload (:func:`sortcore.core.messages.frame_payload`) goes through
+:func:`sortcore.core.frames.frame_from_obj` before it is counted: a frame the
 classifier mangled is a dead letter, not a crash.
 
 Failures never end the loop. A camera that is not ready (the source cannot be
@@ -30,9 +30,9 @@ import threading
 import time
 from typing import Callable, List, Optional
 
-from ..errors import BadFrame, ConfigError, MqttError, SourceEnded
-from ..frames import DeadLetter, frame_from_obj
-from ..messages import TOPIC_FRAMES, TOPIC_STATUS, dumps, frame_payload, status_message
+from ..core.errors import BadFrame, ConfigError, MqttError, SourceEnded
+from ..core.frames import DeadLetter, frame_from_obj
+from ..core.messages import TOPIC_FRAMES, TOPIC_STATUS, dumps, frame_payload, status_message
 from .control import Control, ResetRequests
 from .core import Core, CoreOptions, RateLimiter, frame_ts
 from .links import Backoff, Link
@@ -83,7 +83,7 @@ class DeviceLoop(object):
     ``open_source()`` returns an iterable of BGR frames with ``close()``;
     ``load_classifier()`` returns an object with ``classify(image)`` giving
     ``(label, probability)``; ``open_pipeline()`` returns a
-    :class:`sortcore.pipeline.Pipeline`. All three are called lazily and again
+    :class:`sortcore.store.pipeline.Pipeline`. All three are called lazily and again
     after a failure, so a camera or store that is not ready yet is waited for.
     ``on_frame(image, label, probability)``: optional, sees every classified frame
     (the live page's camera view).

@@ -27,11 +27,11 @@ from typing import Optional
 
 from ..adapters.mqtt import Connected, Connection, Disconnected, Message
 from ..adapters.mqtt_config import ConnectOptions, parse_url
-from ..engine import EngineConfig
-from ..errors import BadFrame, ConfigError, MqttError, StoreError
-from ..frames import DeadLetter, decode_payload, raw_text
-from ..messages import TOPIC_CONTROL, TOPIC_FRAMES, TOPIC_STATUS, offline_will
-from ..pipeline import Pipeline
+from ..core.engine import EngineConfig
+from ..core.errors import BadFrame, ConfigError, MqttError, StoreError
+from ..core.frames import DeadLetter, decode_payload, raw_text
+from ..core.messages import TOPIC_CONTROL, TOPIC_FRAMES, TOPIC_STATUS, offline_will
+from ..store.pipeline import Pipeline
 from .control import Control, ResetRequests
 from .core import Core, CoreOptions
 from .links import ConnectionLink
@@ -268,7 +268,7 @@ class Service(object):
 def serve(store, config: EngineConfig, options: ServeOptions, install_signals: bool = True,
           listeners=()) -> Service:
     """Run the service in this thread until SIGTERM/SIGINT (or ``Service.stop``)."""
-    from ..systemd import Notifier
+    from .systemd import Notifier
 
     service = Service(store, config, options)
     notifier = Notifier()  # systemd: READY, then the watchdog from each iteration

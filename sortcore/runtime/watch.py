@@ -1,8 +1,8 @@
 """Watch a frame source: classify frames at a rate limit and emit ``sockfound`` payloads.
 
 The thinnest runtime: camera -> classifier -> payload, without engine or store. The
-payload is :func:`sortcore.messages.frame_payload` (what the camera loop publishes and
-:func:`sortcore.frames.frame_from_obj` accepts) and the pacing is the core's
+payload is :func:`sortcore.core.messages.frame_payload` (what the camera loop publishes and
+:func:`sortcore.core.frames.frame_from_obj` accepts) and the pacing is the core's
 :class:`~sortcore.runtime.core.RateLimiter`. Where a payload goes is the caller's
 ``emit(payload_json)`` (an MQTT publish, or a line on stdout). Time is injected
 (``clock``/``sleep``) so tests never wait.
@@ -18,8 +18,8 @@ import dataclasses
 import json
 import time
 
-from ..errors import ConfigError
-from ..messages import frame_payload
+from ..core.errors import ConfigError
+from ..core.messages import frame_payload
 from .core import RateLimiter, frame_ts
 
 
@@ -51,7 +51,7 @@ class _Labeller(object):
     """The session labelling of a camera without a store: new designs and a private engine."""
 
     def __init__(self, classifier, enabled):
-        from ..engine import Engine, EngineConfig
+        from ..core.engine import Engine, EngineConfig
         self.classifier = classifier
         self.labeller = None
         if enabled and hasattr(classifier, "embed") and hasattr(classifier, "head"):
@@ -64,8 +64,8 @@ class _Labeller(object):
     def classify(self, frame, ts, camera):
         if self.labeller is None:
             return self.classifier.classify(frame)
-        from ..engine import SockConfirmed
-        from ..frames import Frame
+        from ..core.engine import SockConfirmed
+        from ..core.frames import Frame
         prediction = self.labeller.classify_at(frame, ts, camera)
         events = self.engine.feed(Frame(prediction.label, prediction.probability, ts, camera, 0))
         self.labeller.confirmed([e for e in events if isinstance(e, SockConfirmed)])

@@ -19,9 +19,9 @@ import numpy as np
 from . import augment, calibrate, views as teaching
 from ..classifier import openset
 from ..classifier.model import read_image
-from ..classifier.runtime import load_embedder
+from ..classifier.backends import load_embedder
 from ..classifier.staged import Staged  # noqa: F401 - enroll and train write through it
-from ..errors import ModelError
+from ..core.errors import ModelError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 NET_SUFFIXES = (".onnx", "-symbol.json", ".params", "SHA256SUMS")

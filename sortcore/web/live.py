@@ -14,8 +14,8 @@ import time
 from collections import OrderedDict, deque
 from typing import Callable, List, Optional, Tuple
 
-from ..errors import SortcoreError
-from ..messages import odd_of, rows_as_dicts
+from ..core.errors import SortcoreError
+from ..core.messages import odd_of, rows_as_dicts
 
 UNKNOWN = "Unknown"
 MAX_THUMBS = 64  # designs with a picture kept; the least recently seen goes first

@@ -15,8 +15,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Optional, Tuple
 from urllib.parse import parse_qs
 
-from ..errors import ConfigError, SortcoreError
-from ..messages import dumps
+from ..core.errors import ConfigError, SortcoreError
+from ..core.messages import dumps
 from .guard import TokenGuard
 from .limits import HeaderDeadline, Limited
 from .live import LiveView

@@ -8,7 +8,7 @@ docs/time.md), ``n > 0`` published as sighting ``n``.
 A camera (:class:`Camera`) holds its clock (a min-heap of the ``min_frames``
 latest times it moved to; its watermark is the heap's least less ``lateness``), the
 receive time it last sent at (``seen``, only where receive times are given) and the
-lags its clock bound is measured over (:mod:`sortcore.clocks`; not kept in the
+lags its clock bound is measured over (:mod:`sortcore.core.clocks`; not kept in the
 state: they start again at zero). The state keeps each camera's watermark
 (``mark``): resumed, even with another ``lateness``, the heap is raised to it plus
 the allowance, so a watermark never moves back.

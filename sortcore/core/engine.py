@@ -9,7 +9,7 @@ designs neither end nor count); ``tumbling``: the original ksqlDB query, one soc
 per (design, epoch-aligned ``window``) that reaches ``min_frames``.
 
 Time (docs/time.md): each camera's clock is the ``min_frames``-th latest ``ts`` it
-sent (with receive times, each held back to :func:`sortcore.clocks.ceiling`), its
+sent (with receive times, each held back to :func:`sortcore.core.clocks.ceiling`), its
 *watermark* that clock less ``lateness``. A frame stamped before the watermark is
 :class:`FrameLate`; every other frame counts where its ``ts`` puts it, so counts
 equal those of the stream sorted by ``ts``. Only the watermark finalises a
@@ -75,7 +75,7 @@ class Engine(clocks.CameraLife):
     def feed(self, frame, received_at: Optional[float] = None) -> list:
         """Process one frame (its ``ts`` must be set); return the events it caused.
         ``received_at``: when it arrived (serve); it bounds how far the frame moves its
-        camera's clock (:func:`sortcore.clocks.ceiling`) and when the camera counts as idle."""
+        camera's clock (:func:`sortcore.core.clocks.ceiling`) and when the camera counts as idle."""
         if received_at is None or frame[2] is None:
             return self._feed((frame,), _INF)
         events = []
@@ -89,7 +89,7 @@ class Engine(clocks.CameraLife):
         return events + self._feed((frame,), clocks.ceiling(cam, frame[2], received_at))
 
     def feed_many(self, frames) -> list:
-        """Process :class:`~sortcore.frames.Frame` tuples in order (each with ``ts`` set);
+        """Process :class:`~sortcore.core.frames.Frame` tuples in order (each with ``ts`` set);
         return the events they caused, in order. The hot path: one call per batch."""
         return self._feed(frames, _INF)
 
@@ -372,7 +372,7 @@ class Engine(clocks.CameraLife):
     def changes(self):
         """``(head, cameras)``: the state without its cameras, and each camera changed since
         the last call as its state (``{"floor": mark}`` once evicted, None once forgotten).
-        The store writes only these (:meth:`sortcore.store.Store.commit`)."""
+        The store writes only these (:meth:`sortcore.store.database.Store.commit`)."""
         rows = {}
         for camera in self._touched:
             cam = self._cameras.get(camera)

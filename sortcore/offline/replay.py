@@ -11,10 +11,10 @@ import json
 import os
 from typing import Callable, NamedTuple, Optional, Sequence
 
-from .engine import EngineConfig
+from ..core.engine import EngineConfig
 from .logbatch import Batch, read_batches
 from .logfiles import open_log, open_lines
-from .pipeline import Pipeline
+from ..store.pipeline import Pipeline
 
 
 class ReplayResult(NamedTuple):
@@ -29,7 +29,7 @@ class ReplayResult(NamedTuple):
 
     def as_json(self) -> dict:
         """The ``replay --json`` object."""
-        from .messages import odd_of, rows_as_dicts
+        from ..core.messages import odd_of, rows_as_dicts
 
         socks = rows_as_dicts(self.rows, self.untaught)
         return {
@@ -62,7 +62,7 @@ def replay(store, paths: Sequence[str], config: EngineConfig = EngineConfig(), f
            progress: Optional[Callable[[int], None]] = None, labels: Optional[frozenset] = None) -> ReplayResult:
     """Replay ``paths`` (``-`` is stdin) into a new or resumed session of ``store``.
 
-    ``labels``: an allow-list (:func:`sortcore.frames.label_set`); other images are dead letters.
+    ``labels``: an allow-list (:func:`sortcore.core.frames.label_set`); other images are dead letters.
     Commits with ``synchronous=NORMAL`` (:meth:`Store.durable`), restored when done.
     """
     check_logs(paths, fps)  # fail before a session is started, not half-way

@@ -8,7 +8,7 @@ import os
 import secrets
 from typing import Optional
 
-from .errors import ConfigError
+from ..core.errors import ConfigError
 
 #: A reset token shorter than this is a configuration error: 16 characters of letters and
 #: digits are ~95 bits, out of reach of guessing over HTTP, even without the rate limit.

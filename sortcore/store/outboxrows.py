@@ -1,6 +1,6 @@
 """The store's outbox rows: what a destination still lacks, its acknowledgements, pruning.
 
-A base of :class:`sortcore.store.Store` (its connection, clock and transactions).
+A base of :class:`sortcore.store.database.Store` (its connection, clock and transactions).
 The outbox is bounded by age and by rows: rows every destination acknowledged go
 after ``outbox_retention`` seconds, or sooner, oldest first, once the outbox holds
 more than ``outbox_rows``; their deliveries go with them. A row some destination
@@ -15,7 +15,7 @@ DEFAULT_DESTINATION = "mqtt"
 
 
 class OutboxRows(object):
-    """The outbox methods of :class:`sortcore.store.Store`."""
+    """The outbox methods of :class:`sortcore.store.database.Store`."""
 
     @guarded
     def prune(self, older_than_s: float, destinations: Iterable[str] = (DEFAULT_DESTINATION,),

@@ -1,4 +1,4 @@
-"""The engine's configuration and the events it emits (re-exported by :mod:`sortcore.engine`)."""
+"""The engine's configuration and the events it emits (re-exported by :mod:`sortcore.core.engine`)."""
 
 import math
 from dataclasses import asdict, dataclass

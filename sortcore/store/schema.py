@@ -6,7 +6,7 @@ Plain SQL through :mod:`sqlite3` (sqlite-utils imports numpy when installed). Py
 import json
 import sqlite3
 
-from .engine import UNKNOWN
+from ..core.engine import UNKNOWN
 from .storefile import Transaction
 
 PAIRS_VIEW = """

@@ -15,7 +15,7 @@ frames stamped now + 290 s leave the frames that follow in bound (docs/time.md).
 Holding a clock back is always safe: it makes no frame late and closes no run
 early; it only delays what waits for the clock (a run's end, a waiting sock).
 
-:class:`CameraLife` (a base of :class:`~sortcore.engine.Engine`): the waiting socks
+:class:`CameraLife` (a base of :class:`~sortcore.core.engine.Engine`): the waiting socks
 of a camera silent for ``silence`` s are published (:meth:`CameraLife.release`);
 a camera idle for ``camera_idle`` s is evicted, keeping only its watermark; and at
 most ``max_cameras`` cameras are live.
@@ -50,7 +50,7 @@ def last_seen(cam: Camera) -> float:
 
 
 class CameraLife(object):
-    """The :class:`~sortcore.engine.Engine`'s cameras over receive time: cameras that fell
+    """The :class:`~sortcore.core.engine.Engine`'s cameras over receive time: cameras that fell
     silent (their waiting socks), idle ones evicted, at most ``max_cameras`` live."""
 
     def release(self, now: float) -> list:

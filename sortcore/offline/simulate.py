@@ -15,8 +15,8 @@ import random
 import time
 from typing import List, Optional, Sequence, Tuple
 
-from .engine import Engine, EngineConfig
-from .frames import Frame
+from ..core.engine import Engine, EngineConfig
+from ..core.frames import Frame
 from .logfiles import read_frames
 
 DESIGNS = ("Confluent", "Databricks", "Github", "Google", "Mongo", "Streamsets", "Running Science")

@@ -1,4 +1,4 @@
-"""Frames: decoding ``sockfound`` payloads (recorded logs: :mod:`sortcore.logfiles`).
+"""Frames: decoding ``sockfound`` payloads (recorded logs: :mod:`sortcore.offline.logfiles`).
 
 A frame is one classifier output. Anything that is not a valid frame becomes a
 :class:`DeadLetter` with a reason; nothing here raises on bad input.

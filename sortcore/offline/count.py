@@ -12,14 +12,14 @@ banner naming a confirmed sock for :data:`BANNER_SECONDS` of video from its conf
 
 import time
 
-from ..engine import SockConfirmed
-from ..errors import SourceError
-from ..frames import DeadLetter, Frame
-from ..pipeline import Pipeline
-from ..replay import ReplayResult
-from . import annotate as drawing
-from .sources import VideoSource, open_source
-from .videoout import VideoOut, choose
+from ..core.engine import SockConfirmed
+from ..core.errors import SourceError
+from ..core.frames import DeadLetter, Frame
+from ..store.pipeline import Pipeline
+from .replay import ReplayResult
+from ..camera import annotate as drawing
+from ..camera.sources import VideoSource, open_source
+from ..camera.videoout import VideoOut, choose
 
 #: How long the "sock: X" banner stays on the annotated video (seconds of video).
 BANNER_SECONDS = 1.0
@@ -65,7 +65,7 @@ def count(spec, classifier, store, config, fps=5.0, camera="count", annotate=Non
     with ``new_designs``, socks the model was never taught are paired as designs found in the
     session (:mod:`sortcore.runtime.designs`).
 
-    Returns a :class:`sortcore.replay.ReplayResult` (``replay --json``'s shape, with
+    Returns a :class:`sortcore.offline.replay.ReplayResult` (``replay --json``'s shape, with
     ``unknown``). ``progress(n)`` is called per frame; ``progress.total`` is set when known.
     ``annotate``: the video to write, at :func:`sortcore.camera.videoout.choose`'s path.
     """

@@ -10,9 +10,9 @@ import logging
 import time
 from typing import List, Optional
 
-from .engine import Engine, EngineConfig, FrameLate, FrameRefused, SightingClosed, SockConfirmed
-from .frames import DeadLetter
-from .messages import TOPIC_PAIRS, dumps, sock_message
+from ..core.engine import Engine, EngineConfig, FrameLate, FrameRefused, SightingClosed, SockConfirmed
+from ..core.frames import DeadLetter
+from ..core.messages import TOPIC_PAIRS, dumps, sock_message
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ class Pipeline:
 
     def feed(self, frame, received_at: Optional[float] = None) -> list:
         """Process one frame; a frame without ``ts`` gets the clock's time. ``received_at``:
-        when it arrived (serve): see :meth:`sortcore.engine.Engine.feed`."""
+        when it arrived (serve): see :meth:`sortcore.core.engine.Engine.feed`."""
         if frame.ts is None:
             frame = frame._replace(ts=self.clock())
         if received_at is None:

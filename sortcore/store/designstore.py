@@ -17,7 +17,7 @@ COLUMNS = ("name", "count", "dim", "views", "palettes", "picture")
 
 
 class DesignStore(object):
-    """The ``new_designs`` rows of a :class:`~sortcore.store.Store`."""
+    """The ``new_designs`` rows of a :class:`~sortcore.store.database.Store`."""
 
     def __init__(self, store):
         self.store = store

@@ -22,10 +22,9 @@ Schema (version 3; older stores are migrated on open):
 Every write of a batch happens in one transaction (:meth:`Store.commit`), so a
 confirmed sock, its outbox row and the engine state that counted it land
 together or not at all. We drive transactions ourselves on a connection in
-autocommit mode, because sqlite-utils 3.x and 4.x commit differently. The
-schema is plain SQL and queries go through :mod:`sqlite3`, so replay and the
-service never import sqlite-utils (which imports numpy when installed); the
-file stays readable by the ``sqlite-utils`` CLI and :attr:`Store.db`.
+autocommit mode. The schema is plain SQL and queries go through :mod:`sqlite3`:
+the camera needs no more, and the file is a plain SQLite database that the
+``sqlite-utils`` CLI and Datasette read (docs/store.md).
 
 Failures become :class:`StoreError` subclasses: ``StoreCorrupt``, ``StoreFull``
 (the batch is rolled back and can be retried), ``StoreBusy``, ``StoreLocked``.
@@ -36,10 +35,10 @@ import sqlite3
 import time
 from typing import Iterable, List, Optional
 
-from .engine import UNKNOWN
+from ..core.engine import UNKNOWN
 from .outboxrows import DEFAULT_DESTINATION, OutboxRows  # noqa: F401 - DEFAULT_DESTINATION: importable from here
 from .schema import MIGRATIONS, ensure_views
-from .errors import StoreCorrupt, StoreError, store_error
+from ..core.errors import StoreCorrupt, StoreError, store_error
 from .storefile import StoreLock, Transaction, connect_readonly, create_private, guarded
 
 try:  # the engine state is written at every commit: orjson is ~10x faster (the lambda zip goes without)
@@ -76,7 +75,7 @@ class Store(OutboxRows):
         self.clock = clock
         self.max_dead_letters = max_dead_letters
         self.max_dead_letter_bytes = max_dead_letter_bytes
-        self._lock = self._db = self.conn = None
+        self._lock = self.conn = None
         try:
             if readonly:  # pairs, sessions: read, create nothing, write nothing
                 self.conn = connect_readonly(path, busy_timeout)
@@ -100,15 +99,6 @@ class Store(OutboxRows):
             if isinstance(exc, StoreError):
                 raise
             raise store_error(path, exc) from exc
-
-    @property
-    def db(self):
-        """The store as a ``sqlite_utils.Database`` (imported on first use: it imports numpy)."""
-        if self._db is None:
-            import sqlite_utils
-
-            self._db = sqlite_utils.Database(self.conn)
-        return self._db
 
     def lock(self, owner: str = ""):
         """Take the store's lock file or raise StoreLocked naming the holder (pid, command)."""
@@ -265,7 +255,7 @@ class Store(OutboxRows):
 
         ``confirmed``: SockConfirmed events; ``closed``: SightingClosed events;
         ``dead_letters``: DeadLetter tuples; ``outbox``: (sighting, topic, payload);
-        ``engine_state``, ``engine_cameras``: :meth:`sortcore.engine.Engine.changes`.
+        ``engine_state``, ``engine_cameras``: :meth:`sortcore.core.engine.Engine.changes`.
         """
         now = self.clock()
         c = self.conn

@@ -274,7 +274,7 @@ def from_mapping(command: str, items: Iterable[Tuple[str, str]], where: str) -> 
 
 def markdown(title: Optional[str] = "# Settings") -> str:
     """The reference table of docs/settings.md."""
-    lines = [title, "", "Generated from `sortcore/settings.py` by `sortcore settings --markdown`; "
+    lines = [title, "", "Generated from `sortcore/core/settings.py` by `sortcore settings --markdown`; "
              "a test keeps this file equal to it.", "",
              "Every option can come from the command line, the environment, or a `--config` INI "
              "file (section `[sortcore]` or `[<command>]`, keys as the setting names), in that "
