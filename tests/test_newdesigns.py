@@ -223,3 +223,51 @@ def test_the_user_model_is_written_whole_and_switched_atomically(tmp_path):
     assert labels == ["Github", "Mongo", "Stripy"] and len(head.views) == 8 + 5 + 2
     assert json.load(open(os.path.join(user, "current", "calibration.json")))["enrolled"][0]["design"] == "Stripy"
     assert open(os.path.join(base, "labels.txt")).read().split() == ["Github", "Mongo"]  # never changed
+
+
+def test_the_deeplens_backend_labels_with_the_user_model(monkeypatch, tmp_path):
+    """run's DeepLens backend (``model_backend = deeplens``) loads the user model as the other
+    backends do: the designs named on the page are taught designs on the camera too. Its net is
+    optimized from the deployed files; ``mo`` and ``awscam`` stand in through the adapter's
+    imports (only camera/deeplens.py imports them)."""
+    import shutil
+    import sys
+    import types
+    from sortcore.classifier import usermodel
+    from sortcore.runtime.appliance import _loaders
+    from tests.shared import ROOT
+
+    base = tmp_path / "artifacts"
+    base.mkdir()
+    for name in ("labels.txt", "gallery.npz", "calibration.json"):
+        shutil.copy(str(ROOT / "model" / name), str(base / name))
+    (base / "sock-symbol.json").write_text("{}")
+    (base / "sock-0000.params").write_bytes(b"\0")
+    rng = np.random.RandomState(3)
+    named = rng.normal(size=1280).astype(np.float32)
+    views = named[None, :] + 0.1 * rng.normal(size=(8, 1280)).astype(np.float32)
+    user = tmp_path / "user-model"
+    usermodel.teach(str(user), str(base), "Blue stripes", views)
+
+    optimized = []
+    mo = types.ModuleType("mo")
+    mo.optimize = lambda name, w, h, kind, extra: optimized.append((name, extra["--models-dir"])) or (0, "/opt/m.xml")
+    awscam = types.ModuleType("awscam")
+
+    class Model(object):
+        def __init__(self, path, config):
+            self.path = path
+
+        def doInference(self, image):  # the net sees the sock named on the page
+            return {"out": named + 0.05 * rng.normal(size=1280).astype(np.float32)}
+    awscam.Model = Model
+    monkeypatch.setitem(sys.modules, "mo", mo)
+    monkeypatch.setitem(sys.modules, "awscam", awscam)
+
+    values = {"model_backend": "deeplens", "model": str(base), "user_model": str(user), "source": "deeplens"}
+    classifier = _loaders(values)[1]()
+    assert optimized == [("sock", str(base))]  # the deployed net, optimized once
+    assert "Blue stripes" in classifier.labels
+    assert classifier.classify(np.zeros((480, 640, 3), np.uint8)).label == "Blue stripes"
+    shutil.rmtree(str(user))  # no user model: the deployed head, which never heard of it
+    assert _loaders(values)[1]().classify(np.zeros((480, 640, 3), np.uint8)).label != "Blue stripes"

@@ -54,12 +54,15 @@ class DeepLensSource(FrameSource):
         self._closed = True
 
 
-def load_optimized_model(dirpath, name=None, loading_config=None):
+def load_optimized_model(dirpath, name=None, loading_config=None, head=None):
     """Optimize the MXNet files with ``mo.optimize`` and load them with ``awscam.Model``.
 
     ``dirpath`` must be the DeepLens artifacts folder the model was deployed to
-    (``/opt/awscam/artifacts``). Returns a :class:`Classifier` with the same
-    ``classify()`` (label ``Unknown`` when unsure) as :func:`sortcore.classifier.model.load_model`.
+    (``/opt/awscam/artifacts``). ``head``: the folder whose ``labels.txt`` and open-set head
+    label the embeddings (default ``dirpath``): the user model, whose net is ``dirpath``'s and
+    whose gallery holds the designs named on the page, so the net is optimized once, from the
+    deployed files. Returns a :class:`Classifier` with the same ``classify()`` (label
+    ``Unknown`` when unsure) as :func:`sortcore.classifier.model.load_model`.
     Not yet verified on a device: check its predictions against the MXNet model.
     """
     import os
@@ -84,4 +87,4 @@ def load_optimized_model(dirpath, name=None, loading_config=None):
             rows.append(np.asarray(list(output.values())[0], dtype=np.float32).ravel())
         return np.stack(rows)
 
-    return classifier_for(dirpath, predict, size)  # labels.txt + the numpy open-set head
+    return classifier_for(head or dirpath, predict, size)  # labels.txt + the numpy open-set head

@@ -51,14 +51,14 @@ def _loaders(values: dict, runtime: str = "run"):
         return _open(values["source"], values.get("fps", 0.0))
 
     def load_classifier():
-        if values.get("model_backend") == "deeplens":
-            from ..camera.deeplens import load_optimized_model
-            return load_optimized_model(values["model"])
-        from ..classifier.backends import load_classifier
         from ..classifier.usermodel import model_for
         model = model_for(user_model_dir(values), values["model"])  # the designs named on the page
         if model != values["model"]:
             log.info("loading the user model %s", model)
+        if values.get("model_backend") == "deeplens":  # the deployed net, the user model's head
+            from ..camera.deeplens import load_optimized_model
+            return load_optimized_model(values["model"], head=model)
+        from ..classifier.backends import load_classifier
         return load_classifier(model, values.get("runtime", "auto"))
 
     def open_pipeline():
