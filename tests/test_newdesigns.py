@@ -152,9 +152,39 @@ def test_the_sock_is_found_against_the_empty_wall():
     assert not found.changed and len(found.pixels) > 0
     crop = foreground.crop(frame, found.box)
     assert crop.shape[0] == crop.shape[1] >= 200
+    assert found.still is False and foreground.find(wall, foreground.small(wall)).still  # the wall again
+    assert found.still is False and foreground.find(wall, foreground.small(wall)).still  # the wall again
     assert foreground.find(wall, foreground.small(wall)).box is None  # nothing there
     light = np.full((480, 640, 3), 60, np.uint8)  # the light went out: the scene changed
     assert foreground.find(light, foreground.small(wall)).changed
+
+
+def test_a_frame_that_is_the_empty_scene_is_blank_without_the_net():
+    """Most frames of a sorting station are the empty wall: once the head has called the wall
+    Blank, a frame no pixel of which differs from it is Blank at the same probability with
+    nothing embedded; a sock held up is embedded again."""
+    pytest.importorskip("onnxruntime")
+    from sortcore.classifier.backends import load_classifier
+    from sortcore.classifier.session import session_classifier
+    from tests.shared import ROOT
+
+    classifier = load_classifier(str(ROOT / "model"))
+    embedded = []
+    embed = classifier.embed
+    classifier.embed = lambda images: embedded.append(1) or embed(images)
+    labeller = session_classifier(classifier)
+    rng = np.random.RandomState(0)
+    wall = np.full((480, 640, 3), 170, np.uint8)
+    noisy = [np.clip(wall + rng.normal(0, 2, wall.shape), 0, 255).astype(np.uint8) for _ in range(6)]
+    first = labeller.classify_at(noisy[0], 0.25)
+    assert first.label == "Blank" and len(embedded) == 1
+    again = [labeller.classify_at(frame, 0.5 + 0.25 * i) for i, frame in enumerate(noisy[1:])]
+    assert [p.label for p in again] == ["Blank"] * 5 and {p.probability for p in again} == {first.probability}
+    assert len(embedded) == 1  # the wall again: no net
+    sock = noisy[0].copy()
+    sock[100:380, 250:370] = (40, 60, 200)
+    labeller.classify_at(sock, 2.0)
+    assert len(embedded) == 2
 
 
 def test_rows_of_designs_found_in_the_session_say_so():

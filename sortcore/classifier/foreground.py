@@ -21,14 +21,15 @@ THRESHOLD = 28
 #: The region must cover at least MIN_FRACTION of the frame; one of MAX_FRACTION or more means
 #: the scene itself changed (the light, the camera moved).
 MIN_FRACTION, MAX_FRACTION = 0.01, 0.85
-#: The crop's margin around the box, as a fraction of its side.
+#: The crop's margin around the box, as a fraction of its side (docs/classifier.md, New designs).
 MARGIN = 0.12
 
 #: ``box`` (x0, y0, x1, y1) in the frame, or None; ``pixels``: (N, 3) BGR pixels of the small
 #: copy inside the region (all of them when there is no region); ``changed``: the scene itself
 #: differs (no region can be told apart).
-#: ``scene``: the frame as :func:`small` gives it (what becomes the empty scene when it is one).
-Found = collections.namedtuple("Found", ["box", "pixels", "changed", "scene"])
+#: ``scene``: the frame as :func:`small` gives it (what becomes the empty scene when it is one);
+#: ``still``: no pixel of the frame differs from the empty scene (the frame is the empty scene).
+Found = collections.namedtuple("Found", ["box", "pixels", "changed", "scene", "still"])
 
 
 def _cv2():
@@ -58,20 +59,22 @@ def find(image, empty):
     now = cv2.GaussianBlur(shrunk, (5, 5), 0)
     scene = (now, scale)
     if empty is None or empty[0].shape != now.shape:
-        return Found(None, shrunk.reshape(-1, 3), empty is not None, scene)
+        return Found(None, shrunk.reshape(-1, 3), empty is not None, scene, False)
     differs = (np.abs(now.astype(np.int16) - empty[0].astype(np.int16)).max(axis=2) > THRESHOLD)
+    if not differs.any():
+        return Found(None, shrunk.reshape(-1, 3), False, scene, True)
     differs = cv2.morphologyEx(differs.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     differs = cv2.morphologyEx(differs, cv2.MORPH_CLOSE, np.ones((7, 7), np.uint8))
     count, labels, stats, _ = cv2.connectedComponentsWithStats(differs)
     if count < 2:
-        return Found(None, shrunk.reshape(-1, 3), False, scene)
+        return Found(None, shrunk.reshape(-1, 3), False, scene, False)
     best = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
     x, y, w, h, area = stats[best]
     fraction = area / float(differs.size)
     if not MIN_FRACTION <= fraction < MAX_FRACTION:
-        return Found(None, shrunk.reshape(-1, 3), fraction >= MAX_FRACTION, scene)
+        return Found(None, shrunk.reshape(-1, 3), fraction >= MAX_FRACTION, scene, False)
     box = tuple(int(round(v / scale)) for v in (x, y, x + w, y + h))
-    return Found(box, shrunk[labels == best], False, scene)
+    return Found(box, shrunk[labels == best], False, scene, False)
 
 
 def square(box, shape, margin=MARGIN):
@@ -87,7 +90,7 @@ def square(box, shape, margin=MARGIN):
     return left, top, left + side, top + side
 
 
-def crop(image, box):
+def crop(image, box, margin=MARGIN):
     """The square crop around ``box`` (a contiguous copy)."""
-    x0, y0, x1, y1 = square(box, image.shape)
+    x0, y0, x1, y1 = square(box, image.shape, margin)
     return np.ascontiguousarray(image[y0:y1, x0:x1])

@@ -5,7 +5,9 @@ and camera, with one embedding per frame:
 
 1. the sock is found against the camera's empty scene (:mod:`sortcore.classifier.foreground`):
    the frame's own last ``Blank`` frame; the embedding is of the sock's crop when a sock stands
-   out, else of the whole frame (a sock filling the frame, a camera that moved);
+   out, else of the whole frame (a sock filling the frame, a camera that moved). A frame no pixel of which differs from the empty scene is that scene:
+   ``Blank`` again, with the empty scene's probability, and nothing embedded (most frames of a
+   sorting station are the empty wall);
 2. the taught head labels the embedding (a design, ``Blank`` or ``Unknown``);
 3. :class:`~sortcore.classifier.newdesigns.NewDesigns` turns ``Unknown`` into a session
    design or a candidate ``New k`` (the engine then runs, de-ghosts and confirms them);
@@ -91,9 +93,10 @@ def picture_jpeg(image):
 class _Scene(object):
     def __init__(self):
         self.empty = None
+        self.blank = None
         self.blank_regions = 0
 
-    def learn(self, found, label):
+    def learn(self, found, label, probability):
         if label != BLANK:
             self.blank_regions = 0
             return
@@ -101,7 +104,7 @@ class _Scene(object):
             self.blank_regions += 1
             if self.blank_regions < RELEARN:
                 return
-        self.empty, self.blank_regions = found.scene, 0
+        self.empty, self.blank, self.blank_regions = found.scene, probability, 0
 
 
 class SessionClassifier(object):
@@ -123,11 +126,14 @@ class SessionClassifier(object):
         if scene is None:
             scene = self.scenes[camera] = _Scene()
         seen = look(image, scene.empty)
+        if seen.found.still and scene.blank is not None:  # the empty scene again: Blank, no net
+            scene.learn(seen.found, BLANK, scene.blank)
+            return Prediction(BLANK, scene.blank)
         embedding = self.classifier.embed(seen.image)
         scores = self.classifier.head.scores(embedding)
         label, probability = head_label(self.classifier.head, embedding,
                                         self.designs is not None and seen.found.box is not None, scores)
-        scene.learn(seen.found, label)
+        scene.learn(seen.found, label, probability)
         if self.designs is None or label == BLANK:
             return Prediction(label, probability)
         picture = (sharpness(seen.image), seen.image) if seen.found.box else None
