@@ -67,9 +67,9 @@ def pairs(wall):
         print("tau %.2f  colour:split/false/twin  %s" % (tau, "  ".join(cells)))
     rule = newdesigns.RULE
     neg = (kind > 0)
-    ok = (emb >= rule.tau) & (col >= rule.colour)
-    print("RULE tau %.2f colour %.2f: split %.1f %% (%d of %d), false matches %d of %d (%.3f %%), twins %d of %d"
-          % (rule.tau, rule.colour, 100 * (1 - ok[kind == 0].mean()), (~ok[kind == 0]).sum(), (kind == 0).sum(),
+    ok = newdesigns.matches(rule, emb, col)
+    print("RULE tau %.2f colour %.2f (or %.2f and %.2f): split %.1f %% (%d of %d), false matches %d of %d (%.3f %%), twins %d of %d"
+          % (rule.tau, rule.colour, rule.strong, rule.strong_colour, 100 * (1 - ok[kind == 0].mean()), (~ok[kind == 0]).sum(), (kind == 0).sum(),
              ok[kind == 1].sum(), (kind == 1).sum(), 100 * ok[kind == 1].mean(), ok[kind == 2].sum(), (kind == 2).sum()))
     for r, good in zip(rows, ok):
         if good and r[0] != 0:

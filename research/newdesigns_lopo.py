@@ -14,7 +14,7 @@ import numpy as np
 import eye_sets
 import newdesigns_calibrate as calib
 from sortcore.classifier import palette
-from sortcore.classifier.newdesigns import RULE, colour_score, knn_score
+from sortcore.classifier.newdesigns import RULE, colour_score, knn_score, matches
 
 
 def held_palettes(image):
@@ -42,7 +42,7 @@ def main():
     print("LOPO: %d tracks of the same design, %d of different designs" % (same.sum(), (~same).sum()))
     for what, ok in (("embedding only (tau %.2f)" % RULE.tau, emb >= RULE.tau),
                      ("colours only (%.2f)" % RULE.colour, col >= RULE.colour),
-                     ("the rule (both)", (emb >= RULE.tau) & (col >= RULE.colour))):
+                     ("the rule (both)", matches(RULE, emb, col))):
         print("  %-28s false matches %3d of %d (%.2f %%), splits %3d of %d (%.1f %%)" % (
             what, ok[~same].sum(), (~same).sum(), 100 * ok[~same].mean(), (~ok[same]).sum(), same.sum(),
             100 * (1 - ok[same].mean())))

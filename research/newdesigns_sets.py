@@ -99,6 +99,12 @@ def socks(wall_seed=WALL_SEED):
     return out
 
 
+def cut_tag():
+    """The camera side's cut in the cache's names (a changed cut embeds again)."""
+    from sortcore.classifier import foreground
+    return "m%g" % foreground.MARGIN
+
+
 def embedded(model_path, wall_seed=WALL_SEED):
     """{sock name: (design, (HOLD, D) embeddings of what the camera side embeds, (HOLD, BINS)
     palettes)}, cached; and how many frames had no sock box (their whole frame is embedded)."""
@@ -106,7 +112,7 @@ def embedded(model_path, wall_seed=WALL_SEED):
     out, missed = {}, 0
     every = None
     for i, name in enumerate(sorted(socks_names(wall_seed))):
-        key = os.path.join(embedder.cache, "ndv%d-%s" % (wall_seed, name.replace("/", "-")))
+        key = os.path.join(embedder.cache, "ndv%d-%s-%s" % (wall_seed, cut_tag(), name.replace("/", "-")))
         if not os.path.isfile(key + "-palettes.npy"):
             every = every or socks(wall_seed)
             design, image, mask = every[name]

@@ -11,7 +11,8 @@ last frame is more than ``gap`` seconds old has ended (the engine's rule for a r
   half of them, or the one the head's rule gives the mean of their scores (when the head named
   one of them), else a session design
   whose ``k`` nearest views score at least ``tau`` on average **and** whose colours agree at
-  least ``colour`` (and, if several do, beats the second by ``margin``), else a *candidate*
+  least ``colour`` (or, the views scoring at least ``strong``, at least ``strong_colour``: the
+  same sock in another light), and, if several do, beats the second by ``margin``, else a *candidate*
   ``New k``. Once it has ``decide`` frames (the engine's ``min_frames``) its label stays: the
   frames it gave another label are fewer than ``min_frames``, a ghost, so a sock is never
   counted twice (a stray frame the head gave another design takes the track's label too).
@@ -39,9 +40,17 @@ MAX_VIEWS = 48
 #: A track compares a frame with at most its last this many frames.
 TRACK_VIEWS = 12
 
-Rule = collections.namedtuple("Rule", ["k", "tau", "colour", "margin", "join", "join_colour"])
+Rule = collections.namedtuple("Rule", ["k", "tau", "colour", "strong", "strong_colour", "margin", "join",
+                                       "join_colour"])
 #: Calibrated in research/newdesigns_calibrate.py (docs/classifier.md, New designs).
-RULE = Rule(k=3, tau=0.65, colour=0.70, margin=0.02, join=0.80, join_colour=0.30)
+RULE = Rule(k=3, tau=0.65, colour=0.70, strong=0.75, strong_colour=0.60, margin=0.02, join=0.80, join_colour=0.30)
+
+
+def matches(rule, score, colour):
+    """Whether a track's k-NN ``score`` and ``colour`` agreement with a design pass ``rule``:
+    ``tau`` and ``colour``, or (the same sock in another light) ``strong`` and
+    ``strong_colour``. Works on numpy arrays too."""
+    return (score >= rule.tau) & ((colour >= rule.colour) | ((score >= rule.strong) & (colour >= rule.strong_colour)))
 
 
 def new_label(number):
@@ -184,7 +193,7 @@ class NewDesigns(object):
         rule, passing = self.rule, []
         for name, design in self.designs.items():
             score = knn_score(track.views, design.views, rule.k)
-            if score >= rule.tau and colour_score(track.palettes, design.palettes) >= rule.colour:
+            if score >= rule.tau and matches(rule, score, colour_score(track.palettes, design.palettes)):
                 passing.append((score, name))
         passing.sort(reverse=True)
         if passing and (len(passing) == 1 or passing[0][0] - passing[1][0] >= rule.margin):
