@@ -1,15 +1,20 @@
 """Issue 24's targets on generated videos, through the real ``sortcore count`` CLI.
 
-    PYTHONPATH=. .venv/bin/python benchmarks/bench_newdesigns.py [VIDEOS] [UNTAUGHT]
+    PYTHONPATH=. .venv/bin/python benchmarks/bench_newdesigns.py [VIDEOS] [UNTAUGHT] [FIRST_SEED]
     PYTHONPATH=. .venv/bin/python benchmarks/bench_newdesigns.py --speed
 
-Each video (:func:`sortcore.devtools.sockvideo.new_designs_video`, seeds 1..VIDEOS) is a laundry
+Each video (:func:`sortcore.devtools.sockvideo.new_designs_video`, seeds FIRST_SEED.. (default
+1), VIDEOS of them) is a laundry
 load on one wall at 4 fps: UNTAUGHT designs nobody taught (a real photo's sock re-clothed, both
 socks of each) and three taught socks (a Github pair, an odd Streamsets), each held up 3 s with
 2 s of wall between. ``count --json`` and the session's sightings (in order) are compared with
 the truth: every sock of an untaught design under one label of its own, no label for two
 designs (false pairs), taught socks under their design, nothing Unknown, and the speed as a
 multiple of real time (the CLI's own start-up included).
+
+``--speed``: ``count`` of video 1, in-process (the model loaded once, as a camera runs) and
+through the CLI (start-up included), with and without new designs, the runs interleaved so a
+busy machine slows both alike; the best of 3 of each.
 """
 
 import collections
@@ -73,28 +78,35 @@ def sock_labels(db, socks):
 
 
 def timing(repeats=3):
-    """``count`` in-process on video 1 (the model loaded once, as a camera runs): the best of
-    ``repeats`` as a multiple of real time, with and without new designs."""
+    """``count`` of video 1 as a multiple of real time, best of ``repeats``: in-process (the
+    model loaded once, as a camera runs) and through the CLI, with and without new designs."""
     from sortcore.offline.count import count
     from sortcore.classifier.backends import load_classifier
     from sortcore.core.engine import EngineConfig
     from sortcore.store.database import Store
     classifier = load_classifier(os.path.join(ROOT, "model"))
+    best = collections.defaultdict(lambda: 1e9)
     with tempfile.TemporaryDirectory() as folder:
         video = os.path.join(folder, "v.mp4")
         new_designs_video(video, PHOTOS, 1)
-        best = {}
         for run in range(repeats * 2):
             on = run % 2 == 0
             store = Store(os.path.join(folder, "s%d.db" % run))
             start = time.perf_counter()
             result = count("video:" + video, classifier, store, EngineConfig(), new_designs=on)
-            took = time.perf_counter() - start
+            best["in-process", on] = min(best["in-process", on], time.perf_counter() - start)
             store.close()
-            best[on] = min(best.get(on, 1e9), took)
+            env = dict(os.environ, PYTHONPATH=ROOT, SORTCORE_NEW_DESIGNS="1" if on else "0")
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "sortcore", "count", "video:" + video, "--json",
+                            "--db", os.path.join(folder, "c%d.db" % run)], env=env, check=True,
+                           stdout=subprocess.DEVNULL)
+            best["CLI", on] = min(best["CLI", on], time.perf_counter() - start)
         duration = result.frames / FPS
-    print("count of %.0f s of 640x480 video at 4 fps: %.1fx real time with new designs, %.1fx without"
-          % (duration, duration / best[True], duration / best[False]))
+    for how in ("in-process", "CLI"):
+        print("count of %.0f s of 640x480 video at 4 fps, %s: %.1fx real time with new designs, %.1fx without"
+              " (ratio %.2f)" % (duration, how, duration / best[how, True], duration / best[how, False],
+                                 best[how, False] / best[how, True]))
 
 
 def main():
@@ -102,9 +114,10 @@ def main():
         return timing()
     videos = int(sys.argv[1]) if len(sys.argv) > 1 else 5
     untaught = int(sys.argv[2]) if len(sys.argv) > 2 else 4
+    first = int(sys.argv[3]) if len(sys.argv) > 3 else 1
     totals = collections.Counter()
     with tempfile.TemporaryDirectory() as folder:
-        for seed in range(1, videos + 1):
+        for seed in range(first, first + videos):
             right, false, splits, taught, truth, labels, socks, unknown, speed, counted = one(seed, untaught, folder)
             rows = ", ".join("%s %d%s" % (r["image"], r["number_socks_seen"], "" if r.get("taught", True) else "*")
                              for r in counted["socks"])
