@@ -88,14 +88,17 @@ def resolves(dotted):
     return False
 
 
+@lru_cache(maxsize=None)
+def classes():
+    """(path, ClassDef) of every module-level class of sortcore/."""
+    return [(path, node) for path in sorted(PACKAGE.rglob("*.py")) for node in parsed(path).body
+            if isinstance(node, ast.ClassDef)]
+
+
 def class_member(dotted):
     """``Class.member`` written short: some module of sortcore/ defines it."""
-    for path in sorted(PACKAGE.rglob("*.py")):
-        for node in ast.walk(parsed(path)):
-            if isinstance(node, ast.ClassDef) and node.name == dotted.split(".")[0] \
-                    and resolve_in(path, node, dotted.split(".")[1:]):
-                return True
-    return False
+    first, rest = dotted.split(".")[0], dotted.split(".")[1:]
+    return any(node.name == first and resolve_in(path, node, rest) for path, node in classes())
 
 
 def names():
@@ -124,7 +127,7 @@ def missing(name):
 
 
 def test_the_doc_names_only_what_exists():
-    wrong = {name: missing(name) for name in names() if missing(name)}
+    wrong = {name: why for name, why in ((name, missing(name)) for name in names()) if why}
     assert wrong == {}
 
 
