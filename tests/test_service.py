@@ -20,6 +20,7 @@ from sortcore.adapters.mqtt import connect_publisher
 from sortcore.store.database import Store
 from tests.mqtt_util import Collector, serving
 from tests.test_mqtt import USERS, secure_broker
+from tests.shared import sightings
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 T0 = time.time() - 3600  # event times an hour ago: never ahead of the receive time
@@ -189,7 +190,7 @@ def test_service_killed_and_restarted_loses_no_sock(mosquitto, tmp_path):
     assert [r["image"] for r in results] == [DESIGNS[i % 4] for i in range(total)]
     store = Store(str(db))
     try:
-        rows = store.sightings(store.session()["id"])
+        rows = sightings(store, store.session()["id"])
         assert sorted(r["id"] for r in rows) == sorted(r["sighting"] for r in results)
         assert len(rows) == total and len({r["id"] for r in rows}) == total
         assert store.pending() == []
@@ -344,7 +345,7 @@ def test_ten_frames_stamped_290_s_ahead_leave_the_next_session_exact(mosquitto, 
     store = Store(str(tmp_path / "serve.db"))
     try:
         assert store.dead_letters() == []
-        assert len(store.sightings(store.session()["id"])) == total
+        assert len(sightings(store, store.session()["id"])) == total
     finally:
         store.close()
 

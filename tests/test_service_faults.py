@@ -20,6 +20,7 @@ from tests.disk import fill
 from tests.mqtt_util import Collector, serving
 from tests.test_mqtt import USERS, make_tls
 from tests.test_service import DESIGNS, ROOT, online, reap, serve_process, sock
+from tests.shared import sightings
 
 pytestmark = pytest.mark.compat
 
@@ -82,7 +83,7 @@ def counted(store_path):
     store = Store(str(store_path))
     try:
         session = store.session()["id"]
-        return [r["image"] for r in store.sightings(session)], store.pending()
+        return [r["image"] for r in sightings(store, session)], store.pending()
     finally:
         store.close()
 
@@ -147,7 +148,7 @@ def test_the_core_prunes_delivered_results_after_the_retention(mosquitto, tmp_pa
             while reader.conn.execute("select count(*) from outbox").fetchone()[0] > (rows if rows < 3 else 0):
                 assert time.monotonic() < deadline, "the outbox was not pruned"
                 service.wait_until(lambda s: False, 0.2)
-            assert len(reader.sightings(reader.session()["id"])) == 3  # the socks stay
+            assert len(sightings(reader, reader.session()["id"])) == 3  # the socks stay
         finally:
             reader.close()
 

@@ -13,6 +13,7 @@ from sortcore.core.frames import DeadLetter, Frame
 from sortcore.store.pipeline import Pipeline
 from sortcore.core.messages import state_message
 from sortcore.store.database import SCHEMA_VERSION, Store
+from tests.shared import sightings
 
 pytestmark = pytest.mark.compat
 
@@ -83,7 +84,7 @@ def test_a_failed_batch_writes_nothing(store):
     pipe.reject("not a dead letter")  # breaks the batch half-way
     with pytest.raises(AttributeError):
         pipe.commit()
-    assert store.sightings(pipe.session) == [] and store.pending() == []
+    assert sightings(store, pipe.session) == [] and store.pending() == []
     assert store.session(pipe.session)["frames"] == 0
 
 
@@ -95,12 +96,12 @@ def test_restart_resumes_the_open_session_and_ids_continue(store):
     assert again.session == pipe.session
     feed_socks(again, "Google", start=t)
     again.commit()
-    assert [s["id"] for s in store.sightings(pipe.session)] == [1, 2, 3]
+    assert [s["id"] for s in sightings(store, pipe.session)] == [1, 2, 3]
     new = again.reset()
     assert new != pipe.session
     feed_socks(again, "Github", start=t + 100)
     again.commit()
-    assert [s["id"] for s in store.sightings(new)] == [4]
+    assert [s["id"] for s in sightings(store, new)] == [4]
     assert store.session(pipe.session)["status"] == "done"
 
 
@@ -112,7 +113,7 @@ def test_a_reset_publishes_a_waiting_sock_in_the_session_it_belongs_to(store):
     assert pipe.waiting == 1
     old = pipe.session
     assert pipe.reset() != old
-    assert [s["image"] for s in store.sightings(old)] == ["Google", "Google"]
+    assert [s["image"] for s in sightings(store, old)] == ["Google", "Google"]
     assert len(store.pending()) == 2 and pipe.waiting == 0
 
 
@@ -174,7 +175,7 @@ def test_unrecognised_socks_are_sightings_but_never_pairs_rows(store):
     pipe = Pipeline(store, EngineConfig(), clock=lambda: 5.0)
     feed_socks(pipe, UNKNOWN, "Google", UNKNOWN)
     pipe.commit()
-    assert [s["image"] for s in store.sightings(pipe.session)] == [UNKNOWN, "Google", UNKNOWN]
+    assert [s["image"] for s in sightings(store, pipe.session)] == [UNKNOWN, "Google", UNKNOWN]
     assert store.pairs(pipe.session) == [{"image": "Google", "number_socks_seen": 1, "pair_seen": "Un-matched",
                                           "pairs": 0}]
     assert store.conn.execute("select image from current_pairs").fetchall() == [("Google",)]

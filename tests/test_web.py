@@ -348,9 +348,9 @@ def test_view_counts_each_sock_once_and_unknown_apart(view):
 def test_view_starts_afresh_on_a_new_session_and_ignores_late_ones(view):
     view.set_state({"session": 4, "started_at": 100.0, "rows": [sock(4, 1, "Google", 1)], "updated_at": 1.0})
     view.sock(sock(5, 9, "Mongo", 1))
-    assert [r["image"] for r in view.pairs()] == ["Mongo"] and view.snapshot()["session"] == 5
+    assert [r["image"] for r in view.snapshot()["rows"]] == ["Mongo"] and view.snapshot()["session"] == 5
     view.sock(sock(4, 3, "Github", 1))  # late, from the session before
-    assert [r["image"] for r in view.pairs()] == ["Mongo"]
+    assert [r["image"] for r in view.snapshot()["rows"]] == ["Mongo"]
     assert len(view.snapshot()["sightings"]) == 2
 
 

@@ -25,7 +25,8 @@ import numpy as np
 
 from . import foreground, palette
 from .model import Prediction
-from .newdesigns import BLANK, UNKNOWN, NewDesigns
+from ..core.events import BLANK, UNKNOWN
+from .newdesigns import NewDesigns
 from .openset import normalise
 
 #: The picture of a design: the crop of its clearest frame at most this many px a side.

@@ -7,7 +7,9 @@ from typing import NamedTuple, Optional, Tuple
 from .errors import ConfigError
 
 MODES = ("sighting", "tumbling")
-UNKNOWN = "Unknown"  # the classifier's open-set label, matched exactly
+# The labels with a meaning of their own, here and nowhere else:
+UNKNOWN = "Unknown"  # the classifier's open-set label (a sock it cannot name), matched exactly
+BLANK = "Blank"  # no sock in the frame (the wall); ignored by default (setting ``ignore``)
 UNRECOGNISED = "Unrecognised"  # ``pair_seen`` of an unrecognised sock: never a pair, never odd
 
 

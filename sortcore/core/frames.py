@@ -11,13 +11,14 @@ import re
 from typing import List, NamedTuple, Optional, Union
 
 from .errors import BadFrame
+from .events import BLANK, UNKNOWN
 
 MAX_IMAGE_LEN = 64
 MAX_CAMERA_LEN = 64
 MAX_LINE = 64 * 1024  # bytes; a longer line is a dead letter, not a memory spike
 MAX_RAW_KEPT = 1024  # bytes of a bad payload kept in its dead letter, once escaped
 MAX_TS = 1e11  # unix seconds (the year 5138): beyond it, window numbers outgrow the store's 64-bit integers
-ALWAYS_LABELS = ("Blank", "Unknown")  # legal with any allow-list: no sock, the open-set output
+ALWAYS_LABELS = (BLANK, UNKNOWN)  # legal with any allow-list: no sock, the open-set output
 
 
 class Frame(NamedTuple):

@@ -17,8 +17,7 @@ Python 3.7 compatible and free of heavy imports (the lambda reads it on the came
 from typing import Dict, Iterable, List, NamedTuple, Optional, Tuple
 
 from .errors import ConfigError
-
-KINDS = ("str", "int", "float", "bool", "path", "choice", "list")
+from .events import BLANK
 
 LIVE = ("serve", "run", "lambda")  # the long-running runtimes
 CAMERAS = ("run", "lambda")  # the commands that own a camera (watch keeps its own options)
@@ -74,7 +73,7 @@ SETTINGS = (
        "engine", ENGINE),
     _s("min_probability", "float", 0.0, "Frames below this probability (percent) are not counted.",
        "engine", ENGINE),
-    _s("ignore", "list", ("Blank",), "Labels that are not socks (comma-separated or repeated).",
+    _s("ignore", "list", (BLANK,), "Labels that are not socks (comma-separated or repeated).",
        "engine", ENGINE),
     # --- the engine: time and bounds (docs/time.md) ---
     _s("lateness", "float", 30.0, "Seconds of event time a frame may come after newer frames of its "
@@ -209,10 +208,6 @@ def for_command(command: str) -> List[Setting]:
 
 def default(setting: Setting, command: str):
     return COMMAND_DEFAULTS.get((command, setting.name), setting.default)
-
-
-def defaults(command: str) -> dict:
-    return {s.name: default(s, command) for s in for_command(command)}
 
 
 def group(values: dict, name: str) -> dict:

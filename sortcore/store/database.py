@@ -356,10 +356,6 @@ class Store(OutboxRows):
             return list(self._query("select * from dead_letters order by id"))
         return list(self._query("select * from dead_letters where session = ? order by id", [session]))
 
-    @guarded
-    def sightings(self, session: int) -> List[dict]:
-        return list(self._query("select * from sightings where session = ? order by id", [session]))
-
 
 def _sighting_row(session: int, confirmed, closed) -> tuple:
     """A sightings row: as confirmed, with its closing report if ``closed`` (else None)."""
