@@ -440,10 +440,10 @@ def test_option_precedence(tmp_path):
 @pytest.mark.compat
 def test_a_control_message_that_repeats_a_key_is_a_dead_letter_not_a_reset():
     from sortcore.core.errors import BadFrame
-    from sortcore.runtime.control import parse_command
+    from sortcore.runtime.control import parse_control
 
-    assert parse_command(b'{"cmd": "reset"}') == "reset"
+    assert parse_control(b'{"cmd": "reset"}')[0] == "reset"
     with pytest.raises(BadFrame, match="repeats the key 'cmd'"):
-        parse_command(b'{"cmd": "noop", "cmd": "reset"}')
+        parse_control(b'{"cmd": "noop", "cmd": "reset"}')
     with pytest.raises(BadFrame, match="repeats the key 'x'"):
-        parse_command(b'{"cmd": "status", "x": 1, "x": 2}')
+        parse_control(b'{"cmd": "status", "x": 1, "x": 2}')

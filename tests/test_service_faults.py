@@ -63,17 +63,17 @@ def test_a_second_serve_on_the_same_store_is_refused_naming_the_holder(mosquitto
 
 def test_run_and_the_lambda_take_the_store_lock_too(tmp_path):
     from sortcore.core.errors import StoreLocked
-    from sortcore.runtime.appliance import _loaders
+    from sortcore.runtime.appliance import _loaders, appliance_config
 
-    values = dict(db=str(tmp_path / "camera.db"), camera="cam", mode="sighting", window=5.0, min_frames=4,
-                  gap=1.5, min_probability=0.0, ignore=("Blank",))
-    first = _loaders(values, "lambda")[2]()
+    values = dict(db=str(tmp_path / "camera.db"), camera="cam", source="folder:" + str(tmp_path))
+    lambda_, run = (appliance_config(values, runtime, model=str(tmp_path)) for runtime in ("lambda", "run"))
+    first = _loaders(lambda_)[2]()
     try:
         with pytest.raises(StoreLocked, match="pid %d \\(sortcore lambda\\)" % os.getpid()):
-            _loaders(values, "run")[2]()
+            _loaders(run)[2]()
     finally:
         first.store.close()
-    _loaders(values, "run")[2]().store.close()  # released: the next one opens it
+    _loaders(run)[2]().store.close()  # released: the next one opens it
 
 
 # --- a full disk, a busy store ----------------------------------------------------

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from sortcore.core.engine import UNKNOWN, Engine, EngineConfig
+from sortcore.core.engine import UNKNOWN, Engine, EngineConfig, pairs_row
 from sortcore.core.errors import StoreError
 from sortcore.core.frames import DeadLetter, Frame
 from sortcore.store.pipeline import Pipeline
@@ -186,6 +186,17 @@ def test_unrecognised_socks_are_sightings_but_never_pairs_rows(store):
     state = state_message(pipe.session, pipe.table(), 5.0, unknown=pipe.unknown)
     assert (state["socks"], state["odd"], state["unknown"]) == (
         [{"image": "Google", "number_socks_seen": 1, "pair_seen": "Un-matched", "pairs": 0}], ["Google"], 2)
+
+
+def test_the_pairs_view_applies_the_engines_pair_rule(store):
+    """One rule: the SQL view (generated from events.PAIRS_SQL) and events.pairs_row agree."""
+    session = store.conn.execute("insert into sessions (started_at, mode, config) values (0, 'sighting', '{}')").lastrowid
+    for count in range(1, 8):
+        store.conn.executemany("insert into sightings (session, image, confirmed_at) values (?, ?, 0)",
+                               [(session, "D%d" % count)] * count)
+    rows = store.conn.execute("select image, number_socks_seen, pair_seen, pairs from pairs where session = ?",
+                              (session,)).fetchall()
+    assert rows == [tuple(pairs_row("D%d" % n, n)) for n in range(1, 8)]
 
 
 def test_an_older_pairs_view_is_brought_up_to_date_on_open(tmp_path):

@@ -26,6 +26,7 @@ import numpy as np
 from . import foreground, palette
 from .model import Prediction
 from ..core.events import BLANK, UNKNOWN
+from ..core.messages import DEFAULT_CAMERA
 from .newdesigns import NewDesigns
 from .openset import normalise
 
@@ -119,7 +120,7 @@ class SessionClassifier(object):
     def __getattr__(self, name):  # labels, head, embed, size: the wrapped classifier's
         return getattr(self.classifier, name)
 
-    def classify_at(self, image, ts, camera="camera"):
+    def classify_at(self, image, ts, camera=DEFAULT_CAMERA):
         scene = self.scenes.get(camera)
         if scene is None:
             scene = self.scenes[camera] = _Scene()

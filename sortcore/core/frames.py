@@ -10,7 +10,7 @@ import math
 import re
 from typing import List, NamedTuple, Optional, Union
 
-from .errors import BadFrame
+from .errors import BadFrame, ConfigError
 from .events import BLANK, UNKNOWN
 
 MAX_IMAGE_LEN = 64
@@ -130,6 +130,19 @@ def _new_design(image: str) -> bool:
     """A camera's design found in the session (``New 3``): every allow-list takes it."""
     from .messages import NEW_DESIGN
     return NEW_DESIGN.match(image) is not None
+
+
+def read_labels(path, error=ConfigError) -> List[str]:
+    """The labels of a ``labels.txt`` (a model folder's, or an allow-list): one a line, blank
+    lines ignored; ``error`` (a :class:`SortcoreError` class) if unreadable or empty."""
+    try:
+        with open(str(path), encoding="utf-8") as fh:
+            labels = [line.strip() for line in fh if line.strip()]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error("cannot read labels %s: %s" % (path, getattr(exc, "strerror", None) or exc))
+    if not labels:
+        raise error("labels file %s is empty" % path)
+    return labels
 
 
 def label_set(labels) -> Optional[frozenset]:

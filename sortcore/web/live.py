@@ -90,12 +90,12 @@ class LiveView:
     # --- fed by the runtime ------------------------------------------------
 
     def set_state(self, state: dict):
-        """The retained ``sockpairs/state`` message (``rows``, or ``socks`` from older callers).
+        """The retained ``sockpairs/state`` message (:func:`~sortcore.core.messages.state_message`).
 
-        An ``Unknown`` row (older callers count unrecognised socks as a design) is
+        An ``Unknown`` row (a session counted before unrecognised socks were apart) is
         shown apart, as the ``unknown`` count, like ``sock()`` does.
         """
-        rows = _rows(state.get("rows", state.get("socks")))
+        rows = _rows(state.get("socks"))
         unknown = [row["number_socks_seen"] for row in rows if row["image"] == UNKNOWN]
         rows = [row for row in rows if row["image"] != UNKNOWN]  # shown apart, as "unrecognised"
         with self._lock:
