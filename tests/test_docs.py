@@ -104,7 +104,7 @@ def test_every_setting_is_read_from_its_documented_variable(command, tmp_path, m
         monkeypatch.setenv(setting.envvar(command), text)
         expected[setting.name] = setting.parse(text)
     args = {"replay": [str(path)], "count": [str(path)], "classify": [str(path)],
-            "watch": ["--source", str(path)]}.get(command, [])
+            }.get(command, [])
     ctx = main.commands[command].make_context(command, args)
     got = {name: tuple(v) if isinstance(v, list) else v for name, v in ctx.params.items() if name in expected}
     assert got == expected
