@@ -20,6 +20,7 @@ from sortcore.core.messages import mark_untaught, rows_as_dicts
 from sortcore.store.pipeline import Pipeline
 from sortcore.runtime.control import parse_control
 from sortcore.runtime.designs import check_name
+from tests.shared import sightings
 
 DIM = 16
 RED = palette.palette(np.tile(np.array([[30, 30, 220]], np.uint8), (500, 1)))
@@ -217,7 +218,7 @@ def test_relabel_moves_counts_sightings_and_state_in_one_transaction(store):
     pipe.relabel("New 2", "New 1", lambda session, state, cameras: rows.relabel(
         session, "New 2", "New 1", state, [to_row(Design("New 1", frames_of(unit(1), 4, 1), [RED] * 4))],
         cameras))
-    assert [r["image"] for r in store.sightings(pipe.session)] == ["New 1", "New 1"]
+    assert [r["image"] for r in sightings(store, pipe.session)] == ["New 1", "New 1"]
     assert store.pairs(pipe.session) == [{"image": "New 1", "number_socks_seen": 2, "pair_seen": "Pair", "pairs": 1}]
     assert store.session(pipe.session)["engine_state"]["counts"] == {"New 1": 2}
     assert [(r["name"], r["count"]) for r in rows.load(pipe.session)] == [("New 1", 4)]
@@ -264,7 +265,7 @@ def test_the_deeplens_backend_labels_with_the_user_model(monkeypatch, tmp_path):
     import sys
     import types
     from sortcore.classifier import usermodel
-    from sortcore.runtime.appliance import _loaders
+    from sortcore.runtime.appliance import _loaders, appliance_config
     from tests.shared import ROOT
 
     base = tmp_path / "artifacts"
@@ -294,10 +295,12 @@ def test_the_deeplens_backend_labels_with_the_user_model(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "mo", mo)
     monkeypatch.setitem(sys.modules, "awscam", awscam)
 
-    values = {"model_backend": "deeplens", "model": str(base), "user_model": str(user), "source": "deeplens"}
-    classifier = _loaders(values)[1]()
+    values = {"model_backend": "deeplens", "model": str(base), "user_model": str(user), "source": "deeplens",
+              "db": str(tmp_path / "sortcore.db")}
+    config = appliance_config(values, "run", str(base), environ={})
+    classifier = _loaders(config)[1]()
     assert optimized == [("sock", str(base))]  # the deployed net, optimized once
     assert "Blue stripes" in classifier.labels
     assert classifier.classify(np.zeros((480, 640, 3), np.uint8)).label == "Blue stripes"
     shutil.rmtree(str(user))  # no user model: the deployed head, which never heard of it
-    assert _loaders(values)[1]().classify(np.zeros((480, 640, 3), np.uint8)).label != "Blue stripes"
+    assert _loaders(config)[1]().classify(np.zeros((480, 640, 3), np.uint8)).label != "Blue stripes"
