@@ -113,3 +113,31 @@ def test_watch_publishes_to_a_broker_with_serve_s_connection_options(mosquitto, 
         assert done.returncode == 0, done.stderr
         payloads = seen.wait_json(3, "sockfound", timeout=10)
     assert [p["camera"] for p in payloads] == ["desk"] * 3 and done.stdout == ""
+
+
+def test_watch_s_frames_wait_out_a_broker_restart_and_go_out_in_order(mosquitto):
+    """watch's broker emit: frames made while the broker is down go out after it is back,
+    before any newer one; closing waits for them."""
+    from sortcore.adapters.mqtt import connect_publisher
+    from sortcore.runtime.watch import BrokerEmit
+    from tests.mqtt_util import Collector
+
+    seen = Collector(mosquitto, ["sockfound"], client_id="watch-reader", clean_session=False)
+    emit = BrokerEmit(lambda: connect_publisher(mosquitto.url, reconnect_max=0.5), "sockfound")
+    try:
+        for n in range(3):
+            emit(json.dumps({"frame": n}))
+        seen.wait(3, "sockfound")
+        mosquitto.stop()  # waits until it is gone
+        for n in range(3, 6):
+            emit(json.dumps({"frame": n}))
+        assert len(emit.backlog) == 3
+        mosquitto.start()
+        emit.link.publisher.wait_connected(20)
+        for n in range(6, 9):
+            emit(json.dumps({"frame": n}))
+        assert emit.close(20) == 0
+        frames = [p["frame"] for p in seen.wait_json(9, "sockfound", timeout=20)]
+    finally:
+        seen.close()
+    assert frames == list(range(9))

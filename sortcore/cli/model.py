@@ -159,26 +159,21 @@ def watch(source_spec, settings, fps, camera, model_dir, min_probability, count,
     from ..camera.sources import open_source
     from ..classifier.backends import load_classifier
     from ..runtime.watch import WatchOptions, watch as run_watch
-    publisher = None
+    emit = click.echo
     try:
         options = WatchOptions(fps=fps, camera=camera, count=count, new_designs=settings["new_designs"])
         classifier = load_classifier(model_dir, settings["runtime"], min_probability=min_probability)
         if settings["broker"]:
-            from ..runtime.config import publisher_factory
-            publisher = publisher_factory(settings)()
-
-            def emit(text):
-                publisher.publish(topic, text, qos=1)
-        else:
-            def emit(text):
-                click.echo(text)
+            from ..runtime.watch import broker_emit
+            emit = broker_emit(settings, topic)
         with open_source(source_spec, fps) as source:
             sent = run_watch(source, classifier, emit, options)
     except SortcoreError as exc:
         raise click.ClickException(str(exc))
     finally:
-        if publisher is not None:
-            publisher.close()
+        left = emit.close() if hasattr(emit, "close") else 0
+    if left:
+        raise click.ClickException("%d of the frames could not be delivered to %s" % (left, settings["broker"]))
     click.echo("watch: %d frames classified" % sent, err=True)
 
 
