@@ -236,3 +236,37 @@ def test_run_sends_its_backlog_before_new_frames_across_a_late_connack(mosquitto
     frames = [json.loads(p) for p in dict.fromkeys(seen.payloads("sockfound"))]  # a resent one counts once
     assert [f["frame"] for f in frames] == list(range(total))
     assert [f["ts"] for f in frames] == sorted(f["ts"] for f in frames)
+
+
+# --- frames without a camera name: each publisher is its own camera (issue 25) -------------
+
+@pytest.mark.parametrize("protocol, exact", [("5", True), ("3.1.1", False)])
+def test_a_publisher_stamping_ahead_cannot_blind_another_without_camera_names(mosquitto, tmp_path,
+                                                                              protocol, exact):
+    """Two publishers send frames without a camera name: one a camera 100-40 s behind, the
+    other twice as many Blank frames stamped now + 290 s. Over MQTT 5 each is the camera its
+    client id names (our publishers send it as a user property) and every sock counts; over
+    3.1.1 they share the default camera and the strays make the slow camera's frames late."""
+    now = time.time()
+    socks = [f for i in range(N) for f in sock_frames(i, now - 100.0)]
+    stray = json.dumps({"image": "Blank", "probability": 99.0, "ts": now + 290.0})
+    with Collector(mosquitto, ["sockpairs", "sockpairs/status"]) as results, serving(mosquitto, tmp_path) as (_, db):
+        online(results)
+        slow = connect_publisher(mosquitto.url, client_id="cam-slow", protocol=protocol)
+        ahead = connect_publisher(mosquitto.url, client_id="cam-ahead", protocol=protocol)
+        try:
+            for frame in socks:
+                ahead.publish("sockfound", stray)
+                ahead.publish("sockfound", stray)
+                slow.publish("sockfound", json.dumps(frame))
+            status = results.wait_for(lambda s: s.get("runtime") == "serve" and s.get("received") == 3 * len(socks),
+                                      "sockpairs/status", 30)
+        finally:
+            slow.close()
+            ahead.close()
+        if exact:
+            wait_socks(results, N, 30)
+    if exact:
+        check_store(db, results, truth(), by_camera={"cam-slow": N})
+    else:
+        assert status["dead_letters"] > 0 and status["socks"] < N

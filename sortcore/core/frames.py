@@ -190,7 +190,8 @@ def decode_payload(payload: Union[bytes, str], default_camera: str = "",
     ``default_camera`` is the camera the topic names (``sockfound/<camera>``).
     """
     if len(default_camera) > MAX_CAMERA_LEN or not default_camera.isprintable():
-        raise BadFrame("the topic's camera name is not printable or longer than %d characters" % MAX_CAMERA_LEN)
+        raise BadFrame("the camera name the topic or the publisher's client id gives is not printable or longer "
+                       "than %d characters" % MAX_CAMERA_LEN)
     if len(payload) > MAX_LINE:
         raise BadFrame("payload is larger than %d bytes" % MAX_LINE)
     if _typed is not None:  # a plainly valid frame, checked in C; else the full checks say why

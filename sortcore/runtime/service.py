@@ -213,8 +213,8 @@ class Service(object):
         topic = message.topic
         if topic.startswith(TOPIC_FRAMES + "/"):
             camera = topic[len(TOPIC_FRAMES) + 1:]
-        else:  # the publisher's own name where the adapter has one, so one publisher cannot blind the others
-            camera = getattr(message, "publisher", None) or self.options.camera_default
+        else:  # the publisher's client id where it sent one (MQTT 5), so one cannot blind the others
+            camera = message.publisher or self.options.camera_default
         received_at = self.clock()
         try:
             if message.retain:
