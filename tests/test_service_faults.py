@@ -176,6 +176,41 @@ def test_labels_file_makes_unknown_labels_dead_letters(mosquitto, tmp_path):
         store.close()
 
 
+HOSTILE = "ZZ'); drop table sightings;--"
+
+
+@pytest.mark.parametrize("args, counted", [
+    ([], ["Google", "New 3"]),  # the shipped model's labels, and a design a camera found
+    (["--model", "MODEL"], ["New 3", "Stripy"]),  # the model folder it is given
+    (["--labels", "any"], ["Google", "New 3", HOSTILE, "Stripy"]),
+], ids=["shipped model", "given model", "any"])
+def test_serve_takes_the_model_s_labels_by_default_and_any_when_told(mosquitto, tmp_path, args, counted):
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "labels.txt").write_text("Blank\nStripy\n")
+    db = tmp_path / "labels.db"
+    frames = [p for i, d in enumerate(["Google", "New 3", HOSTILE, "Stripy"]) for p in sock(d, i)]
+    with Collector(mosquitto, ["sockpairs/status"]) as seen:
+        proc = serve_process(mosquitto.url, db, "--status-interval", "0.1",
+                             *[str(model) if a == "MODEL" else a for a in args])
+        try:
+            online(seen, 20)
+            publish(mosquitto.url, frames)
+            seen.wait_for(lambda s: s["received"] == len(frames), "sockpairs/status")
+        finally:
+            proc.terminate()
+            assert proc.wait(15) == 0
+            reap(proc)
+    store = Store(str(db))
+    try:
+        assert sorted(r["image"] for r in store.pairs(store.session()["id"])) == sorted(counted)
+        refused = {json.loads(d["raw"])["image"]: d["reason"] for d in store.dead_letters()}
+        assert sorted(refused) == sorted(set(["Google", HOSTILE, "Stripy"]) - set(counted))
+        assert all("not one of the model's labels" in r and "--labels any" in r for r in refused.values())
+    finally:
+        store.close()
+
+
 def test_late_frames_count_as_dead_letters_not_frames(mosquitto, tmp_path):
     db = tmp_path / "late.db"
     base = time.time() - 600

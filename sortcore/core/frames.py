@@ -178,8 +178,8 @@ def frame_from_obj(obj, default_camera: str = "", default_ts: Optional[float] = 
     if image[0].isspace() or image[-1].isspace():
         image = image.strip()
     if labels is not None and image not in labels and not _new_design(image):
-        raise BadFrame("'image' %r is not one of the model's labels (nor a design found in the session,"
-                       " New k)" % image)
+        raise BadFrame("'image' %r is not one of the model's labels, Blank, Unknown or a design found in the"
+                       " session (New k or its name); serve --labels any takes every label" % image)
     return new_frame((image, float(prob), None if ts is None else float(ts), camera, seq))
 
 

@@ -59,7 +59,7 @@ class ServeOptions:
     batch: int = 50
     tick_interval: float = 0.5
     max_future: float = 300.0
-    labels: Optional[frozenset] = None  # the model's labels; any other is a dead letter
+    labels: Optional[frozenset] = None  # the labels a frame may carry (frames.label_set); None: any
 
     def __post_init__(self):
         parse_url(self.broker)  # raises ConfigError
@@ -110,6 +110,7 @@ class Service(object):
         self._recent = list(pipeline.recent_messages)
         self._held = []  # received but not committed (the store refused): not acknowledged
         self._last_event = None  # (event time, monotonic receive time) of the latest frame
+        self._allowed = (None, None)  # (session, its allow-list)
         self.beat = lambda: None  # called each iteration (the systemd watchdog)
 
     # --- control -----------------------------------------------------------
@@ -219,7 +220,7 @@ class Service(object):
         try:
             if message.retain:
                 raise BadFrame("retained frame ignored (frames must not be retained)")
-            frame = decode_payload(message.payload, camera, labels=self.options.labels)
+            frame = decode_payload(message.payload, camera, labels=self._labels())
             if frame.ts is None:
                 frame = frame._replace(ts=received_at)
             elif frame.ts > received_at + self.options.max_future:
@@ -231,6 +232,16 @@ class Service(object):
         self.core.feed(frame, received_at)
         if self._last_event is None or frame.ts >= self._last_event[0]:
             self._last_event = (frame.ts, self.monotonic())
+
+    def _labels(self) -> Optional[frozenset]:
+        """The allow-list (None: any label) with the names the session's new designs were given."""
+        if self.options.labels is None:
+            return None
+        session = self.pipeline.session
+        if self._allowed[0] != session:
+            from ..store.designstore import DesignStore
+            self._allowed = (session, self.options.labels.union(DesignStore(self.store).names(session)))
+        return self._allowed[1]
 
     # --- time --------------------------------------------------------------
 
