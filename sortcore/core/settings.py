@@ -115,8 +115,9 @@ SETTINGS = (
        "serve", ("serve",)),
     _s("batch", "int", 50, "Frames committed together at most.", "serve", ("serve",)),
     _s("labels", "path", None, "The labels frames may carry: a labels.txt, or 'any' (every label). "
-       "Default: the model folder's labels.txt (model). Blank, Unknown and the session's new designs "
-       "(New k and the names given to them) always pass; any other label is a dead letter.",
+       "Default: the model folder's labels.txt (model; a user model's has the names given to new "
+       "designs). Blank, Unknown and the designs a camera found in the session (New k) always pass; "
+       "any other label is a dead letter.",
        "serve", ("serve",)),
     _s("max_future", "float", 300.0, "Frames stamped further ahead of their receive time "
        "(seconds) are dead letters.", "serve", ("serve",)),

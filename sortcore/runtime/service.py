@@ -110,7 +110,6 @@ class Service(object):
         self._recent = list(pipeline.recent_messages)
         self._held = []  # received but not committed (the store refused): not acknowledged
         self._last_event = None  # (event time, monotonic receive time) of the latest frame
-        self._allowed = (None, None)  # (session, its allow-list)
         self.beat = lambda: None  # called each iteration (the systemd watchdog)
 
     # --- control -----------------------------------------------------------
@@ -220,7 +219,7 @@ class Service(object):
         try:
             if message.retain:
                 raise BadFrame("retained frame ignored (frames must not be retained)")
-            frame = decode_payload(message.payload, camera, labels=self._labels())
+            frame = decode_payload(message.payload, camera, labels=self.options.labels)
             if frame.ts is None:
                 frame = frame._replace(ts=received_at)
             elif frame.ts > received_at + self.options.max_future:
@@ -232,16 +231,6 @@ class Service(object):
         self.core.feed(frame, received_at)
         if self._last_event is None or frame.ts >= self._last_event[0]:
             self._last_event = (frame.ts, self.monotonic())
-
-    def _labels(self) -> Optional[frozenset]:
-        """The allow-list (None: any label) with the names the session's new designs were given."""
-        if self.options.labels is None:
-            return None
-        session = self.pipeline.session
-        if self._allowed[0] != session:
-            from ..store.designstore import DesignStore
-            self._allowed = (session, self.options.labels.union(DesignStore(self.store).names(session)))
-        return self._allowed[1]
 
     # --- time --------------------------------------------------------------
 
