@@ -152,38 +152,15 @@ def test_the_core_prunes_delivered_results_after_the_retention(mosquitto, tmp_pa
             reader.close()
 
 
-def test_labels_file_makes_unknown_labels_dead_letters(mosquitto, tmp_path):
-    labels = tmp_path / "labels.txt"
-    labels.write_text("Google\nMongo\n")
-    db = tmp_path / "labels.db"
-    with Collector(mosquitto, ["sockpairs", "sockpairs/status"]) as seen:
-        proc = serve_process(mosquitto.url, db, "--labels", str(labels), "--status-interval", "0.1")
-        try:
-            online(seen, 20)
-            publish(mosquitto.url, sock("Gogle", 0) + sock("Google", 1))
-            assert seen.wait_json(1, "sockpairs")[0]["image"] == "Google"
-            status = seen.wait_for(lambda s: s["dead_letters"] == 4, "sockpairs/status")
-            assert status["frames"] == 4
-        finally:
-            proc.terminate()
-            assert proc.wait(15) == 0
-            reap(proc)
-    store = Store(str(db))
-    try:
-        assert [d["reason"] for d in store.dead_letters()] and all(
-            "Gogle" in d["raw"] for d in store.dead_letters())
-    finally:
-        store.close()
-
-
 HOSTILE = "ZZ'); drop table sightings;--"
 
 
 @pytest.mark.parametrize("args, counted", [
     ([], ["Google", "New 3"]),  # the shipped model's labels, and a design a camera found
     (["--model", "MODEL"], ["New 3", "Stripy"]),  # the model folder it is given
+    (["--labels", "MODEL/labels.txt"], ["New 3", "Stripy"]),  # a list of its own
     (["--labels", "any"], ["Google", "New 3", HOSTILE, "Stripy"]),
-], ids=["shipped model", "given model", "any"])
+], ids=["shipped model", "given model", "labels file", "any"])
 def test_serve_takes_the_model_s_labels_by_default_and_any_when_told(mosquitto, tmp_path, args, counted):
     model = tmp_path / "model"
     model.mkdir()
@@ -192,7 +169,7 @@ def test_serve_takes_the_model_s_labels_by_default_and_any_when_told(mosquitto, 
     frames = [p for i, d in enumerate(["Google", "New 3", HOSTILE, "Stripy"]) for p in sock(d, i)]
     with Collector(mosquitto, ["sockpairs/status"]) as seen:
         proc = serve_process(mosquitto.url, db, "--status-interval", "0.1",
-                             *[str(model) if a == "MODEL" else a for a in args])
+                             *[a.replace("MODEL", str(model)) for a in args])
         try:
             online(seen, 20)
             publish(mosquitto.url, frames)

@@ -144,7 +144,7 @@ def test_api_pairs_are_the_store_rows(served):
     pairs = json.loads(body)
     assert status == 200
     assert pairs == {"session": session.pipeline.session, "rows": session.store.pairs(session.pipeline.session),
-                     "odd": ["Github", "Mongo"], "unknown": 0}
+                     "odd": ["Github", "Mongo"], "unknown": 0, "waiting": 0}
     assert pairs["rows"][1] == {"image": "Google", "number_socks_seen": 2, "pair_seen": "Pair", "pairs": 1}
 
 
