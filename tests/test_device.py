@@ -450,3 +450,36 @@ def test_a_folder_s_undecodable_images_are_dead_letters(tmp_path):
     assert loop.frames == 3 and loop.counters["dead_letters"] == 1
     assert [(d["reason"], d["raw"]) for d in store.dead_letters()] == [
         ("not an image OpenCV can decode", str(folder / "1b.jpg"))]
+
+
+class IpcPublisher(object):
+    """A Greengrass-like publisher (synchronous, no paho): it records, or fails while ``down``."""
+
+    def __init__(self, record, down):
+        self.record, self.down = record, down
+
+    def publish(self, topic, payload, qos=1, retain=False):
+        if self.down[0]:
+            raise MqttError("IPC: the nucleus is restarting")
+        self.record.append((topic, payload))
+
+    def close(self):
+        pass
+
+
+def test_frames_a_link_could_not_take_go_out_first_and_in_order_when_it_is_back(tmp_path):
+    """The lambda's and the component's links: frames made while the link is down wait in the
+    backlog and are sent oldest first, before any newer frame."""
+    clock = FakeClock()
+    record, down = [], [False]
+    link = Link("greengrass-v2", lambda: IpcPublisher(record, down), clock=clock, backoff=Backoff(1.0, 1.0))
+    loop = make_loop(tmp_path, clock, lambda: ListSource(["Blank"] * 12), LabelClassifier(), [link],
+                     stop_at_end=False)
+    for n in range(12):
+        down[0] = 3 <= n < 8  # the link fails from the 4th frame to the 8th
+        assert loop.step()
+        if n == 7:
+            assert len(loop.backlog) == 5
+    frames = [json.loads(p)["frame"] for t, p in record if t == "sockfound"]
+    assert frames == list(range(12)) and len(loop.backlog) == 0
+    loop.close()
