@@ -188,6 +188,19 @@ def test_serve_takes_the_model_s_labels_by_default_and_any_when_told(mosquitto, 
         store.close()
 
 
+def test_a_numbered_frame_sent_again_is_a_duplicate_not_a_second_frame(mosquitto, tmp_path):
+    """A publisher resends what a lost connection left unacknowledged (QoS 1), though the
+    broker may have had it: two Google frames sent twice are not four, so not a sock."""
+    db = tmp_path / "resent.db"
+    frames = [json.dumps({"image": "Google", "probability": 90.0, "ts": time.time() - 60 + k, "frame": k,
+                          "camera": "cam"}) for k in range(2)]
+    with Collector(mosquitto, ["sockpairs/status"]) as seen, serving(mosquitto, Store(str(db))):
+        online(seen)
+        publish(mosquitto.url, frames + frames)
+        status = seen.wait_for(lambda s: s["received"] == 4, "sockpairs/status")
+    assert (status["frames"], status["duplicates"], status["socks"]) == (2, 2, 0)
+
+
 def test_late_frames_count_as_dead_letters_not_frames(mosquitto, tmp_path):
     db = tmp_path / "late.db"
     base = time.time() - 600
