@@ -344,6 +344,8 @@ class DeviceLoop(object):
         if core is not None:
             self.counters = core.counters.as_dict()
             core.say_offline()
+        if self.backlog is not None and len(self.backlog):  # counted here; the broker never had them
+            log.warning("%d frames waited for a link and were not published on sockfound", len(self.backlog))
         for link in self.links:
             link.close()
         pipeline, self.pipeline = self.pipeline, None
