@@ -44,10 +44,11 @@ def _labels(settings):
     """What serve's frames may carry: 'any' (None), a labels.txt, or the model folder's."""
     import os
     from ..classifier.folders import shipped_model
-    from ..offline.logfiles import read_labels
+    from ..core.frames import label_set, read_labels
     if settings["labels"] == "any":
         return None
-    return read_labels(settings["labels"] or os.path.join(settings["model"] or shipped_model(), "labels.txt"))
+    return label_set(read_labels(settings["labels"] or os.path.join(settings["model"] or shipped_model(),
+                                                                    "labels.txt")))
 
 
 @click.command()
