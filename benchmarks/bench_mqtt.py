@@ -1,18 +1,24 @@
 """MQTT service figures on a loopback mosquitto (prints numbers; not a test).
 
     .venv/bin/python benchmarks/bench_mqtt.py [--socks 1000] [--cameras 100] [--seconds 20]
+        [--one-seconds 60] [--rss-cameras 1000]
+
+The service runs with the reorder buffer (``--lateness``, serve's default 30 s) and
+``--labels any`` (the simulated designs are not the shipped model's).
 
 1. latency from publishing a sock's confirming frame to receiving its
    ``sockpairs`` message, p50/p99 over ``--socks`` socks, one at a time (40 s of
    event time apart: none waits for the lateness allowance);
-2. the same at load: ``--cameras`` simulated cameras at 4 frames/s each, played
-   in real time, every sock measured and checked against the pure engine's count
-   of the same frames, with the broker's own delivery of those frames to a plain
-   subscriber as the same-run reference. Socks published at once and socks that
-   waited for the allowance (docs/time.md: a sock of a design seen again within
-   ``--lateness`` s) are reported apart; then the most frames/s the service takes
-   flat out;
-3. the service's resident memory (it runs as ``python -m sortcore.cli serve``).
+2. the same with real-time cameras: 1 camera for ``--one-seconds``, then ``--cameras``
+   cameras for ``--seconds``, each simulated camera at 4 frames/s, every sock measured and
+   checked against the pure engine's count of the same frames, with the broker's own
+   delivery of those frames to a plain subscriber as the same-run reference. Socks
+   published at once and socks that waited for the allowance (docs/time.md: a sock of a
+   design seen again within ``--lateness`` s) are reported apart; then the most frames/s
+   the service takes flat out;
+3. the service's resident memory (it runs as ``python -m sortcore.cli serve``): idle,
+   after the runs, and after a sock from each of ``--rss-cameras`` more cameras (its
+   reference: the same process just before).
 """
 
 import argparse
@@ -186,11 +192,44 @@ def bench_flat_out(broker, status, frames, before):
     return frames / elapsed
 
 
+def bench_many_cameras(broker, status, cameras, before):
+    """A sock from each of ``cameras`` new cameras (4 frames each); the frames it took."""
+    cam = connect_publisher(broker.url)
+    base = time.time() - 60.0
+    frames = 0
+    for c in range(cameras):
+        for k in range(4):
+            cam.publish_nowait("sockfound/many%04d" % c, json.dumps(
+                {"image": "D%d" % (c % 9), "probability": 90, "ts": base + 0.01 * c + 0.25 * k}))
+            frames += 1
+    done = status_until(status, lambda s: s["received"] - before >= frames, 120)
+    cam.close()
+    return frames, done["dead_letters"]
+
+
+def report_cameras(run, cameras, lateness):
+    print("%d camera%s at 4 frames/s: %d frames in %.1f s = %.0f frames/s sustained; "
+          "service caught up %.2f s after the last frame"
+          % (cameras, "" if cameras == 1 else "s", run["frames"], run["sent_in"], run["frames"] / run["sent_in"],
+             run["lag"]))
+    print("  socks: %d results for %d socks the engine alone confirms from the same frames (%d match)"
+          % (run["results"], run["expected"], run["matched"]))
+    for name, what in (("service", "sockpairs, socks published at once"),
+                       ("waited", "sockpairs, socks that waited (lateness %g s)" % lateness),
+                       ("broker_only", "a plain subscriber (same run, reference)")):
+        values = run[name]
+        if values:
+            print("  %s: confirming frame -> %s, %d socks: p50 %.2f ms, p99 %.2f ms, max %.2f ms"
+                  % (name, what, len(values), percentile(values, 50), percentile(values, 99), max(values)))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--socks", type=int, default=1000)
     parser.add_argument("--cameras", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--one-seconds", type=float, default=60.0)
+    parser.add_argument("--rss-cameras", type=int, default=1000)
     parser.add_argument("--flat-out", type=int, default=20000)
     parser.add_argument("--lateness", type=float, default=EngineConfig().lateness)
     args = parser.parse_args()
@@ -200,7 +239,8 @@ def main():
     env = dict(os.environ, PYTHONPATH=ROOT)
     service = subprocess.Popen(
         [sys.executable, "-m", "sortcore.cli", "serve", "--broker", broker.url, "--db",
-         os.path.join(work, "bench.db"), "--status-interval", "0.2", "--lateness", str(args.lateness)],
+         os.path.join(work, "bench.db"), "--status-interval", "0.2", "--lateness", str(args.lateness), "--labels", "any",
+         "--max-cameras", str(args.cameras + args.rss_cameras + 100)],  # none refused: all are measured
         env=env, cwd=ROOT)
     status = Connection(broker.url, ConnectOptions(subscriptions=(("sockpairs/status", 1),))).start()
     try:
@@ -210,22 +250,17 @@ def main():
         print("latency confirming frame -> sockpairs, %d socks: p50 %.2f ms, p99 %.2f ms, max %.2f ms"
               % (len(lat), percentile(lat, 50), percentile(lat, 99), max(lat)))
         sent = 4 * len(lat)  # frames the service received so far
-        run = bench_cameras(broker, status, args.cameras, args.seconds, sent, args.lateness)
-        sent += run["frames"]
-        print("%d cameras at 4 frames/s: %d frames in %.1f s = %.0f frames/s sustained; "
-              "service caught up %.2f s after the last frame"
-              % (args.cameras, run["frames"], run["sent_in"], run["frames"] / run["sent_in"], run["lag"]))
-        print("  socks: %d results for %d socks the engine alone confirms from the same frames (%d match)"
-              % (run["results"], run["expected"], run["matched"]))
-        for name, what in (("service", "sockpairs, socks published at once"),
-                           ("waited", "sockpairs, socks that waited (lateness %g s)" % args.lateness),
-                           ("broker_only", "a plain subscriber (same run, reference)")):
-            values = run[name]
-            if values:
-                print("  %s: confirming frame -> %s, %d socks: p50 %.2f ms, p99 %.2f ms, max %.2f ms"
-                      % (name, what, len(values), percentile(values, 50), percentile(values, 99), max(values)))
+        for cameras, seconds in ((1, args.one_seconds), (args.cameras, args.seconds)):
+            run = bench_cameras(broker, status, cameras, seconds, sent, args.lateness)
+            sent += run["frames"]
+            report_cameras(run, cameras, args.lateness)
         print("flat out: %.0f frames/s through broker and service" % bench_flat_out(broker, status, args.flat_out, sent))
-        print("service RSS: %.1f MB idle, %.1f MB after the runs" % (rss_idle, rss_mb(service.pid)))
+        sent += args.flat_out
+        rss_runs = rss_mb(service.pid)
+        frames, dead = bench_many_cameras(broker, status, args.rss_cameras, sent)
+        sent += frames
+        print("service RSS: %.1f MB idle, %.1f MB after the runs, %.1f MB after a sock from each of %d more "
+              "cameras (%d dead letters in all)" % (rss_idle, rss_runs, rss_mb(service.pid), args.rss_cameras, dead))
     finally:
         service.send_signal(signal.SIGTERM)
         service.wait(15)

@@ -265,11 +265,12 @@ def test_broker_down_keeps_counting_and_publishes_when_back(tmp_path, mosquitto)
         assert loop.step()
     store = loop.pipeline.store
     assert [row["topic"] for row in store.pending()] == ["sockpairs"]
-    assert link.retry_at is not None and loop.errors == 0
+    assert not link.ready and loop.errors == 0
+    publisher = link.publisher  # kept: it reconnects by itself, and resends what it had in flight
 
     mosquitto.start()
     with Collector(mosquitto, topics=("sockpairs", "sockpairs/state")) as collector:
-        clock.t += 60  # past the link's backoff delay
+        assert publisher.wait_connected(20) and link.publisher is publisher
         assert loop.step()
         message = collector.wait_json(1, "sockpairs", timeout=10)[0]
         # the retained state from before the outage may come first
@@ -473,3 +474,36 @@ def test_a_folder_s_undecodable_images_are_dead_letters(tmp_path):
     assert loop.frames == 3 and loop.counters["dead_letters"] == 1
     assert [(d["reason"], d["raw"]) for d in store.dead_letters()] == [
         ("not an image OpenCV can decode", str(folder / "1b.jpg"))]
+
+
+class IpcPublisher(object):
+    """A Greengrass-like publisher (synchronous, no paho): it records, or fails while ``down``."""
+
+    def __init__(self, record, down):
+        self.record, self.down = record, down
+
+    def publish(self, topic, payload, qos=1, retain=False):
+        if self.down[0]:
+            raise MqttError("IPC: the nucleus is restarting")
+        self.record.append((topic, payload))
+
+    def close(self):
+        pass
+
+
+def test_frames_a_link_could_not_take_go_out_first_and_in_order_when_it_is_back(tmp_path):
+    """The lambda's and the component's links: frames made while the link is down wait in the
+    backlog and are sent oldest first, before any newer frame."""
+    clock = FakeClock()
+    record, down = [], [False]
+    link = Link("greengrass-v2", lambda: IpcPublisher(record, down), clock=clock, backoff=Backoff(1.0, 1.0))
+    loop = make_loop(tmp_path, clock, lambda: ListSource(["Blank"] * 12), LabelClassifier(), [link],
+                     stop_at_end=False)
+    for n in range(12):
+        down[0] = 3 <= n < 8  # the link fails from the 4th frame to the 8th
+        assert loop.step()
+        if n == 7:
+            assert len(loop.backlog) == 5
+    frames = [json.loads(p)["frame"] for t, p in record if t == "sockfound"]
+    assert frames == list(range(12)) and len(loop.backlog) == 0
+    loop.close()

@@ -19,7 +19,8 @@ import pytest
 from sortcore.adapters.mqtt import connect_publisher
 from sortcore.store.database import Store
 from tests.mqtt_util import Collector
-from tests.shared import sightings
+from tests.proxy import Proxy
+from tests.shared import PHOTOS, sightings
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DESIGNS = ["Google", "Mongo", "Github", "Confluent"]
@@ -42,13 +43,13 @@ def truth(n=N):
 
 
 @contextmanager
-def serving(broker, tmp_path):
+def serving(broker, tmp_path, *extra):
     """``python -m sortcore serve`` on ``broker``; yields (process, db path); SIGTERM at the end."""
     db = tmp_path / "serve.db"
     log = open(str(tmp_path / "serve.log"), "wb")
     env = dict(os.environ, PYTHONPATH=ROOT)
     proc = subprocess.Popen([sys.executable, "-m", "sortcore", "-v", "serve", "--broker", broker.url,
-                             "--db", str(db), "--status-interval", "0.1", "--reconnect-max", "1"],
+                             "--db", str(db), "--status-interval", "0.1", "--reconnect-max", "1"] + list(extra),
                             env=env, stdout=subprocess.DEVNULL, stderr=log, cwd=ROOT)
     try:
         yield proc, db
@@ -165,3 +166,107 @@ def test_broker_killed_mid_session_while_the_camera_buffers(mosquitto, tmp_path,
         check_store(db, results, truth())
     finally:
         results.close()
+
+
+# --- our own publisher across a reconnect whose CONNACK is late (issue 25) -----------------
+
+def photo_sequence(folder, designs):
+    """A folder camera showing each design's photo 4 times, then 8 blank frames: one sock each."""
+    import cv2
+    import numpy as np
+    blank = str(folder.parent / "blank.png")
+    cv2.imwrite(blank, np.full((48, 64, 3), 190, np.uint8))
+    n = 0
+    for design in designs:
+        photo = sorted((PHOTOS / design).iterdir())[0]
+        for path in [photo] * 4 + [blank] * 8:
+            os.symlink(str(path), str(folder / ("%03d%s" % (n, os.path.splitext(str(path))[1]))))
+            n += 1
+    return n
+
+
+@pytest.mark.skipif(not PHOTOS.exists(), reason="../shared/sock-photos is not beside the repository")
+def test_run_sends_its_backlog_before_new_frames_across_a_late_connack(mosquitto, tmp_path):
+    """``sortcore run`` publishes through a proxy that is cut for 2 s and then holds each
+    CONNACK 300 ms; serve, on the broker itself, counts every sock run counted, with no late
+    frame, and the broker got the camera's frames in the order they were taken."""
+    pytest.importorskip("onnxruntime")
+    frames_dir = tmp_path / "frames"
+    frames_dir.mkdir()
+    designs = sorted(d.name for d in PHOTOS.iterdir() if d.is_dir())
+    total = photo_sequence(frames_dir, designs)
+    proxy = Proxy(mosquitto)
+    env = dict(os.environ, PYTHONPATH=ROOT, SORTCORE_DB=str(tmp_path / "run.db"), SORTCORE_BROKER=proxy.url)
+    try:
+        with Collector(mosquitto, ["sockfound", "sockpairs", "sockpairs/status"]) as seen, \
+                serving(mosquitto, tmp_path, "--silence", "0.5") as (_, db):
+            online(seen)
+            camera = subprocess.Popen(
+                [sys.executable, "-m", "sortcore", "run", "--source", "folder:%s" % frames_dir, "--fps", "10",
+                 "--camera", "cam", "--heartbeat", "0", "--reconnect-max", "0.5"],
+                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, universal_newlines=True, cwd=ROOT)
+            try:
+                seen.wait_for(lambda f: f.get("frame", 0) >= 14, "sockfound", 60)  # in its 2nd sock
+                proxy.cut()
+                threading.Event().wait(2.0)  # the outage itself: a deliberate wait
+                proxy.restore()
+                assert camera.wait(60) == 0, camera.stderr.read()
+            finally:
+                if camera.poll() is None:
+                    camera.kill()
+            assert proxy.held >= 1  # it reconnected through a late CONNACK
+            run = Store(str(tmp_path / "run.db"))
+            try:
+                expected = {r["image"]: r["number_socks_seen"] for r in run.pairs(run.session()["id"])}
+            finally:
+                run.close()
+            assert expected == {d: 1 for d in designs}
+            # run publishes its own results too: serve's status says when it has them all
+            seen.wait_for(lambda s: s.get("runtime") == "serve" and s.get("socks") == len(designs)
+                          and s.get("pending") == 0, "sockpairs/status", 30)
+        store = Store(str(db))
+        try:
+            session = store.session()["id"]
+            assert {r["image"]: r["number_socks_seen"] for r in store.pairs(session)} == expected
+            assert store.dead_letter_count(session) == 0 and store.pending() == []
+        finally:
+            store.close()
+    finally:
+        proxy.close()
+    frames = [json.loads(p) for p in dict.fromkeys(seen.payloads("sockfound"))]  # a resent one counts once
+    assert [f["frame"] for f in frames] == list(range(total))
+    assert [f["ts"] for f in frames] == sorted(f["ts"] for f in frames)
+
+
+# --- frames without a camera name: each publisher is its own camera (issue 25) -------------
+
+@pytest.mark.parametrize("protocol, exact", [("5", True), ("3.1.1", False)])
+def test_a_publisher_stamping_ahead_cannot_blind_another_without_camera_names(mosquitto, tmp_path,
+                                                                              protocol, exact):
+    """Two publishers send frames without a camera name: one a camera 100-40 s behind, the
+    other twice as many Blank frames stamped now + 290 s. Over MQTT 5 each is the camera its
+    client id names (our publishers send it as a user property) and every sock counts; over
+    3.1.1 they share the default camera and the strays make the slow camera's frames late."""
+    now = time.time()
+    socks = [f for i in range(N) for f in sock_frames(i, now - 100.0)]
+    stray = json.dumps({"image": "Blank", "probability": 99.0, "ts": now + 290.0})
+    with Collector(mosquitto, ["sockpairs", "sockpairs/status"]) as results, serving(mosquitto, tmp_path) as (_, db):
+        online(results)
+        slow = connect_publisher(mosquitto.url, client_id="cam-slow", protocol=protocol)
+        ahead = connect_publisher(mosquitto.url, client_id="cam-ahead", protocol=protocol)
+        try:
+            for frame in socks:
+                ahead.publish("sockfound", stray)
+                ahead.publish("sockfound", stray)
+                slow.publish("sockfound", json.dumps(frame))
+            status = results.wait_for(lambda s: s.get("runtime") == "serve" and s.get("received") == 3 * len(socks),
+                                      "sockpairs/status", 30)
+        finally:
+            slow.close()
+            ahead.close()
+        if exact:
+            wait_socks(results, N, 30)
+    if exact:
+        check_store(db, results, truth(), by_camera={"cam-slow": N})
+    else:
+        assert status["dead_letters"] > 0 and status["socks"] < N

@@ -153,28 +153,53 @@ def test_the_core_prunes_delivered_results_after_the_retention(mosquitto, tmp_pa
             reader.close()
 
 
-def test_labels_file_makes_unknown_labels_dead_letters(mosquitto, tmp_path):
-    labels = tmp_path / "labels.txt"
-    labels.write_text("Google\nMongo\n")
+HOSTILE = "ZZ'); drop table sightings;--"
+
+
+@pytest.mark.parametrize("args, counted", [
+    ([], ["Google", "New 3"]),  # the shipped model's labels, and a design a camera found
+    (["--model", "MODEL"], ["New 3", "Stripy"]),  # the model folder it is given
+    (["--labels", "MODEL/labels.txt"], ["New 3", "Stripy"]),  # a list of its own
+    (["--labels", "any"], ["Google", "New 3", HOSTILE, "Stripy"]),
+], ids=["shipped model", "given model", "labels file", "any"])
+def test_serve_takes_the_model_s_labels_by_default_and_any_when_told(mosquitto, tmp_path, args, counted):
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "labels.txt").write_text("Blank\nStripy\n")
     db = tmp_path / "labels.db"
-    with Collector(mosquitto, ["sockpairs", "sockpairs/status"]) as seen:
-        proc = serve_process(mosquitto.url, db, "--labels", str(labels), "--status-interval", "0.1")
+    frames = [p for i, d in enumerate(["Google", "New 3", HOSTILE, "Stripy"]) for p in sock(d, i)]
+    with Collector(mosquitto, ["sockpairs/status"]) as seen:
+        proc = serve_process(mosquitto.url, db, "--status-interval", "0.1",
+                             *[a.replace("MODEL", str(model)) for a in args])
         try:
             online(seen, 20)
-            publish(mosquitto.url, sock("Gogle", 0) + sock("Google", 1))
-            assert seen.wait_json(1, "sockpairs")[0]["image"] == "Google"
-            status = seen.wait_for(lambda s: s["dead_letters"] == 4, "sockpairs/status")
-            assert status["frames"] == 4
+            publish(mosquitto.url, frames)
+            seen.wait_for(lambda s: s["received"] == len(frames), "sockpairs/status")
         finally:
             proc.terminate()
             assert proc.wait(15) == 0
             reap(proc)
     store = Store(str(db))
     try:
-        assert [d["reason"] for d in store.dead_letters()] and all(
-            "Gogle" in d["raw"] for d in store.dead_letters())
+        assert sorted(r["image"] for r in store.pairs(store.session()["id"])) == sorted(counted)
+        refused = {json.loads(d["raw"])["image"]: d["reason"] for d in store.dead_letters()}
+        assert sorted(refused) == sorted(set(["Google", HOSTILE, "Stripy"]) - set(counted))
+        assert all("not one of the model's labels" in r and "--labels any" in r for r in refused.values())
     finally:
         store.close()
+
+
+def test_a_numbered_frame_sent_again_is_a_duplicate_not_a_second_frame(mosquitto, tmp_path):
+    """A publisher resends what a lost connection left unacknowledged (QoS 1), though the
+    broker may have had it: two Google frames sent twice are not four, so not a sock."""
+    db = tmp_path / "resent.db"
+    frames = [json.dumps({"image": "Google", "probability": 90.0, "ts": time.time() - 60 + k, "frame": k,
+                          "camera": "cam"}) for k in range(2)]
+    with Collector(mosquitto, ["sockpairs/status"]) as seen, serving(mosquitto, Store(str(db))):
+        online(seen)
+        publish(mosquitto.url, frames + frames)
+        status = seen.wait_for(lambda s: s["received"] == 4, "sockpairs/status")
+    assert (status["frames"], status["duplicates"], status["socks"]) == (2, 2, 0)
 
 
 def test_late_frames_count_as_dead_letters_not_frames(mosquitto, tmp_path):

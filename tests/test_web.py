@@ -53,7 +53,8 @@ class Session:
 
     def publish_state(self):
         session = self.pipeline.session
-        state = state_message(session, self.store.pairs(session), time.time(), self.store.unknown(session))
+        state = state_message(session, self.store.pairs(session), time.time(), self.store.unknown(session),
+                              waiting=self.pipeline.waiting)
         state.setdefault("started_at", self.store.session(session)["started_at"])
         self.view.set_state(state)
 
@@ -143,7 +144,7 @@ def test_api_pairs_are_the_store_rows(served):
     pairs = json.loads(body)
     assert status == 200
     assert pairs == {"session": session.pipeline.session, "rows": session.store.pairs(session.pipeline.session),
-                     "odd": ["Github", "Mongo"], "unknown": 0}
+                     "odd": ["Github", "Mongo"], "unknown": 0, "waiting": 0}
     assert pairs["rows"][1] == {"image": "Google", "number_socks_seen": 2, "pair_seen": "Pair", "pairs": 1}
 
 
@@ -419,3 +420,28 @@ def test_connections_beyond_the_cap_get_503_at_once_and_slow_headers_are_cut():
             for sock in idle:
                 sock.close()
         assert get(handle.url + "healthz")[0] == 200  # the slots came back
+
+
+def test_a_sock_that_waits_shows_as_waiting_until_it_is_published(tmp_path):
+    """serve holds a sock that a frame in bound could still merge with an earlier one of its
+    design (docs/time.md); the state and the page say it was seen."""
+    view = LiveView()
+    store = Store(str(tmp_path / "wait.db"))
+    core = Core(Pipeline(store), [], runtime="serve")
+    core.listeners.append(view)
+    try:
+        for start in (T0, T0 + 3.0):  # two Mongo socks 3 s apart: the second could still be the first
+            for k in range(4):
+                core.feed(Frame("Mongo", 90.0, start + 0.25 * k, "left"), received_at=start + 0.25 * k)
+            core.commit()
+            core.publish_due()
+        assert (core.state()["waiting"], view.snapshot()["waiting"]) == (1, 1)
+        assert [r["number_socks_seen"] for r in view.snapshot()["rows"]] == [1]
+        for k in range(4):  # the camera goes on past the allowance: the first is final, the second published
+            core.feed(Frame("Blank", 90.0, T0 + 40.0 + k, "left"), received_at=T0 + 40.0 + k)
+        core.commit()
+        core.publish_due()
+        snapshot = view.snapshot()
+        assert snapshot["waiting"] == 0 and [r["number_socks_seen"] for r in snapshot["rows"]] == [2]
+    finally:
+        store.close()

@@ -18,7 +18,8 @@ import pytest
 from sortcore.web.live import LiveView
 from sortcore.web.server import start_http
 from tests.shared import PHOTOS, ROOT
-from tests.test_web import TOKEN, Session
+from sortcore.core.frames import Frame
+from tests.test_web import T0, TOKEN, Session
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -106,6 +107,15 @@ def test_the_page_renders_the_session_and_shows_a_new_sock_live(app, page, tmp_p
     assert shown < 0.3, "a confirmed sock took %.0f ms to show" % (shown * 1000)
     expect(page.locator("#sightings li").first).to_contain_text("Mongo")
     expect(page.locator("#odd li")).to_have_text(["Confluent", "Streamsets"])
+    expect(page.locator("#waiting")).to_have_text("0")
+
+    # Another Mongo 3 s later could still be the same sock: it waits, and the page says so.
+    base = T0 + 20.0 * (app.shown - 1) + 3.0
+    for k in range(4):
+        app.pipeline.feed(Frame("Mongo", 90.0, base + 0.25 * k, "left"))
+    app.pipeline.commit()
+    app.publish_state()
+    expect(page.locator("#waiting")).to_have_text("1")
 
 
 def test_labels_are_text_never_markup(app, page):

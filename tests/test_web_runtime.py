@@ -71,11 +71,17 @@ class Served(object):
 def test_serve_feeds_the_page_and_the_page_resets_the_service(mosquitto, tmp_path):
     served = Served(mosquitto, tmp_path, token="tok-tok-tok-tok-tok")
     try:
-        served.publish(sock("Google", 0), mosquitto)
+        # the second Google, 3 s later, could still be the first (a frame in the lateness allowance
+        # could bridge them): it waits, and the page says a sock was seen
+        served.publish(sock("Google", 0) + sock("Google", 1), mosquitto)
         assert served.service.wait_until(lambda s: s.counters.socks == 1, 10)
-        assert served.service.core.wait_until(lambda: get(served.url + "/api/pairs")["rows"], 10)
+        assert served.service.core.wait_until(lambda: get(served.url + "/api/pairs")["waiting"] == 1, 10)
         pairs = get(served.url + "/api/pairs")
         assert [(r["image"], r["number_socks_seen"]) for r in pairs["rows"]] == [("Google", 1)]
+        # its camera silent for `silence` (5 s): published, no longer waiting
+        assert served.service.core.wait_until(lambda: get(served.url + "/api/pairs")["waiting"] == 0, 15)
+        pairs = get(served.url + "/api/pairs")
+        assert [(r["image"], r["number_socks_seen"]) for r in pairs["rows"]] == [("Google", 2)]
         first = pairs["session"]
         try:
             get(served.url + "/api/reset", data=b"")

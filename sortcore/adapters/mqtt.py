@@ -20,41 +20,19 @@ import socket
 import threading
 import time
 import uuid
-from typing import NamedTuple, Optional
+from typing import Optional
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from ..core.errors import ConfigError, MqttError, PublishDenied
-from .mqtt_config import SESSION_EXPIRY, ConnectOptions, describe_error, parse_url
+from .mqtt_config import (PUBLISHER_PROPERTY, SESSION_EXPIRY, Connected, ConnectOptions, Disconnected, Message,
+                          describe_error, parse_url, publisher_of)
 
 log = logging.getLogger(__name__)
 
-class Message(NamedTuple):
-    """A received message, as the queue carries it."""
-
-    topic: str
-    payload: bytes
-    qos: int
-    mid: int
-    retain: bool
-    dup: bool
-
-
-class Connected(NamedTuple):
-    """The broker accepted us; ``session_present``: it kept our session."""
-
-    session_present: bool
-
-
-class Disconnected(NamedTuple):
-    """The connection ended or could not be made; ``reason`` is readable text."""
-
-    reason: str
-
-
 class Connection:
-    """One broker connection with its own network thread.
+    """One broker connection with its own network thread; it ``reconnects`` by itself.
 
     Incoming messages and :class:`Connected`/:class:`Disconnected` events go to
     ``events`` (a :class:`queue.Queue`; a fresh one if not given).
@@ -74,6 +52,7 @@ class Connection:
         self._last_failure = None
         self._session_present = False
         self._subscribe_mid = None
+        self._connack = False  # a CONNACK came in the current loop() call: ready once paho resent its backlog
         self._closing = False
         self._thread = None
         # mid -> (reason, when) for PUBACKs that said no (MQTT 5). Never held while calling
@@ -82,6 +61,8 @@ class Connection:
         self._refused = {}
         # (topic, info, sent_at) of QoS 1 publish_nowait messages whose outcome settle() has not told
         self._unsettled = collections.deque()
+        self.client_id = options.client_id or "sortcore-" + uuid.uuid4().hex[:12]
+        self._properties = _user_properties(self.client_id) if options.protocol == "5" else None
         self._client = self._make_client()
 
     def _make_client(self):
@@ -90,7 +71,7 @@ class Connection:
             {"protocol": paho.MQTTv311, "clean_session": o.clean_session}
         client = paho.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
-            client_id=o.client_id or "sortcore-" + uuid.uuid4().hex[:12], manual_ack=o.manual_ack, **session
+            client_id=self.client_id, manual_ack=o.manual_ack, **session
         )
         if o.username is not None:
             client.username_pw_set(o.username, o.password)
@@ -127,7 +108,10 @@ class Connection:
             # that publishes after that cannot race ahead of our SUBSCRIBE.
             self._subscribe_mid = client.subscribe(self._subscriptions())[1]
         else:
-            self._ready()
+            # Not ready yet: after this callback paho resends the messages the last connection
+            # left unacknowledged. Anything published before that would overtake them, so
+            # _run calls _ready() once loop() has returned (issue 25).
+            self._connack = True
 
     def _on_subscribe(self, client, userdata, mid, reason_codes, properties):
         if mid != self._subscribe_mid:
@@ -158,7 +142,8 @@ class Connection:
                 self._refused[mid] = (str(reason_code), time.monotonic())
 
     def _on_message(self, client, userdata, msg):
-        self.events.put(Message(msg.topic, msg.payload, msg.qos, msg.mid, bool(msg.retain), bool(msg.dup)))
+        self.events.put(Message(msg.topic, msg.payload, msg.qos, msg.mid, bool(msg.retain), bool(msg.dup),
+                                publisher_of(msg.properties)))
 
     # --- the network thread ------------------------------------------------
 
@@ -190,6 +175,9 @@ class Connection:
                 rc = paho.MQTT_ERR_SUCCESS
                 while rc == paho.MQTT_ERR_SUCCESS and not self._stop.is_set():
                     rc = client.loop(0.5)
+                    if self._connack:  # paho has resent the old connection's unacknowledged messages
+                        self._connack = False
+                        self._ready()
                     if self._connected.is_set():
                         delay = self.options.reconnect_min
                 if self._stop.is_set() or self._closing:
@@ -230,6 +218,8 @@ class Connection:
         return {"clean_start": not persistent, "properties": properties}
 
     # --- use ---------------------------------------------------------------
+
+    reconnects = True  # a Link keeps it across a lost connection (runtime/links.py)
 
     @property
     def connected(self) -> bool:
@@ -328,7 +318,7 @@ class Connection:
         if not self._connected.is_set():
             raise MqttError("not connected to %s" % (self.url,), paho.MQTT_ERR_NO_CONN)
         try:
-            info = self._client.publish(topic, payload, qos=qos, retain=retain)
+            info = self._client.publish(topic, payload, qos=qos, retain=retain, properties=self._properties)
         except ValueError as exc:  # bad topic, payload too large
             raise MqttError("cannot publish to %r: %s" % (topic, exc))
         if info.rc not in (paho.MQTT_ERR_SUCCESS, paho.MQTT_ERR_AGAIN):
@@ -361,6 +351,16 @@ class Connection:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _user_properties(client_id: str):
+    """PUBLISH properties naming the sender (:data:`PUBLISHER_PROPERTY`), built once."""
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    properties = Properties(PacketTypes.PUBLISH)
+    properties.UserProperty = (PUBLISHER_PROPERTY, client_id)
+    return properties
 
 
 def _ignore(*args):

@@ -1,4 +1,5 @@
-"""How to reach a broker, without paho: the URL, the connect options, readable errors.
+"""How to reach a broker, without paho: the URL, the connect options, readable errors, and
+the events a :class:`~sortcore.adapters.mqtt.Connection` queues.
 
 :func:`parse_url` reads ``mqtt://[user@]host[:port]`` and ``mqtts://...`` (TLS,
 default port 8883). A password in the URL is refused: it would show in ``ps`` and
@@ -121,3 +122,41 @@ def describe_error(exc: BaseException, url: BrokerUrl) -> str:
     if isinstance(exc, (socket.timeout, TimeoutError)):
         return "connection to %s timed out" % where
     return "cannot connect to %s: %s" % (where, getattr(exc, "strerror", None) or exc)
+
+
+class Message(NamedTuple):
+    """A received message, as the queue carries it."""
+
+    topic: str
+    payload: bytes
+    qos: int
+    mid: int
+    retain: bool
+    dup: bool
+    publisher: Optional[str] = None  # the sender's MQTT 5 user property ``client_id``, if it set one
+
+
+#: The MQTT 5 user property every publish of ours carries: the client id that sent it. The broker
+#: does not add one; ``serve`` names a frame without a camera after it (docs/time.md).
+PUBLISHER_PROPERTY = "client_id"
+
+
+class Connected(NamedTuple):
+    """The broker accepted us; ``session_present``: it kept our session."""
+
+    session_present: bool
+
+
+class Disconnected(NamedTuple):
+    """The connection ended or could not be made; ``reason`` is readable text."""
+
+    reason: str
+
+
+def publisher_of(properties) -> Optional[str]:
+    """The sender's ``client_id`` user property (the last one, if it repeats), or None."""
+    value = None
+    for name, text in getattr(properties, "UserProperty", None) or ():
+        if name == PUBLISHER_PROPERTY:
+            value = text
+    return value

@@ -153,28 +153,23 @@ def watch(settings, count, topic):
     from ..runtime.watch import WatchOptions, watch as run_watch
     if not settings["source"]:
         raise click.UsageError("give --source (webcam:0, video:PATH, folder:PATH[?loop]) or SORTCORE_SOURCE")
-    publisher = None
+    emit = click.echo
     try:
         fps = settings["fps"]
         options = WatchOptions(fps=fps, camera=camera_name(settings, os.environ), count=count,
                                new_designs=settings["new_designs"])
         classifier = _classifier(settings)
         if settings["broker"]:
-            from ..runtime.config import publisher_factory
-            publisher = publisher_factory(settings)()
-
-            def emit(text):
-                publisher.publish(topic, text, qos=1)
-        else:
-            def emit(text):
-                click.echo(text)
+            from ..runtime.watch import broker_emit
+            emit = broker_emit(settings, topic)
         with open_source(settings["source"], fps) as source:
             sent = run_watch(source, classifier, emit, options)
     except SortcoreError as exc:
         raise click.ClickException(str(exc))
     finally:
-        if publisher is not None:
-            publisher.close()
+        left = emit.close() if hasattr(emit, "close") else 0
+    if left:
+        raise click.ClickException("%d of the frames could not be delivered to %s" % (left, settings["broker"]))
     click.echo("watch: %d frames classified" % sent, err=True)
 
 

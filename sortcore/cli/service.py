@@ -19,7 +19,6 @@ def serve(settings):
     Runs until SIGTERM or Ctrl-C. Results are kept in the store until the
     broker has them, so broker outages and restarts lose nothing.
     """
-    from ..core.frames import label_set, read_labels
     from ..runtime import config as build
     from ..runtime.service import ServeOptions, serve as run_service
 
@@ -27,7 +26,7 @@ def serve(settings):
         options = ServeOptions(
             broker=settings["broker"], connect=build.connect_options(settings), core=build.core_options(settings),
             camera_default=settings["camera_default"], batch=settings["batch"], max_future=settings["max_future"],
-            labels=label_set(read_labels(settings["labels"])) if settings["labels"] else None)
+            labels=_labels(settings))
         config = build.engine_config(settings)
     except SortcoreError as exc:
         raise click.BadParameter(str(exc))
@@ -39,6 +38,17 @@ def serve(settings):
         raise click.ClickException(str(exc))
     finally:
         store.close()
+
+
+def _labels(settings):
+    """What serve's frames may carry: 'any' (None), a labels.txt, or the model folder's."""
+    import os
+    from ..classifier.folders import shipped_model
+    from ..core.frames import label_set, read_labels
+    if settings["labels"] == "any":
+        return None
+    return label_set(read_labels(settings["labels"] or os.path.join(settings["model"] or shipped_model(),
+                                                                    "labels.txt")))
 
 
 @click.command()

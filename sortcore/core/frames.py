@@ -192,8 +192,8 @@ def frame_from_obj(obj, default_camera: str = "", default_ts: Optional[float] = 
     if image[0].isspace() or image[-1].isspace():
         image = image.strip()
     if labels is not None and image not in labels and not _new_design(image):
-        raise BadFrame("'image' %r is not one of the model's labels (nor a design found in the session,"
-                       " New k)" % image)
+        raise BadFrame("'image' %r is not one of the model's labels, Blank, Unknown or a design found in the"
+                       " session (New k or its name); serve --labels any takes every label" % image)
     return new_frame((image, float(prob), None if ts is None else float(ts), camera, seq))
 
 
@@ -204,7 +204,8 @@ def decode_payload(payload: Union[bytes, str], default_camera: str = "",
     ``default_camera`` is the camera the topic names (``sockfound/<camera>``).
     """
     if len(default_camera) > MAX_CAMERA_LEN or not default_camera.isprintable():
-        raise BadFrame("the topic's camera name is not printable or longer than %d characters" % MAX_CAMERA_LEN)
+        raise BadFrame("the camera name the topic or the publisher's client id gives is not printable or longer "
+                       "than %d characters" % MAX_CAMERA_LEN)
     if len(payload) > MAX_LINE:
         raise BadFrame("payload is larger than %d bytes" % MAX_LINE)
     if _typed is not None:  # a plainly valid frame, checked in C; else the full checks say why

@@ -73,12 +73,13 @@ def odd_of(rows: Iterable) -> List[str]:
 
 
 def state_message(session: int, rows, updated_at: float, unknown: int = 0,
-                  untaught: Collection[str] = ()) -> dict:
-    """The retained ``sockpairs/state``: the whole table, the odd socks and the
-    number of unrecognised socks (never a row, never odd)."""
+                  untaught: Collection[str] = (), waiting: int = 0) -> dict:
+    """The retained ``sockpairs/state``: the whole table, the odd socks, the
+    number of unrecognised socks (never a row, never odd) and of socks seen but
+    waiting to be published (docs/time.md; not in the table yet)."""
     socks = rows_as_dicts(rows, untaught)
     return {"session": session, "socks": socks, "odd": odd_of(socks), "unknown": unknown,
-            "updated_at": updated_at}
+            "waiting": waiting, "updated_at": updated_at}
 
 
 #: The ``sockpairs/status`` keys every runtime sends (docs/mqtt.md documents them).

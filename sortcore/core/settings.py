@@ -116,8 +116,11 @@ SETTINGS = (
     _s("camera_default", "str", "", "Camera name for frames on 'sockfound' without one.",
        "serve", ("serve",)),
     _s("batch", "int", 50, "Frames committed together at most.", "serve", ("serve",)),
-    _s("labels", "path", None, "The model's labels.txt: frames of any other label are dead "
-       "letters (Blank and Unknown always pass).", "serve", ("serve", "replay")),
+    _s("labels", "path", None, "A labels.txt: frames of any other label are dead letters (Blank, "
+       "Unknown and the designs a camera found in the session, New k, always pass).", "serve",
+       ("serve", "replay"),
+       notes=(("serve", "Default: the model folder's labels.txt (model; a user model's has the names "
+               "given to new designs); 'any' takes every label."),)),
     _s("max_future", "float", 300.0, "Frames stamped further ahead of their receive time "
        "(seconds) are dead letters.", "serve", ("serve",)),
     # --- every live runtime ---
@@ -142,7 +145,8 @@ SETTINGS = (
        "own timestamps), folder:PATH[?loop].", "device", CAMERAS,
        notes=(("lambda", "Also deeplens, the default."),)),
     _s("model", "path", None, "Model folder (default: the shipped model/).", "device",
-       ("run", "lambda", "count") + CLASSIFIER),
+       ("run", "lambda", "count", "serve") + CLASSIFIER,
+       notes=(("serve", "Its labels.txt is what frames may carry, unless labels says otherwise."),)),
     _s("runtime", "choice", "auto", "Classifier runtime: onnx (ONNX Runtime, the model folder's "
        ".onnx file), mxnet (the same network as <name>-symbol.json, for the DeepLens), or auto "
        "(onnx when the folder has an .onnx file and onnxruntime imports, else mxnet).", "device",

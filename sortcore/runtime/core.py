@@ -127,6 +127,7 @@ class Core(object):
         self.started_at = clock()
         self.progress = threading.Condition()  # notified after each commit
         self._state_due = self._status_now = True
+        self._waiting = 0  # the pipeline's waiting socks at the last commit
         self._status_due = False
         self._status_at = None  # type: Optional[float]
         self._prune_at = monotonic()  # the first prune at the first publish
@@ -158,6 +159,8 @@ class Core(object):
         """Commit what was fed; tell listeners about the socks that are now stored.
         ``session_fields``: see :meth:`sortcore.store.pipeline.Pipeline.commit`."""
         confirmed = self.pipeline.commit(**session_fields)
+        if self.pipeline.waiting != self._waiting:  # the page shows the socks seen but not yet published
+            self._waiting, self._state_due = self.pipeline.waiting, True
         if confirmed:
             self._drained.clear()  # new outbox rows
             self.counters.socks += len(confirmed)
@@ -193,7 +196,7 @@ class Core(object):
 
     def state(self) -> dict:
         return state_message(self.pipeline.session, self.pipeline.table(), self.clock(),
-                             self.pipeline.unknown, self.pipeline.untaught)
+                             self.pipeline.unknown, self.pipeline.untaught, self.pipeline.waiting)
 
     def _refusals(self) -> list:
         return [link.refusals for link in self.links if hasattr(link, "refusals")]

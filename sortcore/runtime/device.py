@@ -33,6 +33,7 @@ from typing import Callable, List, Optional
 from ..core.errors import BadFrame, ConfigError, MqttError, SourceEnded
 from ..core.frames import DeadLetter, frame_from_obj
 from ..core.messages import DEFAULT_CAMERA, TOPIC_FRAMES, TOPIC_STATUS, dumps, frame_payload, status_message
+from .backlog import FrameBacklog
 from .control import Control, ControlRequests
 from .core import Core, CoreOptions, RateLimiter, frame_ts
 from .links import Backoff, Link
@@ -109,6 +110,7 @@ class DeviceLoop(object):
         self.listeners = []  # type: list  # handed to the core once it exists
         self.source = self.classifier = self.pipeline = self.core = self.control = self.designs = None
         self._frames = None
+        self.backlog = None  # type: Optional[FrameBacklog]  # frames a link could not take yet
         self._source_start = 0.0  # the wall-clock time a source with its own clock starts at
         self._last_ts = 0.0
         self.requests = ControlRequests()  # the page's and the lambda handler's commands
@@ -264,14 +266,11 @@ class DeviceLoop(object):
         self._publish()
 
     def _frame_out(self, payload: str):
-        """QoS 1 without waiting: a frame the broker refuses is counted as denied (the core
-        settles the PUBACKs), one nobody took is still counted here."""
-        for link in self.links:
-            if link.ready:
-                try:
-                    link.publish_nowait(TOPIC_FRAMES, payload, qos=1)
-                except MqttError:
-                    pass  # the link logged it and backs off
+        """QoS 1 without waiting, after the frames a link could not take yet (the backlog): a
+        frame the broker refuses is counted as denied (the core settles the PUBACKs)."""
+        if self.backlog is None:
+            self.backlog = FrameBacklog(self.links, TOPIC_FRAMES)
+        self.backlog.put(payload)
 
     def _say_degraded(self):
         """No core yet (the store does not open): the page and the links still hear why."""
@@ -289,6 +288,8 @@ class DeviceLoop(object):
                     pass  # the link logged it and backs off
 
     def _publish(self):
+        if self.backlog is not None:
+            self.backlog.flush()  # a link back after an outage: the frames it missed, in order
         try:
             self.core.publish_due()
         except MqttError as exc:
@@ -324,6 +325,8 @@ class DeviceLoop(object):
         if core is not None:
             self.counters = core.counters.as_dict()
             core.say_offline()
+        if self.backlog is not None and len(self.backlog):  # counted here; the broker never had them
+            log.warning("%d frames waited for a link and were not published on sockfound", len(self.backlog))
         for link in self.links:
             link.close()
         pipeline, self.pipeline = self.pipeline, None

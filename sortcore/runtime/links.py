@@ -89,7 +89,9 @@ class Link(object):
 
     @property
     def ready(self) -> bool:
-        """True unless waiting out a backoff delay."""
+        """True unless waiting out a backoff delay, or for a publisher that reconnects by itself."""
+        if getattr(self.publisher, "reconnects", False):
+            return self.publisher.connected
         return self.retry_at is None or self.clock() >= self.retry_at
 
     def publish(self, topic, payload, qos=1, retain=False):
@@ -188,6 +190,10 @@ class Link(object):
         self.last_error = "%s: %s" % (type(exc).__name__, exc)
         delay = self.backoff.next()
         self.retry_at = self.clock() + delay
+        if getattr(self.publisher, "reconnects", False) and not self.publisher.connected:
+            # paho keeps what the lost connection left unacknowledged and resends it first
+            log.warning("%s: publish failed (%s); reconnecting", self.name, self.last_error)
+            return
         log.warning("%s: publish failed (%s); reconnecting in %.1fs", self.name, self.last_error, delay)
         self.close()
 

@@ -17,6 +17,7 @@ says ``offline``), ``sockpairs/control`` (``{"cmd": "reset"}``, see
 :mod:`sortcore.runtime.control`).
 """
 
+import collections
 import dataclasses
 import hashlib
 import logging
@@ -37,6 +38,10 @@ from .core import Core, CoreOptions
 from .links import ConnectionLink
 
 log = logging.getLogger(__name__)
+
+#: Frames remembered to tell a publisher's resend from a new frame: a paho client resends what a
+#: lost connection left unacknowledged, though the broker may have had it (about 1.5 MB).
+FRAMES_REMEMBERED = 20000
 
 _STOP = object()
 _WAKE = object()  # a reset asked for from another thread
@@ -59,7 +64,7 @@ class ServeOptions:
     batch: int = 50
     tick_interval: float = 0.5
     max_future: float = 300.0
-    labels: Optional[frozenset] = None  # the model's labels; any other is a dead letter
+    labels: Optional[frozenset] = None  # the labels a frame may carry (frames.label_set); None: any
 
     def __post_init__(self):
         parse_url(self.broker)  # raises ConfigError
@@ -110,6 +115,7 @@ class Service(object):
         self._recent = list(pipeline.recent_messages)
         self._held = []  # received but not committed (the store refused): not acknowledged
         self._last_event = None  # (event time, monotonic receive time) of the latest frame
+        self._seen = collections.OrderedDict()  # type: collections.OrderedDict  # frames taken lately
         self.beat = lambda: None  # called each iteration (the systemd watchdog)
 
     # --- control -----------------------------------------------------------
@@ -213,8 +219,8 @@ class Service(object):
         topic = message.topic
         if topic.startswith(TOPIC_FRAMES + "/"):
             camera = topic[len(TOPIC_FRAMES) + 1:]
-        else:  # the publisher's own name where the adapter has one, so one publisher cannot blind the others
-            camera = getattr(message, "publisher", None) or self.options.camera_default
+        else:  # the publisher's client id where it sent one (MQTT 5), so one cannot blind the others
+            camera = message.publisher or self.options.camera_default
         received_at = self.clock()
         try:
             if message.retain:
@@ -228,9 +234,25 @@ class Service(object):
             source = topic if len(topic) <= 200 else topic[:200] + "..."  # a 64 KB topic stays out of the store
             self.core.reject(DeadLetter(source, None, exc.reason, raw_text(message.payload)))
             return
+        if self._resent(frame):
+            self.counters.duplicates += 1
+            return
         self.core.feed(frame, received_at)
         if self._last_event is None or frame.ts >= self._last_event[0]:
             self._last_event = (frame.ts, self.monotonic())
+
+    def _resent(self, frame) -> bool:
+        """Whether a numbered frame with this camera and ``ts`` was taken lately: a publisher
+        resent it after a reconnect (MQTT QoS 1 is at least once), so it is not counted again."""
+        if frame.frame is None:
+            return False  # no number: two such frames may be alike and both real
+        key = hash((frame.camera, frame.frame, frame.ts, frame.label))
+        if key in self._seen:
+            return True
+        self._seen[key] = None
+        if len(self._seen) > FRAMES_REMEMBERED:
+            self._seen.popitem(last=False)
+        return False
 
     # --- time --------------------------------------------------------------
 

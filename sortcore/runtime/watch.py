@@ -18,9 +18,11 @@ import dataclasses
 import json
 import time
 
-from ..core.errors import ConfigError
+from ..core.errors import ConfigError, MqttError
 from ..core.messages import DEFAULT_CAMERA, frame_payload
+from .backlog import FrameBacklog
 from .core import RateLimiter, frame_ts
+from .links import Link
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,3 +93,50 @@ def watch(source, classifier, emit, options=None, clock=time.time, sleep=time.sl
         emit(payload(labeller.classify(frame, ts, options.camera), sent, options.camera, ts))
         sent += 1
     return sent
+
+
+class BrokerEmit(object):
+    """``emit`` for a broker: frames go out without waiting, through a :class:`FrameBacklog`,
+    so an outage delays them (in order) and loses none. ``connect()`` gives a publisher
+    (:func:`sortcore.adapters.mqtt.connect_publisher`)."""
+
+    def __init__(self, connect, topic: str, name: str = "mqtt"):
+        self.link = Link(name, connect)
+        self.backlog = FrameBacklog([self.link], topic)
+
+    def __call__(self, text: str):
+        self.backlog.put(text)
+        self.link.settle()  # the PUBACKs so far (a refusal is logged once)
+
+    def close(self, timeout: float = 10.0) -> int:
+        """Send what waits, for up to ``timeout`` s while the broker is away; the frames left."""
+        deadline = time.monotonic() + timeout
+        while len(self.backlog) and time.monotonic() < deadline:
+            publisher = self.link.publisher
+            if publisher is not None and hasattr(publisher, "wait_connected"):
+                publisher.wait_connected(min(1.0, max(0.0, deadline - time.monotonic())))
+            elif not self.link.ready:  # waiting out the backoff after a failed connect
+                time.sleep(max(0.0, min(self.link.retry_at - self.link.clock(), deadline - time.monotonic())))
+            self.backlog.flush()
+        if not len(self.backlog) and self.link.publisher is not None:
+            try:
+                self.link.settle(max(0.0, deadline - time.monotonic()))  # wait for the PUBACKs
+            except MqttError:
+                pass
+        self.link.close()
+        return len(self.backlog)
+
+
+def broker_emit(values: dict, topic: str) -> BrokerEmit:
+    """:class:`BrokerEmit` to ``values['broker']`` with the connection settings; no last will
+    and no subscription (watch has no status of its own)."""
+    from .config import connect_options
+    options = connect_options(values, persistent=False)
+    fields = {f.name: getattr(options, f.name) for f in dataclasses.fields(options)}
+    url = values["broker"]
+
+    def connect():
+        from ..adapters.mqtt import connect_publisher  # paho only when a broker is configured
+        return connect_publisher(url, **fields)
+
+    return BrokerEmit(connect, topic)

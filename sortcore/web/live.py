@@ -46,7 +46,7 @@ class LiveView:
         self._framed = threading.Condition(self._lock)
         self._version = 0
         self._state = {"session": None, "started_at": None, "rows": [], "odd": [], "unknown": 0,
-                       "updated_at": None}
+                       "waiting": 0, "updated_at": None}
         self._status = None  # type: Optional[dict]
         self._sightings = deque(maxlen=history)
         self._frame = None  # type: Optional[bytes]
@@ -111,7 +111,8 @@ class LiveView:
             self._state = {
                 "session": session, "started_at": started_at, "rows": rows,
                 "odd": [image for image in state.get("odd", odd_of(rows)) if image != UNKNOWN],
-                "unknown": unknown, "updated_at": state.get("updated_at", self.clock()),
+                "unknown": unknown, "waiting": int(state.get("waiting") or 0),
+                "updated_at": state.get("updated_at", self.clock()),
             }
             self._bump()
 
@@ -132,7 +133,7 @@ class LiveView:
         if state["session"] is not None and session is not None and session < state["session"]:
             return  # a late sock of an earlier session: listed, not counted
         if session != state["session"]:
-            state.update(session=session, started_at=None, rows=[], odd=[], unknown=0)
+            state.update(session=session, started_at=None, rows=[], odd=[], unknown=0, waiting=0)
         state["updated_at"] = self.clock()
         if entry["image"] == UNKNOWN:
             seen = entry["number_socks_seen"]
@@ -280,6 +281,6 @@ class LiveView:
         session = self._reset()
         with self._lock:
             self._state = {"session": session, "started_at": self.clock(), "rows": [], "odd": [],
-                           "unknown": 0, "updated_at": self.clock()}
+                           "unknown": 0, "waiting": 0, "updated_at": self.clock()}
             self._bump()
         return session

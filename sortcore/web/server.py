@@ -172,7 +172,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _pairs(self):
         snap = self.server.view.snapshot()
-        self._json(200, {key: snap[key] for key in ("session", "rows", "odd", "unknown")})
+        self._json(200, {key: snap[key] for key in ("session", "rows", "odd", "unknown", "waiting")})
 
     def _healthz(self):
         """200 while the service runs (online, degraded or not started yet), 503 once it

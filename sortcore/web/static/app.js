@@ -91,6 +91,7 @@
     $("odd").replaceChildren.apply($("odd"), odd.map(function (name) { return el("li", name, {"data-image": name}); }));
     $("no-odd").hidden = odd.length > 0;
     $("unknown").textContent = s.unknown || 0;
+    $("waiting").textContent = s.waiting || 0;
   }
 
   function renderSightings(s) {
