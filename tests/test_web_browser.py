@@ -178,7 +178,9 @@ def test_the_camera_shows_only_with_a_camera_and_the_page_reconnects(app, page):
     expect(cell(page, "Databricks", "number_socks_seen")).to_have_text("1", timeout=10000)
     expect(page.locator("#link")).to_have_text("live")
     expect(page.locator("#state")).to_have_text("degraded")
-    page.errors[:] = [e for e in page.errors if "ERR_CONNECTION_REFUSED" not in e]
+    # the service stopped on purpose: the page's next requests are refused, or reset when the
+    # process exits with one in flight (seen about once in four runs on a loaded machine)
+    page.errors[:] = [e for e in page.errors if "ERR_CONNECTION_REFUSED" not in e and "ERR_CONNECTION_RESET" not in e]
 
 
 def photo_loop(folder):
@@ -253,7 +255,9 @@ def test_a_real_run_on_a_phone_pictures_dark_mode_and_a_clean_stop(browser, page
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    page.errors[:] = [e for e in page.errors if "ERR_CONNECTION_REFUSED" not in e]
+    # the service stopped on purpose: the page's next requests are refused, or reset when the
+    # process exits with one in flight (seen about once in four runs on a loaded machine)
+    page.errors[:] = [e for e in page.errors if "ERR_CONNECTION_REFUSED" not in e and "ERR_CONNECTION_RESET" not in e]
 
 
 @pytest.mark.model
@@ -293,6 +297,8 @@ def test_a_new_design_shows_its_picture_and_is_named_on_the_page(page, tmp_path)
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    page.errors[:] = [e for e in page.errors if "ERR_CONNECTION_REFUSED" not in e]
+    # the service stopped on purpose: the page's next requests are refused, or reset when the
+    # process exits with one in flight (seen about once in four runs on a loaded machine)
+    page.errors[:] = [e for e in page.errors if "ERR_CONNECTION_REFUSED" not in e and "ERR_CONNECTION_RESET" not in e]
     labels = (tmp_path / "user-model" / "current" / "labels.txt").read_text().split("\n")
     assert "Polka <b>dots</b>" in labels
