@@ -1,5 +1,5 @@
 """What setup.cfg cannot say: the wheel carries the repository's ``model/`` folder, whatever it
-holds, as the package data ``sortcore/model/`` (``sortcore.folders.shipped_model`` finds it
+holds, as the package data ``sortcore/model/`` (``sortcore.classifier.folders.shipped_model`` finds it
 there, or in ``model/`` of a checkout). Everything else is in setup.cfg."""
 
 from setuptools import find_packages, setup

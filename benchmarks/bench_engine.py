@@ -11,7 +11,9 @@ One simulated '%U %p' log is written to a temporary file. Timed end to end
 
 Also, labelled as such: the engine alone, in process, on frames decoded up
 front and fed 5000 at a time to ``Engine.feed_many`` as replay does (no reading,
-decoding, SQLite or start-up).
+decoding, SQLite or start-up); and what the lateness allowance costs in latency:
+the event time from each sock's confirming frame to its publication, frames fed
+in order one at a time (docs/time.md, What it costs).
 
     .venv/bin/python benchmarks/bench_engine.py [--frames 270000] [--repeat 3]
 
@@ -27,8 +29,8 @@ import sys
 import tempfile
 import time
 
-from sortcore.engine import Engine, EngineConfig
-from sortcore.simulate import frames_of, simulate
+from sortcore.core.engine import Engine, EngineConfig, SockConfirmed
+from sortcore.offline.simulate import frames_of, simulate
 
 FRAMES_PER_SOCK = 26.1  # average of simulate()'s defaults, to size the log
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -70,8 +72,22 @@ def engine_only(frames, mode, repeat, batch=5000):
         for chunk in batches:
             feed_many(chunk)
         best = min(best, time.perf_counter() - start)
+        engine.close_all()  # the end of the log: a sock still waiting is published
         counts = dict(engine.counts)
     return best, counts
+
+
+def publication_delay(frames, lateness):
+    """Sorted event-time delays from each sock's confirming frame to its publication."""
+    engine, delays = Engine(EngineConfig(lateness=lateness)), []
+    for frame in frames:
+        delays.extend(frame.ts - e.confirmed_at for e in engine.feed(frame) if isinstance(e, SockConfirmed))
+    delays.extend(float("inf") for e in engine.close_all() if isinstance(e, SockConfirmed))  # till the end
+    return sorted(delays)
+
+
+def quantile(ordered, p):
+    return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
 
 
 def off_by(counts, truth):
@@ -126,6 +142,12 @@ def main():
         print("engine only (in process, frames decoded up front, feed_many of 5000, no I/O) %-9s %10.0f frames/s  (%.3f s;"
               " off from the socks shown by %d of %d)"
               % (mode, n / seconds, seconds, off_by(found, truth["sighting"]), len(truth["shown"])))
+    for lateness in (0.0, 10.0, EngineConfig().lateness):
+        d = publication_delay(frames, lateness)
+        print("publication delay, lateness %2.0f s: %.1f %% of %d socks at once; p50 %.2f s, p90 %.2f s, p99 %.2f s,"
+              " worst %.2f s (event time after the confirming frame)"
+              % ((lateness, 100.0 * d.count(0.0) / len(d), len(d)) + tuple(quantile(d, p) for p in (0.5, 0.9, 0.99))
+                 + (d[-1],)))
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ sys.path.insert(0, ROOT)
 
 from sortcore.adapters.mqtt import connect_publisher  # noqa: E402
 from sortcore.devtools.broker import LocalBroker  # noqa: E402
-from sortcore.messages import dumps, frame_payload  # noqa: E402
+from sortcore.core.messages import dumps, frame_payload  # noqa: E402
 
 
 def one_round(url, frames, qos):

@@ -23,11 +23,11 @@ import tempfile
 import time
 
 from bench_engine import HERE, replay_argv, timed_run, write_log
-from sortcore.engine import Engine, EngineConfig
-from sortcore.logbatch import read_batches
-from sortcore.logfiles import line_blocks
-from sortcore.replay import rare_collections, replay
-from sortcore.store import Store
+from sortcore.core.engine import Engine, EngineConfig
+from sortcore.offline.logbatch import read_batches
+from sortcore.offline.logfiles import line_blocks
+from sortcore.offline.replay import rare_collections, replay
+from sortcore.store.database import Store
 
 
 def cpu(fn, repeat):

@@ -16,7 +16,7 @@ effect: no thread, no camera, no ``awscam``/``greengrasssdk`` import. The
 shipped function definition sets ``SORTCORE_LAMBDA_AUTOSTART=1`` explicitly.
 
 Its environment variables are the settings of the command ``lambda`` in the one
-settings table (:mod:`sortcore.settings`; the list is docs/settings.md), e.g.
+settings table (:mod:`sortcore.core.settings`; the list is docs/settings.md), e.g.
 ``SORTCORE_SOURCE``, ``SORTCORE_DB``, ``SORTCORE_BROKER``, ``SORTCORE_MIN_FRAMES``.
 
 Must stay Python 3.7 compatible (the DeepLens runtime).
@@ -26,8 +26,8 @@ import logging
 import os
 import threading
 
-from sortcore import settings
-from sortcore.errors import ConfigError
+from sortcore.core import settings
+from sortcore.core.errors import ConfigError
 
 log = logging.getLogger("sortcore.lambda")
 

@@ -23,8 +23,13 @@ run_pytest() {
     [ "$rc" -eq 0 ] || exit "$rc"
 }
 
+echo "== the build-only env and its export (torch from local disk; tests reuse build/eye)"
+bash scripts/eye-env.sh
+.venv-eye/bin/python scripts/export_lite0.py >/dev/null
+
 echo "== pytest (current stack)"
-run_pytest .venv/bin/python -m pytest "$@"
+# One worker per core (pytest-xdist); a file's tests stay on one worker (module fixtures).
+run_pytest .venv/bin/python -m pytest -n auto --dist loadfile "$@"
 
 echo "== pytest -m compat (oldest stack)"
 bash scripts/compat-env.sh

@@ -4,7 +4,7 @@ store in tmp_path, a clock moved by hand. Tests that use a broker are marked ``b
 
 import pytest
 
-from sortcore.store import Store
+from sortcore.store.database import Store
 from tests.clock import FakeClock
 from tests.disk import mount_small_disk, unmount
 from tests.mqtt_util import Broker
@@ -15,7 +15,7 @@ BROWSER_MODULES = {"test_web_browser.py"}
 #: the classifier's tests: they load MXNet, train small nets, export ONNX
 MODEL_MODULES = {"test_model.py", "test_training.py", "test_openset.py", "test_enroll.py", "test_count.py",
                  "test_onnx.py", "test_sources.py", "test_watch.py", "test_run.py", "test_install.py",
-                 "test_mxnet.py"}
+                 "test_mxnet.py", "test_newdesigns_run.py"}
 
 
 def pytest_collection_modifyitems(items):

@@ -18,8 +18,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from sortcore.devtools.broker import LocalBroker, find_mosquitto
 from sortcore.adapters.mqtt_config import ConnectOptions
-from sortcore.engine import EngineConfig
-from sortcore.errors import MqttError
+from sortcore.core.engine import EngineConfig
+from sortcore.core.errors import MqttError
 from sortcore.runtime.core import CoreOptions
 from sortcore.runtime.service import ServeOptions, Service
 

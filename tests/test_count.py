@@ -56,6 +56,8 @@ def banner_runs(path):
 
 @needs_photos
 def test_count_a_video_equals_its_truth(tmp_path):
+    """New designs on (the default): the sock no model knows is a design of its own, New 1,
+    an odd sock with ``"taught": false``; taught rows carry no ``taught`` key."""
     from tests.test_videoout import codec_of
     video = tmp_path / "socks.mp4"
     write_video(video, SOCKS)
@@ -63,10 +65,13 @@ def test_count_a_video_equals_its_truth(tmp_path):
                  "--annotate", str(tmp_path / "annotated.mp4"))
     assert result.returncode == 0, result.stderr.decode()
     counted = json.loads(result.stdout)
-    assert counted["unknown"] == 1
-    assert counted["odd"] == ["Mongo"]
+    assert counted["unknown"] == 0
+    assert counted["odd"] == ["Mongo", "New 1"]
     socks = {row["image"]: row for row in counted["socks"]}
-    assert set(socks) == {"Github", "Mongo"}
+    assert socks["New 1"] == {"image": "New 1", "number_socks_seen": 1, "pair_seen": "Un-matched", "pairs": 0,
+                              "taught": False}
+    assert socks["Github"] == {"image": "Github", "number_socks_seen": 2, "pair_seen": "Pair", "pairs": 1}
+    assert set(socks) == {"Github", "Mongo", "New 1"}
     assert counted["frames"] == 10 + len(SOCKS) * 18
     out = annotated_path(result.stderr)  # H.264 MP4 where OpenCV has it, else VP8 WebM, said so
     assert codec_of(out) == {".mp4": "h264", ".webm": "vp8"}[os.path.splitext(out)[1]]
@@ -81,11 +86,12 @@ def test_count_a_video_equals_its_truth(tmp_path):
 @needs_photos
 def test_a_30_fps_video_is_classified_at_fps_and_annotated_in_full(tmp_path):
     """At --fps 5 (the default) a 30 fps video gives the engine a sixth of its frames, as a
-    live camera at 5 fps would, and counts the same; the annotated video keeps every frame."""
+    live camera at 5 fps would, and counts the same; the annotated video keeps every frame.
+    Without new designs, the sock no model knows is an unrecognised sock, as before them."""
     video, out = tmp_path / "socks30.mp4", tmp_path / "annotated.webm"
     total = write_video(video, SOCKS, fps=30.0)
     result = run("count", "video:%s" % video, "--json", "--db", str(tmp_path / "s.db"),
-                 "--annotate", str(out))
+                 "--annotate", str(out), "--no-new-designs")
     assert result.returncode == 0, result.stderr.decode()
     counted = json.loads(result.stdout)
     assert counted["unknown"] == 1 and counted["odd"] == ["Mongo"]
@@ -95,7 +101,8 @@ def test_a_30_fps_video_is_classified_at_fps_and_annotated_in_full(tmp_path):
     runs, rate, frames = banner_runs(out)
     assert frames == total and rate == pytest.approx(30.0)
     assert len(runs) == len(SOCKS) and min(runs) >= 30.0 * 1.0, runs
-    every = run("count", "video:%s" % video, "--json", "--fps", "0", "--db", str(tmp_path / "e.db"))
+    every = run("count", "video:%s" % video, "--json", "--fps", "0", "--db", str(tmp_path / "e.db"),
+                "--no-new-designs")
     assert json.loads(every.stdout)["frames"] == total
 
 

@@ -12,8 +12,8 @@ import subprocess
 
 import pytest
 
-from sortcore import messages
-from sortcore.engine import PairsRow, SockConfirmed
+from sortcore.core import messages
+from sortcore.core.engine import PairsRow, SockConfirmed
 from sortcore.devtools.package import HANDLER
 from tests.shared import ROOT, import_lambda_handler
 
@@ -49,7 +49,7 @@ def test_function_is_pinned_with_json_events_and_sysfs(function):
 
 
 def test_function_environment_is_what_the_lambda_reads(function):
-    from sortcore import settings
+    from sortcore.core import settings
 
     variables = function["FunctionConfiguration"]["Environment"]["Variables"]
     assert all(isinstance(v, str) for v in variables.values())

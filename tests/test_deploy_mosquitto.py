@@ -243,12 +243,12 @@ def test_mosquitto_sub_as_docs_watching_says(debian, tmp_path):
 def appliance_loop(debian, tmp_path, user):
     """The camera loop of ``run`` (camera 'cam', label frames at 20 fps) logged in as ``user``
     on the loopback listener, with the links ``run`` makes from its settings."""
-    from sortcore.engine import EngineConfig
-    from sortcore.pipeline import Pipeline
+    from sortcore.core.engine import EngineConfig
+    from sortcore.store.pipeline import Pipeline
     from sortcore.runtime.appliance import broker_links
     from sortcore.runtime.config import core_options
     from sortcore.runtime.device import DeviceLoop, DeviceOptions
-    from sortcore.store import Store
+    from sortcore.store.database import Store
     from tests.test_device import LabelClassifier
 
     pw = tmp_path / ("%s.pw" % user)

@@ -16,13 +16,13 @@ import pytest
 from sortcore.runtime.device import DeviceLoop, DeviceOptions
 from sortcore.runtime.core import CoreOptions
 from sortcore.runtime.links import Backoff, Link
-from sortcore.engine import EngineConfig
-from sortcore.errors import ConfigError, MqttError, SourceError, SourceMissing
+from sortcore.core.engine import EngineConfig
+from sortcore.core.errors import ConfigError, MqttError, SourceError, SourceMissing
 from sortcore.classifier.model import Prediction
 from sortcore.adapters.mqtt import connect_publisher
-from sortcore.pipeline import Pipeline
+from sortcore.store.pipeline import Pipeline
 from sortcore.camera.sources import open_source
-from sortcore.store import Store
+from sortcore.store.database import Store
 from tests.clock import T0, FakeClock
 from tests.mqtt_util import Collector
 from tests.shared import PHOTOS, ROOT, import_lambda_handler
@@ -62,7 +62,8 @@ def make_loop(tmp_path, clock, open_source, classifier, links=(), **options):
     store_path = str(tmp_path / "device.db")
 
     def open_pipeline():
-        return Pipeline(Store(store_path, clock=clock), EngineConfig(), source="camera:test", clock=clock)
+        # lateness 0, as run and the lambda default to: the camera's own frames come in order
+        return Pipeline(Store(store_path, clock=clock), EngineConfig(lateness=0), source="camera:test", clock=clock)
 
     opts = dict(camera="testcam", fps=5.0, stop_at_end=True, core=CoreOptions(heartbeat=0))
     fatal = options.pop("fatal", ())
@@ -83,7 +84,7 @@ def classifier():
         pytest.skip("sock photos not found at %s" % PHOTOS)
     pytest.importorskip("onnxruntime")
     pytest.importorskip("cv2")
-    from sortcore.classifier.runtime import load_classifier
+    from sortcore.classifier.backends import load_classifier
     return load_classifier(str(MODEL_DIR))
 
 
@@ -240,7 +241,7 @@ def test_any_exception_in_a_step_is_survived(tmp_path):
         attempts.append(1)
         if len(attempts) < 3:
             raise OSError("disk not mounted yet")
-        return Pipeline(Store(str(tmp_path / "late.db"), clock=clock), EngineConfig(), clock=clock)
+        return Pipeline(Store(str(tmp_path / "late.db"), clock=clock), EngineConfig(lateness=0), clock=clock)
 
     loop = DeviceLoop(lambda: ListSource(["Github"] * 4), LabelClassifier, open_pipeline, [],
                       DeviceOptions(stop_at_end=True, core=CoreOptions(heartbeat=0)), clock=clock, sleep=clock.sleep)

@@ -52,7 +52,7 @@ def test_every_command_has_help_and_is_in_the_readme():
 
 
 def test_settings_reference_is_generated_from_the_table():
-    from sortcore import settings
+    from sortcore.core import settings
 
     text = (ROOT / "docs" / "settings.md").read_text()
     assert text == settings.markdown(), "run: sortcore settings --markdown > docs/settings.md"
@@ -85,7 +85,7 @@ def _sample(setting, default, path):
 
 
 def _with_settings():
-    from sortcore import settings
+    from sortcore.core import settings
 
     return sorted(c for c in main.commands if settings.for_command(c))
 
@@ -93,7 +93,7 @@ def _with_settings():
 @pytest.mark.parametrize("command", _with_settings())
 def test_every_setting_is_read_from_its_documented_variable(command, tmp_path, monkeypatch):
     """docs/settings.md names SORTCORE_<SETTING> for each command: each one takes effect."""
-    from sortcore import settings
+    from sortcore.core import settings
 
     chosen = settings.for_command(command)
     path = tmp_path / "a-file"

@@ -5,9 +5,9 @@ import sqlite3
 
 import pytest
 
-from sortcore import doctor
+from sortcore.offline import doctor
 from sortcore.cli import main
-from sortcore.store import SCHEMA_VERSION, Store
+from sortcore.store.database import SCHEMA_VERSION, Store
 
 from .shared import cli_runner
 from .test_faults import corrupt_store

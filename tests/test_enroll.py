@@ -14,8 +14,8 @@ import pytest
 cv2 = pytest.importorskip("cv2")
 pytest.importorskip("onnxruntime")
 
-from sortcore.classifier.runtime import load_classifier  # noqa: E402
-from sortcore.errors import ModelError  # noqa: E402
+from sortcore.classifier.backends import load_classifier  # noqa: E402
+from sortcore.core.errors import ModelError  # noqa: E402
 from sortcore.training import enroll, synth  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from sortcore.settings import SETTINGS
+from sortcore.core.settings import SETTINGS
 from tests.shared import ROOT
 
 pytestmark = pytest.mark.compat

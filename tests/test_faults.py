@@ -11,11 +11,11 @@ import sys
 import pytest
 
 from sortcore.cli import main
-from sortcore.engine import EngineConfig
-from sortcore.errors import BadFrame, StoreBusy, StoreCorrupt, StoreFull, StoreLocked
-from sortcore.frames import DeadLetter, decode_payload, label_set
-from sortcore.pipeline import Pipeline
-from sortcore.store import Store
+from sortcore.core.engine import EngineConfig
+from sortcore.core.errors import BadFrame, StoreBusy, StoreCorrupt, StoreFull, StoreLocked
+from sortcore.core.frames import DeadLetter, decode_payload, label_set
+from sortcore.store.pipeline import Pipeline
+from sortcore.store.database import Store
 
 from .disk import fill
 from .shared import FRAME_LOGS, ROOT, cli_runner
@@ -91,7 +91,7 @@ def test_not_a_database_is_a_clear_line(tmp_path):
 
 HOLD = """
 import sys
-from sortcore.store import Store
+from sortcore.store.database import Store
 store = Store(sys.argv[1], exclusive=True, owner="sortcore serve --db x")
 print("locked", flush=True)
 sys.stdin.read()
@@ -194,7 +194,7 @@ def test_dead_letters_are_bounded_by_rows_and_bytes_oldest_first(tmp_path):
 
 
 def test_replay_counts_every_dead_letter_beyond_the_kept_ones(tmp_path):
-    from sortcore.replay import replay
+    from sortcore.offline.replay import replay
 
     log = tmp_path / "x.log"
     log.write_bytes(LOG.read_bytes() + b"garbage\n" * 7)
@@ -222,6 +222,21 @@ def test_prune_drops_only_old_rows_every_destination_acknowledged(tmp_path):
     assert [r["id"] for r in store.pending(destination="greengrass")] == [ids[1], ids[3]]
     now[0] = 9000.0
     assert store.prune(3600, destinations=["mqtt", "greengrass"]) == 1  # row 2
+
+
+def test_prune_bounds_the_outbox_by_rows_and_never_drops_an_unsent_one(tmp_path):
+    store = Store(str(tmp_path / "rows.db"), clock=lambda: 1000.0)
+    session = store.new_session("sighting", {})
+    store.commit(session, outbox=[(i, "sockpairs", "{}") for i in range(10)])
+    ids = [r["id"] for r in store.pending(limit=20)]
+    store.mark_sent(ids[:8])
+    store.mark_sent(ids[:6], destination="greengrass")
+    # young rows (retention not reached): only the row bound prunes, oldest sent everywhere first
+    assert store.prune(3600, destinations=["mqtt", "greengrass"], max_rows=7) == 3
+    assert [r[0] for r in store.conn.execute("select id from outbox order by id")] == ids[3:]
+    assert store.prune(3600, destinations=["mqtt", "greengrass"], max_rows=1) == 3  # ids 3-5; 6-9 lack one
+    assert [r[0] for r in store.conn.execute("select id from outbox order by id")] == ids[6:]
+    assert store.conn.execute("select count(*) from deliveries").fetchone()[0] == 2  # 6, 7 by mqtt
 
 
 # --- hostile payloads -------------------------------------------------------
@@ -317,5 +332,7 @@ def test_os_errors_are_one_line(tmp_path):
     folder.mkdir()
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    code, _, err = sortcore("pairs", "--db", blocker / "sub" / "s.db")  # a file where a folder must be
-    assert_one_clear_line(code, err, "Not a directory")
+    code, _, err = sortcore("reset", "--db", blocker / "sub" / "s.db")  # a file where a folder must be
+    assert_one_clear_line(code, err, "is a file, not a folder")
+    code, _, err = sortcore("pairs", "--db", blocker / "sub" / "s.db")  # a reader makes nothing
+    assert_one_clear_line(code, err, "no store at")

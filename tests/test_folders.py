@@ -1,10 +1,10 @@
-"""sortcore.folders: the shipped model's one path, and a folder that appears whole or not at all."""
+"""sortcore.classifier.folders: the shipped model's one path, and a folder that appears whole or not at all."""
 
 import os
 
 import pytest
 
-from sortcore.folders import atomic_folder, shipped_model
+from sortcore.classifier.folders import atomic_folder, shipped_model
 from tests.shared import ROOT
 
 pytestmark = pytest.mark.compat

@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from sortcore.errors import BadFrame
-from sortcore.frames import MAX_LINE, DeadLetter, Frame, decode_payload
-from sortcore.logfiles import detect_format, parse_tst, read_frames
+from sortcore.core.errors import BadFrame
+from sortcore.core.frames import MAX_LINE, DeadLetter, Frame, decode_payload
+from sortcore.offline.logfiles import detect_format, parse_tst, read_frames
 
 from .shared import FRAME_LOGS
 
@@ -131,7 +131,7 @@ EDGE_PAYLOADS = [
 @pytest.mark.parametrize("payload", EDGE_PAYLOADS)
 def test_the_fast_decoder_agrees_with_the_full_checks(payload):
     """With msgspec installed decode_payload takes a fast path; frame_from_obj is the authority."""
-    from sortcore.frames import frame_from_obj, label_set, loads_strict
+    from sortcore.core.frames import frame_from_obj, label_set, loads_strict
 
     labels = label_set(["Google", "Mongo"])
 
@@ -148,7 +148,7 @@ def test_the_fast_decoder_agrees_with_the_full_checks(payload):
 
 
 def test_raw_text_is_bounded_in_bytes_after_escaping():
-    from sortcore.frames import MAX_RAW_KEPT, raw_text
+    from sortcore.core.frames import MAX_RAW_KEPT, raw_text
 
     for raw in (b"\xff" * 5000, "\u00e9".encode() * 3000, b"\x1b[31m" * 1000, b"\xff" * 300):
         text = raw_text(raw)

@@ -18,11 +18,12 @@ import pytest
 
 yaml = pytest.importorskip("yaml")  # PyYAML: the test extra
 
-from sortcore import __version__, messages
+from sortcore import __version__
+from sortcore.core import messages
 from sortcore.adapters.greengrass import GreengrassUnavailable
 from sortcore.adapters.greengrass_v2 import GreengrassV2Publisher, connect_greengrass_v2
 from sortcore.devtools.component import ARTIFACT, UNPACKED, build_component
-from sortcore.errors import MqttError
+from sortcore.core.errors import MqttError
 from tests.shared import ROOT
 
 GG2 = ROOT / "deploy" / "greengrass-v2"

@@ -12,9 +12,10 @@ import uuid
 
 import pytest
 
-from sortcore import __version__, hass
+from sortcore import __version__
+from sortcore.runtime import hass
 from sortcore.adapters.mqtt import connect_publisher
-from sortcore.messages import offline_will, state_message, status_message
+from sortcore.core.messages import offline_will, state_message, status_message
 from sortcore.runtime.control import parse_command
 from tests.mqtt_util import Collector
 from tests.test_service import online, reap, serve_process, sock
@@ -90,7 +91,7 @@ def retained(broker, pattern, marker):
 def test_serve_announces_itself_and_its_button_starts_a_new_session(mosquitto, tmp_path):
     db = tmp_path / "hass.db"
     with Collector(mosquitto, ["sockpairs/status", "sockpairs/state"]) as seen:
-        proc = serve_process(mosquitto.url, db, "--status-interval", "0.1")
+        proc = serve_process(mosquitto.url, db, "--status-interval", "0.1", "--lateness", "0")
         try:
             online(seen, 20)
             cam = connect_publisher(mosquitto.url)

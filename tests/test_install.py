@@ -71,7 +71,7 @@ def installed(tmp_path_factory):
 
 def test_the_install_is_the_wheel_and_has_no_mxnet(installed):
     bin_dir, work = installed
-    code = ("import importlib.util, sortcore, sortcore.folders as f; "
+    code = ("import importlib.util, sortcore, sortcore.classifier.folders as f; "
             "print(sortcore.__file__); print(f.shipped_model()); "
             "print(importlib.util.find_spec('mxnet') is None)")
     done = _run([bin_dir / "python", "-c", code], work)

@@ -1,5 +1,6 @@
-"""The layout's contract, read from the source (no import runs): heavy libraries only where
-docs/architecture.md puts them, no import cycles, modules and functions within their size."""
+"""The layout's contract, read from the source (no import runs): each folder imports only the
+layers below it (docs/architecture.md), heavy libraries only where they may be, no import
+cycles, modules and functions within their size."""
 
 import ast
 from pathlib import Path
@@ -17,7 +18,26 @@ ONLY_IN = {
 }
 HEAVY = ("numpy", "mxnet", "cv2", "onnxruntime", "onnx", "PIL", "matplotlib")
 HEAVY_FOLDERS = ("classifier/", "camera/", "training/", "devtools/")
-HEAVY_ALSO = ("cli/model.py", "cli/onnx.py", "cli/count.py", "cli/enroll.py")  # lazily, inside a command
+HEAVY_ALSO = ("cli/model.py", "cli/count.py")  # lazily, inside a command
+
+#: folder -> the sortcore folders its modules may import (its own included). The camera
+#: runtime (core, store, adapters, camera, classifier, runtime: the lambda zip) never
+#: imports offline/, training/, web/, cli/ or devtools/; only cli/ imports devtools/.
+CAMERA = ("core", "store", "adapters", "camera", "classifier", "runtime")
+LAYERS = {
+    "core": ("core",),
+    "store": ("core", "store"),
+    "adapters": ("core", "adapters"),
+    "classifier": ("core", "classifier"),
+    "camera": ("core", "classifier", "camera"),  # camera/deeplens.py runs the model on the device
+    "runtime": CAMERA,
+    "web": ("core", "web"),
+    "offline": CAMERA + ("offline",),
+    "training": ("core", "classifier", "camera", "training"),
+    "devtools": CAMERA + ("offline", "training", "web", "devtools"),
+    "cli": CAMERA + ("offline", "training", "web", "devtools", "cli"),
+    "": ("cli",),  # sortcore/__init__.py, __main__.py
+}
 
 
 def modules():
@@ -44,6 +64,30 @@ def imports(rel, tree):
                     yield target + "." + alias.name, node.lineno
             else:
                 yield node.module, node.lineno
+
+
+def folder_of(rel):
+    return rel.split("/")[0] if "/" in rel else ""
+
+
+def test_every_folder_has_a_layer_and_every_layer_a_folder():
+    folders = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()} | {""}
+    named = {f for allowed in LAYERS.values() for f in allowed} | set(LAYERS)
+    assert folders == set(LAYERS) and named <= folders
+    assert all((PACKAGE / rel).is_file() for rel in HEAVY_ALSO + tuple(r for v in ONLY_IN.values() for r in v))
+
+
+def test_each_folder_imports_only_the_layers_it_may():
+    wrong = []
+    for rel, _, tree in modules():
+        for name, line in imports(rel, tree):
+            parts = name.split(".")
+            if parts[0] in ("research", "benchmarks", "tests", "scripts"):
+                wrong.append((rel, name, line))
+            elif parts[0] == "sortcore" and len(parts) > 1 and (PACKAGE / parts[1] / "__init__.py").is_file():
+                if parts[1] not in LAYERS[folder_of(rel)]:
+                    wrong.append((rel, name, line))
+    assert wrong == []
 
 
 def test_adapters_are_the_only_importers_of_their_library():

@@ -1,4 +1,4 @@
-"""Batched decoding (``sortcore.logbatch``): the same frames and dead letters, reasons and line
+"""Batched decoding (``sortcore.offline.logbatch``): the same frames and dead letters, reasons and line
 numbers as the line-by-line path (``read_frames``) on every kind of line, in every format."""
 
 import io
@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sortcore import logbatch
-from sortcore.errors import BadFrame, BadLog
-from sortcore.frames import MAX_LINE, DeadLetter, Frame, label_set, typed_decoder
-from sortcore.logfiles import read_frames
+from sortcore.offline import logbatch
+from sortcore.core.errors import BadFrame, BadLog
+from sortcore.core.frames import MAX_LINE, DeadLetter, Frame, label_set, typed_decoder
+from sortcore.offline.logfiles import read_frames
 
 from .shared import BAD_LINES, FRAME_LOGS
 

@@ -13,9 +13,9 @@ import click  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
 
 from sortcore.cli.model import commands  # noqa: E402
-from sortcore.errors import ModelError  # noqa: E402
+from sortcore.core.errors import ModelError  # noqa: E402
 from sortcore.classifier.model import Prediction, preprocess, read_image  # noqa: E402
-from sortcore.classifier.runtime import load_classifier  # noqa: E402
+from sortcore.classifier.backends import load_classifier  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "model"

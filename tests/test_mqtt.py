@@ -1,15 +1,15 @@
-"""sortcore.adapters.mqtt and sortcore.outbox against a real mosquitto (no mocks)."""
+"""sortcore.adapters.mqtt and sortcore.store.outbox against a real mosquitto (no mocks)."""
 
 import os
 import subprocess
 
 import pytest
 
-from sortcore.errors import ConfigError, MqttError
+from sortcore.core.errors import ConfigError, MqttError
 from sortcore.adapters.mqtt import Connection, ConnectOptions, Message, connect_publisher
 from sortcore.adapters.mqtt_config import BrokerUrl, parse_url, redact
-from sortcore.outbox import OutboxPump
-from sortcore.store import Store
+from sortcore.store.outbox import OutboxPump
+from sortcore.store.database import Store
 from tests.mqtt_util import Collector
 
 pytestmark = pytest.mark.compat

@@ -20,9 +20,9 @@ pytest.importorskip("cv2")
 
 from sortcore.classifier import onnx_net  # noqa: E402
 from sortcore.classifier.model import SIZE, preprocess, read_image  # noqa: E402
-from sortcore.classifier.runtime import load_classifier  # noqa: E402
+from sortcore.classifier.backends import load_classifier  # noqa: E402
 from sortcore.devtools import lite0_mxnet  # noqa: E402
-from sortcore.errors import ModelError  # noqa: E402
+from sortcore.core.errors import ModelError  # noqa: E402
 from sortcore.training import augment, synth  # noqa: E402
 from tests.eye import export_outputs  # noqa: E402
 from tests.shared import PHOTOS, ROOT  # noqa: E402

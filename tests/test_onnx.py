@@ -18,8 +18,8 @@ pytest.importorskip("cv2")
 
 from sortcore.classifier import onnx_net  # noqa: E402
 from sortcore.classifier.model import SIZE, preprocess, read_image  # noqa: E402
-from sortcore.classifier.runtime import choose_net, load_classifier  # noqa: E402
-from sortcore.errors import ModelError  # noqa: E402
+from sortcore.classifier.backends import choose_net, load_classifier  # noqa: E402
+from sortcore.core.errors import ModelError  # noqa: E402
 from tests.eye import eye_python  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,7 +29,7 @@ PHOTOS = sorted((ROOT.parent / "shared" / "sock-photos").glob("*/*.jpg"))
 
 @pytest.mark.portable
 def test_onnx_path_never_imports_mxnet():
-    code = ("import sys; from sortcore.classifier.runtime import load_classifier; "
+    code = ("import sys; from sortcore.classifier.backends import load_classifier; "
             "import numpy as np; c = load_classifier(%r, 'auto'); "
             "print(c.classify(np.zeros((480, 640, 3), np.uint8)).label, 'mxnet' in sys.modules)"
             % str(MODEL))
@@ -57,7 +57,7 @@ def test_shared_photos_are_right_or_unknown_and_batches_match_single_frames():
 @pytest.mark.portable
 def test_the_shipped_model_is_found_and_runs_on_onnx():
     """The one shipped-model path (a wheel's sortcore/model, else the checkout's model/)."""
-    from sortcore.folders import shipped_model
+    from sortcore.classifier.folders import shipped_model
     assert onnx_net.available(shipped_model())
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from sortcore.classifier import openset
-from sortcore.errors import ModelError
+from sortcore.core.errors import ModelError
 from sortcore.training import calibrate
 from tests.shared import PHOTOS
 
@@ -165,7 +165,7 @@ needs_photos = pytest.mark.skipif(not PHOTOS.is_dir(), reason="shared photos not
 @pytest.fixture(scope="module")
 def classifier():
     pytest.importorskip("onnxruntime")
-    from sortcore.classifier.runtime import load_classifier
+    from sortcore.classifier.backends import load_classifier
     return load_classifier(openset_model())
 
 
@@ -200,5 +200,5 @@ def test_synthetic_untaught_designs_are_not_called_a_known_design(classifier):
 
 def test_untaught_socks_are_rarely_counted_as_a_known_design(classifier):
     """Per sock, through the engine: 20 synthetic socks held up 12 frames each."""
-    from sortcore.training.unknown_socks import confirmed_as, known
+    from tests.unknown_socks import confirmed_as, known
     assert known(confirmed_as(classifier, 20)) <= 1

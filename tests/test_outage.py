@@ -17,7 +17,7 @@ from contextlib import contextmanager
 import pytest
 
 from sortcore.adapters.mqtt import connect_publisher
-from sortcore.store import Store
+from sortcore.store.database import Store
 from tests.mqtt_util import Collector
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -13,8 +13,8 @@ import time
 import pytest
 
 from sortcore.cli import main
-from sortcore.engine import EngineConfig
-from sortcore.simulate import count, simulate
+from sortcore.core.engine import EngineConfig
+from sortcore.offline.simulate import count, simulate
 
 from .shared import BAD_LINES, FRAME_LOGS, cli_runner, truth_cases
 
@@ -170,7 +170,7 @@ def test_unrecognised_socks_in_replay_and_pairs_json(tmp_path):
 def test_replay_restores_the_garbage_collector_thresholds_even_when_it_fails(tmp_path):
     import gc
 
-    from sortcore.replay import rare_collections
+    from sortcore.offline.replay import rare_collections
 
     before = gc.get_threshold()
     with pytest.raises(RuntimeError):

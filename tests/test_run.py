@@ -71,7 +71,7 @@ def test_run_stops_cleanly_on_sigterm_and_says_offline(mosquitto, tmp_path):
 
 
 def test_a_second_run_on_the_same_store_is_refused_naming_the_holder(tmp_path):
-    from sortcore.store import Store
+    from sortcore.store.database import Store
 
     db = str(tmp_path / "held.db")
     holder = Store(db, exclusive=True, owner="sortcore serve")
@@ -109,7 +109,8 @@ def test_run_a_video_with_page_and_broker_counts_what_count_counts(mosquitto, tm
     assert counted.returncode == 0, counted.stderr
     expected = json.loads(counted.stdout)
     table = {row["image"]: row for row in expected["socks"]}
-    assert table["Github"]["pair_seen"] == "Pair" and expected["odd"] == ["Mongo"]  # the video's truth
+    assert table["Github"]["pair_seen"] == "Pair" and expected["odd"] == ["Mongo", "New 1"]  # the video's truth
+    assert table["New 1"]["taught"] is False  # the sock no model knows: a design of the session
 
     db = str(tmp_path / "run.db")
     env = dict(os.environ, PYTHONPATH=str(ROOT))
@@ -137,13 +138,12 @@ def test_run_a_video_with_page_and_broker_counts_what_count_counts(mosquitto, tm
     assert "Traceback" not in err
     assert final["frames"] == expected["frames"] and final["camera"] == "e2e"
     rows = {row["image"]: row for row in page["rows"]}
-    assert rows == {image: {k: row[k] for k in ("image", "number_socks_seen", "pair_seen", "pairs")}
-                    for image, row in table.items()}
-    assert page["odd"] == expected["odd"] and page["unknown"] == expected["unknown"] == 1
+    assert rows == table
+    assert page["odd"] == expected["odd"] and page["unknown"] == expected["unknown"] == 0
     last = {}
     for message in results:
-        last[message["image"]] = message["number_socks_seen"]
-    assert last == dict({image: row["number_socks_seen"] for image, row in table.items()}, Unknown=1)
+        last[message["image"]] = (message["number_socks_seen"], message.get("taught", True))
+    assert last == {image: (row["number_socks_seen"], row.get("taught", True)) for image, row in table.items()}
     stored = json.loads(sortcore("pairs", "--json", "--db", db).stdout)
     assert stored["socks"] == expected["socks"] and stored["odd"] == expected["odd"]
     assert stopped.value.code == 503 and health["service"] == "offline"

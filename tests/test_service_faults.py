@@ -15,7 +15,7 @@ import pytest
 
 from sortcore.adapters.mqtt import connect_publisher
 from sortcore.runtime.core import CoreOptions
-from sortcore.store import Store
+from sortcore.store.database import Store
 from tests.disk import fill
 from tests.mqtt_util import Collector, serving
 from tests.test_mqtt import USERS, make_tls
@@ -61,7 +61,7 @@ def test_a_second_serve_on_the_same_store_is_refused_naming_the_holder(mosquitto
 
 
 def test_run_and_the_lambda_take_the_store_lock_too(tmp_path):
-    from sortcore.errors import StoreLocked
+    from sortcore.core.errors import StoreLocked
     from sortcore.runtime.appliance import _loaders
 
     values = dict(db=str(tmp_path / "camera.db"), camera="cam", mode="sighting", window=5.0, min_frames=4,
@@ -131,9 +131,11 @@ def test_a_busy_store_degrades_then_commits_the_held_frames(mosquitto, tmp_path)
 
 # --- outbox retention, labels, late frames ---------------------------------------
 
-def test_the_core_prunes_delivered_results_after_the_retention(mosquitto, tmp_path):
+@pytest.mark.parametrize("retention, interval, rows", [(0.0, 0.2, 10000), (1e9, 3600.0, 1)],
+                         ids=["by age", "by rows"])
+def test_the_core_prunes_delivered_results_after_the_retention(mosquitto, tmp_path, retention, interval, rows):
     db = tmp_path / "prune.db"
-    core = CoreOptions(status_interval=0.1, outbox_retention=0.0, prune_interval=0.2)
+    core = CoreOptions(status_interval=0.1, outbox_retention=retention, prune_interval=interval, outbox_rows=rows)
     with Collector(mosquitto, ["sockpairs", "sockpairs/status"]) as seen, \
             serving(mosquitto, Store(str(db)), core=core) as service:
         online(seen)
@@ -142,7 +144,7 @@ def test_the_core_prunes_delivered_results_after_the_retention(mosquitto, tmp_pa
         reader = Store(str(db))
         try:
             deadline = time.monotonic() + 10
-            while reader.conn.execute("select count(*) from outbox").fetchone()[0]:
+            while reader.conn.execute("select count(*) from outbox").fetchone()[0] > (rows if rows < 3 else 0):
                 assert time.monotonic() < deadline, "the outbox was not pruned"
                 service.wait_until(lambda s: False, 0.2)
             assert len(reader.sightings(reader.session()["id"])) == 3  # the socks stay

@@ -8,7 +8,7 @@ import pytest
 cv2 = pytest.importorskip("cv2")
 
 from sortcore.camera import deeplens  # noqa: E402
-from sortcore.errors import ConfigError, ModelError  # noqa: E402
+from sortcore.core.errors import ConfigError, ModelError  # noqa: E402
 from sortcore.camera.sources import (  # noqa: E402
     CaptureSource, FolderSource, SourceError, open_source, webcam_source,
 )

@@ -24,7 +24,7 @@ def imported_after(code):
     return [name for name in HEAVY if name in modules]
 
 
-@pytest.mark.parametrize("module", ["sortcore.cli", "sortcore.replay", "sortcore.store", "sortcore.pipeline",
+@pytest.mark.parametrize("module", ["sortcore.cli", "sortcore.offline.replay", "sortcore.store.database", "sortcore.store.pipeline",
                                     "sortcore.runtime.service"])
 def test_importing_is_light(module):
     assert imported_after("import " + module) == []

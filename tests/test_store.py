@@ -7,12 +7,12 @@ import sys
 
 import pytest
 
-from sortcore.engine import UNKNOWN, Engine, EngineConfig
-from sortcore.errors import StoreError
-from sortcore.frames import DeadLetter, Frame
-from sortcore.pipeline import Pipeline
-from sortcore.messages import state_message
-from sortcore.store import SCHEMA_VERSION, Store
+from sortcore.core.engine import UNKNOWN, Engine, EngineConfig
+from sortcore.core.errors import StoreError
+from sortcore.core.frames import DeadLetter, Frame
+from sortcore.store.pipeline import Pipeline
+from sortcore.core.messages import state_message
+from sortcore.store.database import SCHEMA_VERSION, Store
 
 pytestmark = pytest.mark.compat
 
@@ -25,19 +25,21 @@ def store(tmp_path):
 
 
 def feed_socks(pipe, *designs, start=0.0):
+    """Socks 35 s apart: further than the lateness allowance, so each is published at
+    once (a sock of a design seen again sooner waits, see tests/test_event_time.py)."""
     t = start
     for design in designs:
         for _ in range(5):
             pipe.feed(Frame(design, 90.0, t))
             t += 0.3
-        t += 3.0
+        t += 35.0
     return t
 
 
 def test_new_store_has_schema_version_wal_and_views(store):
     assert store.conn.execute("pragma journal_mode").fetchone()[0] == "wal"
     assert store.conn.execute("select value from meta where key='schema_version'").fetchone()[0] == str(SCHEMA_VERSION)
-    assert {"pairs", "current_pairs"} <= set(store.db.view_names())
+    assert {"pairs", "current_pairs"} <= {r[0] for r in store.conn.execute("select name from sqlite_master where type = 'view'")}
 
 
 def test_a_newer_schema_is_refused(tmp_path):
@@ -102,6 +104,24 @@ def test_restart_resumes_the_open_session_and_ids_continue(store):
     assert store.session(pipe.session)["status"] == "done"
 
 
+def test_a_reset_publishes_a_waiting_sock_in_the_session_it_belongs_to(store):
+    pipe = Pipeline(store, EngineConfig())
+    for start in (0.0, 3.0):  # the second sock of a design within the allowance waits
+        for k in range(4):
+            pipe.feed(Frame("Google", 90.0, start + 0.25 * k))
+    assert pipe.waiting == 1
+    old = pipe.session
+    assert pipe.reset() != old
+    assert [s["image"] for s in store.sightings(old)] == ["Google", "Google"]
+    assert len(store.pending()) == 2 and pipe.waiting == 0
+
+
+def test_a_session_resumes_with_another_lateness_but_not_with_another_gap(store):
+    first = Pipeline(store, EngineConfig()).session
+    assert Pipeline(store, EngineConfig(lateness=60.0, max_cameras=5)).session == first
+    assert Pipeline(store, EngineConfig(gap=2.0)).session != first
+
+
 def test_a_different_config_starts_a_new_session(store):
     first = Pipeline(store, EngineConfig()).session
     assert Pipeline(store, EngineConfig(mode="tumbling")).session != first
@@ -126,7 +146,28 @@ def test_engine_state_round_trips_through_the_store(store):
     again = Pipeline(store, EngineConfig())
     again.feed(Frame("Google", 90.0, 0.9))
     assert again.engine.counts == {"Google": 1}
-    assert again.engine.snapshot()["runs"] == Engine(EngineConfig(), again.engine.snapshot()).snapshot()["runs"]
+    assert again.engine.snapshot() == Engine(EngineConfig(), again.engine.snapshot()).snapshot()
+
+
+def test_only_the_cameras_that_changed_are_written_and_an_ended_session_keeps_none(store):
+    pipe = Pipeline(store, EngineConfig())
+    for camera in ("left", "right"):
+        pipe.feed(Frame("Google", 90.0, 0.0, camera))
+    pipe.commit()
+    rows = lambda: dict(store.conn.execute("select camera, state from engine_cameras where session = ?",
+                                           [pipe.session]).fetchall())
+    before = rows()
+    assert sorted(before) == ["left", "right"]
+    pipe.feed(Frame("Google", 90.0, 0.3, "right"))
+    pipe.commit()
+    after = rows()
+    assert after["left"] == before["left"] and after["right"] != before["right"]
+    head = store.session(pipe.session)["engine_state"]
+    assert "cameras" not in head and len(json.dumps(head)) < 200
+    again = Pipeline(store, EngineConfig())
+    assert again.engine.snapshot() == pipe.engine.snapshot()
+    again.reset()
+    assert rows() == {}
 
 
 def test_unrecognised_socks_are_sightings_but_never_pairs_rows(store):
@@ -136,7 +177,7 @@ def test_unrecognised_socks_are_sightings_but_never_pairs_rows(store):
     assert [s["image"] for s in store.sightings(pipe.session)] == [UNKNOWN, "Google", UNKNOWN]
     assert store.pairs(pipe.session) == [{"image": "Google", "number_socks_seen": 1, "pair_seen": "Un-matched",
                                           "pairs": 0}]
-    assert list(store.db.query("select image from current_pairs")) == [{"image": "Google"}]
+    assert store.conn.execute("select image from current_pairs").fetchall() == [("Google",)]
     assert store.unknown(pipe.session) == pipe.unknown == 2
     payloads = [json.loads(r["payload"]) for r in store.pending()]
     assert [(p["image"], p["number_socks_seen"], p["pair_seen"], p["pairs"]) for p in payloads] == [
@@ -164,7 +205,7 @@ def test_an_older_pairs_view_is_brought_up_to_date_on_open(tmp_path):
         feed_socks(pipe, UNKNOWN, UNKNOWN)
         pipe.commit()
         assert store.pairs(pipe.session) == []
-        assert list(store.db.query("select * from current_pairs")) == []
+        assert store.conn.execute("select * from current_pairs").fetchall() == []
     finally:
         store.close()
     views = sqlite3.connect(path).execute("select sql from sqlite_master where type = 'view'").fetchall()
@@ -177,7 +218,7 @@ def test_a_version_1_store_gets_one_column_per_meaning(tmp_path):
     """Version 1 kept a replay's place and serve's recent digests in one 'position' column."""
     import sqlite3
 
-    from sortcore.schema import V1_TABLES
+    from sortcore.store.schema import V1_TABLES
 
     path = str(tmp_path / "v1.db")
     conn = sqlite3.connect(path)

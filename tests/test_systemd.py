@@ -13,12 +13,12 @@ import uuid
 
 import pytest
 
-from sortcore.engine import EngineConfig
-from sortcore.pipeline import Pipeline
+from sortcore.core.engine import EngineConfig
+from sortcore.store.pipeline import Pipeline
 from sortcore.runtime.core import CoreOptions
 from sortcore.runtime.device import DeviceLoop, DeviceOptions
-from sortcore.store import Store
-from sortcore.systemd import Notifier, journal_stream, watchdog_seconds
+from sortcore.store.database import Store
+from sortcore.runtime.systemd import Notifier, journal_stream, watchdog_seconds
 from tests.shared import PHOTOS, ROOT
 from tests.test_device import LabelClassifier
 from tests.test_service import reap

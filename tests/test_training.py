@@ -12,7 +12,7 @@ import pytest
 cv2 = pytest.importorskip("cv2")
 pytest.importorskip("onnxruntime")
 
-from sortcore.errors import ModelError  # noqa: E402
+from sortcore.core.errors import ModelError  # noqa: E402
 from sortcore.training import augment, teach, views  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,7 +11,7 @@ import pytest
 cv2 = pytest.importorskip("cv2")
 
 from sortcore.camera import videoout  # noqa: E402
-from sortcore.errors import SourceError  # noqa: E402
+from sortcore.core.errors import SourceError  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sortcore.errors import ConfigError
-from sortcore.frames import frame_from_obj
+from sortcore.core.errors import ConfigError
+from sortcore.core.frames import frame_from_obj
 from sortcore.classifier.model import Prediction
 from sortcore.runtime.watch import WatchOptions, watch
 from tests.clock import FakeClock

@@ -9,15 +9,16 @@ import urllib.request
 
 import pytest
 
-from sortcore.engine import SockConfirmed
-from sortcore.errors import ConfigError, SortcoreError
-from sortcore.frames import Frame
-from sortcore.messages import sock_message, state_message
-from sortcore.pipeline import Pipeline
+from sortcore.core.engine import SockConfirmed
+from sortcore.core.errors import ConfigError, SortcoreError
+from sortcore.core.frames import Frame
+from sortcore.core.messages import sock_message, state_message
+from sortcore.store.pipeline import Pipeline
 from sortcore.runtime.core import Core
-from sortcore.store import Store
+from sortcore.store.database import Store
 from sortcore.web.live import LiveView
-from sortcore.web.server import parse_address, read_token_file, start_http
+from sortcore.runtime.secrets_file import read_token
+from sortcore.web.server import parse_address, start_http
 
 TOKEN = "s3cret-token-for-tests"
 T0 = time.time() - 200  # the session: a few minutes of socks, ending about now
@@ -239,15 +240,58 @@ def test_a_failing_reset_is_a_clear_503():
 def test_token_file(tmp_path):
     good = tmp_path / "token"
     good.write_text("  %s\n" % TOKEN)
-    assert read_token_file(str(good)) == TOKEN
-    cases = {"missing": None, "empty": b" \n", "binary": b"\x00\xff\xfe token", "lines": b"one\ntwo\n"}
+    assert read_token(str(good)) == TOKEN
+    cases = {"missing": None, "empty": b" \n", "binary": b"\x00\xff\xfe token", "lines": b"one\ntwo\n",
+             "short": b"tok\n"}
     messages = {"missing": "cannot read the HTTP token file .*missing: No such file",
-                "empty": "is empty", "binary": "is binary", "lines": "no second line"}
+                "empty": "is empty", "binary": "is binary", "lines": "no second line",
+                "short": "has 3 characters, fewer than 16: write a good one with 'sortcore token"}
     for name, content in cases.items():
         if content is not None:
             (tmp_path / name).write_bytes(content)
         with pytest.raises(ConfigError, match=messages[name]):
-            read_token_file(str(tmp_path / name))
+            read_token(str(tmp_path / name))
+
+
+def test_sortcore_token_writes_a_good_private_token_once(tmp_path):
+    import os
+    import stat
+    import subprocess
+    import sys
+    from tests.shared import ROOT
+
+    path = tmp_path / "token"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+
+    def token(*extra):
+        return subprocess.run([sys.executable, "-m", "sortcore", "token", "--out", str(path)] + list(extra),
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+
+    done = token()
+    assert done.returncode == 0, done.stderr
+    first = read_token(str(path))
+    assert len(first) >= 40 and stat.S_IMODE(path.stat().st_mode) == 0o600
+    again = token()
+    assert again.returncode == 1 and again.stderr.strip() == "Error: %s exists: give --force to replace its token" % path
+    assert token("--force").returncode == 0 and read_token(str(path)) != first
+
+
+def test_wrong_tokens_are_slowed_per_address():
+    from sortcore.web.guard import FREE, TokenGuard
+    from tests.clock import FakeClock
+
+    clock = FakeClock()
+    guard = TokenGuard(TOKEN, clock=clock)
+    for _ in range(FREE):
+        assert guard.check("10.0.0.1", "guess") == (False, None)
+    assert guard.check("10.0.0.1", TOKEN) == (False, 1.0)  # waits, even with the right token
+    clock.sleep(1.0)
+    assert guard.check("10.0.0.1", "guess") == (False, None)  # one more try, then 2 s
+    assert guard.check("10.0.0.1", TOKEN) == (False, 2.0)
+    assert guard.check("10.0.0.2", TOKEN) == (True, None)  # another address is not held up
+    clock.sleep(2.0)
+    assert guard.check("10.0.0.1", TOKEN) == (True, None)  # and a right one clears the count
+    assert guard.check("10.0.0.1", "guess") == (False, None)
 
 
 def test_parse_address():
@@ -344,3 +388,34 @@ def test_view_shows_unrecognised_socks_apart_from_the_designs(view):
     view.set_state({"session": 2, "socks": rows, "odd": ["Google", "Unknown"], "updated_at": 1.0})
     snap = view.snapshot()
     assert ([r["image"] for r in snap["rows"]], snap["odd"], snap["unknown"]) == (["Google"], ["Google"], 3)
+
+
+def test_connections_beyond_the_cap_get_503_at_once_and_slow_headers_are_cut():
+    import socket
+    import time
+
+    view = LiveView()
+    with start_http(view, "127.0.0.1", 0, None, max_clients=2, header_timeout=1.0) as handle:
+        idle = [socket.create_connection(("127.0.0.1", handle.port)) for _ in range(2)]
+        try:
+            extra = socket.create_connection(("127.0.0.1", handle.port))
+            extra.settimeout(5)
+            assert extra.recv(100).startswith(b"HTTP/1.0 503")  # at once, not after a timeout
+            extra.close()
+            # a slow client: a header line every 0.3 s never completes its request
+            started = time.monotonic()
+            idle[0].sendall(b"GET /healthz HTTP/1.0\r\n")
+            while True:
+                try:
+                    idle[0].sendall(b"X-Slow: 1\r\n")
+                except OSError:
+                    break
+                time.sleep(0.3)  # the client's own pace: what is under test
+                if time.monotonic() - started > 4:
+                    break
+            cut_after = time.monotonic() - started
+            assert cut_after < 3, cut_after
+        finally:
+            for sock in idle:
+                sock.close()
+        assert get(handle.url + "healthz")[0] == 200  # the slots came back

@@ -181,13 +181,14 @@ def photo_loop(folder):
     return folder
 
 
-def start_run(tmp_path):
+def start_run(tmp_path, args=None):
     """``sortcore run --http 127.0.0.1:0`` on the shipped model; returns (process, page URL)."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
+    args = args or ["--source", "folder:%s?loop" % photo_loop(tmp_path / "photos"), "--fps", "20", "--min-frames", "2",
+                    "--gap", "0.5"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sortcore", "run", "--source", "folder:%s?loop" % photo_loop(tmp_path / "photos"),
-         "--fps", "20", "--min-frames", "2", "--gap", "0.5", "--status-interval", "0.2",
-         "--db", str(tmp_path / "run.db"), "--http", "127.0.0.1:0"],
+        [sys.executable, "-m", "sortcore", "run"] + args + ["--status-interval", "0.2",
+                                                            "--db", str(tmp_path / "run.db"), "--http", "127.0.0.1:0"],
         env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, universal_newlines=True)
     lines = queue.Queue()
     threading.Thread(target=lambda: [lines.put(line) for line in proc.stderr] + [lines.put("")], daemon=True).start()
@@ -243,3 +244,45 @@ def test_a_real_run_on_a_phone_pictures_dark_mode_and_a_clean_stop(browser, page
             proc.kill()
             proc.wait()
     page.errors[:] = [e for e in page.errors if "ERR_CONNECTION_REFUSED" not in e]
+
+
+@pytest.mark.model
+@pytest.mark.skipif(not PHOTOS.exists(), reason="../shared/sock-photos is not beside the repository")
+def test_a_new_design_shows_its_picture_and_is_named_on_the_page(page, tmp_path):
+    """The real CLI and model: a sock nobody taught, held up again and again, becomes a row
+    marked new with a picture of its crop; the person names it with the token, and the row
+    follows under its name, still marked new for this session."""
+    pytest.importorskip("cv2")
+    from tests.videos import untaught_sock, write_frames
+
+    write_frames(tmp_path / "loop", [untaught_sock("X", 0)])
+    (tmp_path / "token").write_text(TOKEN)
+    proc, url = start_run(tmp_path, ["--source", "folder:%s?loop" % (tmp_path / "loop"), "--fps", "10",
+                                     "--http-token-file", str(tmp_path / "token")])
+    try:
+        page.goto(url)
+        new = row(page, "New 1")
+        expect(new).to_have_class(re.compile(r"\bnew\b"), timeout=60000)
+        expect(new.locator(".badge")).to_have_text("new")
+        page.wait_for_function("""() => { const i = document.querySelector('#pairs tr[data-image="New 1"] td.pic img');
+            return i && i.complete && i.naturalWidth > 0 && i.naturalWidth <= 128; }""", timeout=20000)
+        new.locator("button.name").click()
+        expect(page.locator("#design-box")).to_be_visible()
+        expect(page.locator("#design-label")).to_have_text("New 1")
+        page.fill("#design-name", "Polka <b>dots</b>")
+        page.fill("#design-token", TOKEN)
+        page.click("#design-save")
+        named = row(page, "Polka <b>dots</b>")
+        expect(named).to_have_class(re.compile(r"\bnew\b"), timeout=20000)
+        expect(page.locator("#design-box")).to_be_hidden()
+        expect(row(page, "New 1")).to_have_count(0)
+        assert page.locator("#pairs b").count() == 0  # a name is text, never markup
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    page.errors[:] = [e for e in page.errors if "ERR_CONNECTION_REFUSED" not in e]
+    labels = (tmp_path / "user-model" / "current" / "labels.txt").read_text().split("\n")
+    assert "Polka <b>dots</b>" in labels

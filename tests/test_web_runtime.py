@@ -7,10 +7,10 @@ import urllib.request
 
 from sortcore.adapters.mqtt import connect_publisher
 from sortcore.adapters.mqtt_config import ConnectOptions
-from sortcore.engine import EngineConfig
+from sortcore.core.engine import EngineConfig
 from sortcore.runtime.core import CoreOptions
 from sortcore.runtime.service import ServeOptions, Service
-from sortcore.store import Store
+from sortcore.store.database import Store
 from sortcore.web.live import LiveView
 from sortcore.web.server import start_http
 from tests.test_service import sock
@@ -69,7 +69,7 @@ class Served(object):
 
 
 def test_serve_feeds_the_page_and_the_page_resets_the_service(mosquitto, tmp_path):
-    served = Served(mosquitto, tmp_path, token="tok")
+    served = Served(mosquitto, tmp_path, token="tok-tok-tok-tok-tok")
     try:
         served.publish(sock("Google", 0), mosquitto)
         assert served.service.wait_until(lambda s: s.counters.socks == 1, 10)
@@ -82,7 +82,7 @@ def test_serve_feeds_the_page_and_the_page_resets_the_service(mosquitto, tmp_pat
             raise AssertionError("reset without the token was accepted")
         except urllib.error.HTTPError as exc:
             assert exc.code == 401
-        get(served.url + "/api/reset", data=b"", token="tok")
+        get(served.url + "/api/reset", data=b"", token="tok-tok-tok-tok-tok")
         assert served.service.pipeline.session == first + 1
     finally:
         served.close()

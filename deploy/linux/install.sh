@@ -51,7 +51,7 @@ install -d -m 0755 "$PREFIX"
 # The same version rebuilt (a newer checkout) counts as installed: replace sortcore itself.
 "$VENV/bin/python" -m pip install --quiet --force-reinstall --no-deps "$PACKAGE"
 "$VENV/bin/sortcore" --help >/dev/null || die "$VENV/bin/sortcore does not run"
-"$VENV/bin/python" -c 'import os, sys, sortcore.folders as f
+"$VENV/bin/python" -c 'import os, sys, sortcore.classifier.folders as f
 sys.exit(not os.path.isfile(os.path.join(f.shipped_model(), "labels.txt")))' \
     || die "the installed sortcore finds no model (sortcore/model/labels.txt)"
 

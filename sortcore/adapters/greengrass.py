@@ -13,7 +13,7 @@ Differences from the paho publisher, on purpose:
 - ``qos`` and ``retain`` are accepted and ignored: the v1 ``iot-data`` publish
   has neither (the core's spooler decides delivery; nothing is retained);
 - ``queueFullPolicy='AllOrException'`` makes a full core queue an exception,
-  which we turn into :class:`~sortcore.errors.MqttError`, so the outbox row
+  which we turn into :class:`~sortcore.core.errors.MqttError`, so the outbox row
   stays unsent and is retried instead of being dropped silently.
 
 Off the device the SDK cannot work (it needs ``greengrass_common`` and the
@@ -23,7 +23,7 @@ Python 3.7 compatible.
 
 import logging
 
-from ..errors import GreengrassUnavailable, MqttError
+from ..core.errors import GreengrassUnavailable, MqttError
 
 log = logging.getLogger(__name__)
 

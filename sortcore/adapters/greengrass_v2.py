@@ -17,7 +17,7 @@ Two targets, as the component's access control allows (recipe
   components; that bus has neither QoS nor retained messages.
 
 Any SDK error (``UnauthorizedError`` when access control is missing, a closed
-connection, ...) becomes :class:`~sortcore.errors.MqttError`, so the outbox row
+connection, ...) becomes :class:`~sortcore.core.errors.MqttError`, so the outbox row
 stays unsent and is retried. Outside a Greengrass v2 component (no
 ``SVCUID``/IPC socket in the environment) the first publish raises
 :class:`GreengrassUnavailable`. Python 3.7 compatible (awsiotsdk itself needs 3.8+).
@@ -25,7 +25,7 @@ stays unsent and is retried. Outside a Greengrass v2 component (no
 
 import logging
 
-from ..errors import GreengrassUnavailable, MqttError
+from ..core.errors import GreengrassUnavailable, MqttError
 from .greengrass import LazyClient
 
 log = logging.getLogger(__name__)

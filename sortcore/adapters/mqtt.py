@@ -8,7 +8,7 @@
 - :func:`connect_publisher` returns a connected :class:`Connection` whose
   :meth:`Connection.publish` blocks until the broker's PUBACK (QoS 1).
 
-paho return and reason codes become :class:`sortcore.errors.MqttError`. URLs and
+paho return and reason codes become :class:`sortcore.core.errors.MqttError`. URLs and
 options are :mod:`.mqtt_config`'s; passwords are never logged.
 """
 
@@ -25,7 +25,7 @@ from typing import NamedTuple, Optional
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from ..errors import ConfigError, MqttError, PublishDenied
+from ..core.errors import ConfigError, MqttError, PublishDenied
 from .mqtt_config import SESSION_EXPIRY, ConnectOptions, describe_error, parse_url
 
 log = logging.getLogger(__name__)

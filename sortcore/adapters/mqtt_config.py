@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple, Optional, Tuple
 from urllib.parse import unquote, urlsplit
 
-from ..errors import ConfigError
+from ..core.errors import ConfigError
 
 SCHEMES = {"mqtt": 1883, "mqtts": 8883}
 #: MQTT 5 tells a denied publish from a delivered one (the PUBACK reason code); 3.1.1 cannot.

@@ -4,7 +4,7 @@ import time
 
 import cv2
 
-from ..errors import ModelError
+from ..core.errors import ModelError
 
 GREEN, AMBER, GREY = (60, 200, 60), (0, 170, 255), (180, 180, 180)
 THUMB_SIZE = 96  # px: a 40 px picture in the pairs table, sharp on a 2x phone screen

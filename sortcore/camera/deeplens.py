@@ -11,7 +11,7 @@ import logging
 
 import numpy as np
 
-from ..errors import ModelError, SourceError
+from ..core.errors import ModelError, SourceError
 from ..classifier.model import SIZE, classifier_for, model_files
 from .base import FrameSource
 

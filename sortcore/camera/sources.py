@@ -7,7 +7,7 @@ a context manager). :func:`open_source` builds one from a short spec:
 :class:`VideoSource`), ``webcam:0`` or ``webcam:/dev/video0``, and ``deeplens`` (only on the
 camera, see :mod:`sortcore.camera.deeplens`). A bare existing folder or file path also works.
 
-A file or folder that is missing or cannot be read is :class:`~sortcore.errors.SourceMissing`
+A file or folder that is missing or cannot be read is :class:`~sortcore.core.errors.SourceMissing`
 (retrying cannot mend it); a webcam that cannot be opened is a plain ``SourceError`` (it may
 be plugged in later).
 
@@ -17,7 +17,7 @@ Must stay Python 3.7 compatible (runs on the camera).
 import logging
 import os
 
-from ..errors import ConfigError, SourceError, SourceMissing
+from ..core.errors import ConfigError, SourceError, SourceMissing
 from .base import FrameSource
 
 log = logging.getLogger(__name__)

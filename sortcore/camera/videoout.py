@@ -17,7 +17,7 @@ import shutil
 import tempfile
 from typing import NamedTuple, Optional
 
-from ..errors import SourceError
+from ..core.errors import SourceError
 
 #: (fourcc, extension, what it is), best first.
 H264 = ("avc1", ".mp4", "H.264 MP4")

@@ -18,7 +18,7 @@ import os
 
 import numpy as np
 
-from ..errors import ModelError
+from ..core.errors import ModelError
 
 #: The embedding net's input scaling (EfficientNet-Lite's ImageNet training): RGB, (x - 127) / 128.
 INPUT_MEAN = 127.0
@@ -217,7 +217,7 @@ def load_model(dirpath, name=None, min_probability=None):
     """The folder's MXNet net with its head, as a CPU :class:`Classifier`.
 
     ``min_probability`` (percent) overrides the calibrated threshold of the head.
-    :func:`sortcore.classifier.runtime.load_classifier` picks ONNX Runtime when it can.
+    :func:`sortcore.classifier.backends.load_classifier` picks ONNX Runtime when it can.
     """
     classifier = classifier_for(dirpath, mxnet_forward(dirpath, name), SIZE, min_probability)
     out = classifier.embed(np.zeros((SIZE, SIZE, 3), np.uint8))

@@ -11,7 +11,7 @@ import os
 
 import numpy as np
 
-from ..errors import ModelError
+from ..core.errors import ModelError
 
 log = logging.getLogger(__name__)
 

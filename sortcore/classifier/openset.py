@@ -29,7 +29,7 @@ import os
 
 import numpy as np
 
-from ..errors import ModelError
+from ..core.errors import ModelError
 
 UNKNOWN = "Unknown"
 BLANK = "Blank"
@@ -171,7 +171,10 @@ class Head(object):
 
     def predict(self, embeddings):
         """One (label, probability percent) per row; ``Unknown`` when not sure."""
-        scores, blank = self.scores(embeddings)
+        return self.predict_scores(*self.scores(embeddings))
+
+    def predict_scores(self, scores, blank=None):
+        """:meth:`predict` of what :meth:`scores` gave (for a caller that needs both)."""
         if not self.designs:
             raise ModelError("the model knows no design")
         pred = decide(scores, self.tau, self.margin, self.floor, blank)

@@ -4,7 +4,7 @@ import sqlite3
 
 import click
 
-from ..errors import SortcoreError
+from ..core.errors import SortcoreError
 from . import device as _device
 from . import count as _count
 from . import doctor as _doctor
@@ -57,7 +57,7 @@ def main(verbose, debug):
     """
     import logging
 
-    from ..systemd import log_format
+    from ..runtime.systemd import log_format
 
     handler = logging.StreamHandler()
     handler.setFormatter(log_format(handler.stream))  # under journald: no timestamp, a <priority>

@@ -5,11 +5,11 @@ import functools
 
 import click
 
-from .. import settings as table
-from ..engine import EngineConfig
-from ..errors import SortcoreError
-from ..store import Store
-from ..storefile import make_folder
+from ..core import settings as table
+from ..core.engine import EngineConfig
+from ..core.errors import SortcoreError
+from ..store.database import Store
+from ..store.storefile import make_folder
 from .options import click_option
 
 
@@ -49,15 +49,17 @@ def live_page(settings: dict):
         yield []
         return
     from ..web.live import LiveView
-    from ..web.server import parse_address, read_token_file, start_http
+    from ..runtime.secrets_file import read_token
+    from ..web.server import parse_address, start_http
 
     try:
         host, port = parse_address(settings["http"])
-        token = read_token_file(settings["http_token_file"]) if settings.get("http_token_file") else None
+        token = read_token(settings["http_token_file"]) if settings.get("http_token_file") else None
     except SortcoreError as exc:
         raise click.BadParameter(str(exc))
     view = LiveView()
-    handle = start_http(view, host, port, token)
+    handle = start_http(view, host, port, token, max_clients=settings["http_max_clients"],
+                        header_timeout=settings["http_header_timeout"])
     click.echo("status page on %s%s" % (handle.url, "" if token else " (reset needs --http-token-file)"),
                err=True)
     try:
@@ -86,7 +88,7 @@ def pairs_table(rows, title: str):
     """The pairs table as a rich Table, with the seed's ksqlDB column names."""
     from rich.table import Table
 
-    from ..messages import rows_as_dicts
+    from ..core.messages import rows_as_dicts
 
     table = Table(title=title)
     for column in ("image", "number_socks_seen", "pair_seen", "pairs"):

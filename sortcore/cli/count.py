@@ -5,7 +5,7 @@ import sys
 
 import click
 
-from ..errors import SortcoreError
+from ..core.errors import SortcoreError
 from .common import open_store
 from .model import DEFAULT_MODEL
 from .options import settings_options
@@ -52,8 +52,8 @@ def count(source, settings, as_json, annotate):
     Frames are classified, de-ghosted and stored; a video runs on its own timestamps
     as fast as the CPU allows, a folder at --fps.
     """
-    from ..camera.count import count as run_count
-    from ..classifier.runtime import load_classifier
+    from ..offline.count import count as run_count
+    from ..classifier.backends import load_classifier
     from ..runtime.config import engine_config
 
     store = open_store(settings["db"])
@@ -63,7 +63,7 @@ def count(source, settings, as_json, annotate):
         video = _annotated(annotate)
         classifier = load_classifier(settings["model"] or DEFAULT_MODEL, settings["runtime"])
         result = run_count(source, classifier, store, config, fps=settings["fps"],
-                           annotate=video and video.path, progress=bar)
+                           annotate=video and video.path, progress=bar, new_designs=settings["new_designs"])
     except SortcoreError as exc:
         raise click.ClickException(str(exc))
     finally:

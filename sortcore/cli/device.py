@@ -3,7 +3,7 @@ export-mxnet (the network as MXNet files, for the DeepLens)."""
 
 import click
 
-from ..errors import SortcoreError
+from ..core.errors import SortcoreError
 from ..devtools.component import build_component
 from ..devtools.package import HANDLER, build_lambda_zip, default_weights, repo_root
 
@@ -71,7 +71,7 @@ def export_mxnet(out_dir, model_dir, weights):
     the model's labels and head.
     """
     from ..devtools.lite0_mxnet import write_model
-    from ..folders import shipped_model
+    from ..classifier.folders import shipped_model
 
     try:
         names = write_model(model_dir or shipped_model(), out_dir,

@@ -15,7 +15,7 @@ from .common import db_option
 @click.option("-o", "--out", type=click.Path(dir_okay=False), help="Recovered copy (default: DB.recovered.db).")
 def doctor(db_path, quick, recover, out):
     """Check the store's integrity; make a recovered copy of a damaged one."""
-    from .. import doctor as lib
+    from ..offline import doctor as lib
 
     problems = lib.check(db_path, quick=quick)
     if not problems:

@@ -1,7 +1,7 @@
 """``sortcore train / evaluate / classify / watch``: the sock classifier commands.
 
 Thin: each command calls one library function and turns
-:class:`sortcore.errors.SortcoreError` into :class:`click.ClickException`.
+:class:`sortcore.core.errors.SortcoreError` into :class:`click.ClickException`.
 MXNet and OpenCV are imported only when a command runs.
 """
 
@@ -11,8 +11,8 @@ import sys
 
 import click
 
-from ..errors import SortcoreError
-from ..folders import shipped_model
+from ..core.errors import SortcoreError
+from ..classifier.folders import shipped_model
 from .options import settings_options
 
 #: The shipped model: in the installed package, or model/ of a checkout.
@@ -69,7 +69,7 @@ def evaluate(data_dir, model_dir, views, cv):
     from ..training.evaluate import evaluate as run_evaluate
     try:
         if cv:
-            from ..classifier.runtime import load_embedder
+            from ..classifier.backends import load_embedder
             from ..training.teach import cross_validate, load_photos
             summary = cross_validate(load_photos(data_dir), load_embedder(model_dir))[3]
         else:
@@ -88,7 +88,7 @@ def evaluate(data_dir, model_dir, views, cv):
 def _image_paths(paths):
     """Files as given; folders walked recursively, in the folder source's order."""
     from ..camera.sources import FolderSource
-    from ..errors import SourceError
+    from ..core.errors import SourceError
     for path in paths:
         if not os.path.isdir(path):
             yield path
@@ -113,7 +113,7 @@ def classify(paths, model_dir, min_probability, as_json, settings):
     without any image is an error.
     """
     from ..classifier.model import read_image
-    from ..classifier.runtime import load_classifier
+    from ..classifier.backends import load_classifier
     files = list(_image_paths(paths))
     if not files:
         raise click.ClickException("no images in %s" % ", ".join(paths))
@@ -157,11 +157,11 @@ def watch(source_spec, settings, fps, camera, model_dir, min_probability, count,
     else to stdout.
     """
     from ..camera.sources import open_source
-    from ..classifier.runtime import load_classifier
+    from ..classifier.backends import load_classifier
     from ..runtime.watch import WatchOptions, watch as run_watch
     publisher = None
     try:
-        options = WatchOptions(fps=fps, camera=camera, count=count)
+        options = WatchOptions(fps=fps, camera=camera, count=count, new_designs=settings["new_designs"])
         classifier = load_classifier(model_dir, settings["runtime"], min_probability=min_probability)
         if settings["broker"]:
             from ..runtime.config import publisher_factory

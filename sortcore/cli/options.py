@@ -1,4 +1,4 @@
-"""Click options made from the settings table (:mod:`sortcore.settings`).
+"""Click options made from the settings table (:mod:`sortcore.core.settings`).
 
 ``@settings_options("serve")`` adds every setting ``serve`` takes, each with its
 environment variable, plus ``--config FILE``, and hands the command one
@@ -12,8 +12,8 @@ import os
 
 import click
 
-from .. import settings as table
-from ..errors import SortcoreError
+from ..core import settings as table
+from ..core.errors import SortcoreError
 
 _TYPES = {"int": int, "float": float, "str": str}
 
@@ -42,7 +42,7 @@ def click_option(setting: table.Setting, command: str):
     elif setting.kind == "choice":
         kwargs.update(type=click.Choice(setting.choices), default=default)
     elif setting.kind == "path":
-        kwargs.update(type=click.Path(dir_okay=setting.name == "model"), default=default)
+        kwargs.update(type=click.Path(dir_okay=setting.name in ("model", "user_model")), default=default)
     else:
         kwargs.update(type=_TYPES[setting.kind], default=default)
     if setting.name == "db":

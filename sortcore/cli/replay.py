@@ -6,11 +6,11 @@ import sys
 
 import click
 
-from ..errors import SortcoreError
-from ..frames import Frame
-from ..logfiles import open_log, read_frames, read_labels
-from ..replay import replay as run_replay
-from ..messages import odd_of
+from ..core.errors import SortcoreError
+from ..core.frames import Frame
+from ..offline.logfiles import open_log, read_frames, read_labels
+from ..offline.replay import replay as run_replay
+from ..core.messages import odd_of
 from .common import db_option, engine_options, open_store, pairs_table
 
 FPS_HELP = "Frame rate for logs of bare payloads (no times), e.g. 3.5."
@@ -84,7 +84,9 @@ def pairs(db_path, session, as_json):
     row = store.session(session)
     if row is None:
         raise click.ClickException("no such session" if session else "no session yet: replay or serve first")
-    rows = store.pairs(row["id"])
+    from ..store.designstore import DesignStore
+    from ..core.messages import rows_as_dicts
+    rows = rows_as_dicts(store.pairs(row["id"]), DesignStore(store).names(row["id"]))
     if as_json:
         click.echo(json.dumps({"session": row["id"], "mode": row["mode"], "socks": rows, "odd": odd_of(rows),
                                "unknown": store.unknown(row["id"])}))
@@ -134,7 +136,7 @@ def sessions(db_path, as_json):
 @click.option("--start", type=float, help="Unix time of the first frame (default: now).")
 def simulate(out, truth, designs, socks, fps, ghost_rate, wall, seed, start):
     """Write a realistic simulated frame log ('%U %p' lines) and its truth."""
-    from ..simulate import simulate as run_simulate
+    from ..offline.simulate import simulate as run_simulate
 
     if wall[0] > wall[1] or wall[0] < 0:
         raise click.BadParameter("needs 0 <= MIN <= MAX", param_hint="--wall")

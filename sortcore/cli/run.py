@@ -9,16 +9,12 @@ import os
 
 import click
 
-from ..errors import ConfigError, SortcoreError
+from ..core.errors import ConfigError, SortcoreError
+from ..classifier.folders import shipped_model
 from .common import live_page
 from .options import SectionedCommand, settings_options
 
 FINISHED_WITH_ERRORS = 3
-
-
-def _shipped_model() -> str:
-    from ..folders import shipped_model
-    return shipped_model()
 
 
 @click.command("run", cls=SectionedCommand)
@@ -37,7 +33,7 @@ def run(settings):
 
     if not settings["source"]:
         raise click.UsageError("give --source (webcam:0, video:PATH, folder:PATH) or SORTCORE_SOURCE")
-    values = dict(settings, model=settings["model"] or _shipped_model(),
+    values = dict(settings, model=settings["model"] or shipped_model(),
                   camera=camera_name(settings, os.environ), db=settings["db"])
     try:
         with live_page(settings) as listeners:

@@ -1,12 +1,12 @@
 """``sortcore serve`` and ``sortcore demo``: thin wrappers over sortcore.runtime.service and
-sortcore.devtools.demo. Their options come from the settings table (sortcore.settings).
+sortcore.devtools.demo. Their options come from the settings table (sortcore.core.settings).
 """
 
 import json
 
 import click
 
-from ..errors import SortcoreError
+from ..core.errors import SortcoreError
 from .common import live_page, open_store, pairs_table
 from .options import SectionedCommand, settings_options
 
@@ -19,7 +19,7 @@ def serve(settings):
     Runs until SIGTERM or Ctrl-C. Results are kept in the store until the
     broker has them, so broker outages and restarts lose nothing.
     """
-    from ..logfiles import read_labels
+    from ..offline.logfiles import read_labels
     from ..runtime import config as build
     from ..runtime.service import ServeOptions, serve as run_service
 

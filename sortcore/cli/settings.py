@@ -8,7 +8,7 @@ import click
 @click.option("--command", "command", help="Only the settings of this command (e.g. serve, lambda).")
 def settings_command(markdown, command):
     """List every setting: its option, environment variable, default and commands."""
-    from .. import settings as table
+    from ..core import settings as table
 
     if markdown:
         click.echo(table.markdown(), nl=False)
@@ -20,4 +20,20 @@ def settings_command(markdown, command):
                                              "" if default in (None, "", ()) else default))
 
 
-commands = [settings_command]
+@click.command("token")
+@click.option("--out", required=True, type=click.Path(dir_okay=False),
+              help="The token file to write (for --http-token-file), mode 0600.")
+@click.option("--force", is_flag=True, help="Replace the token of an existing file.")
+def token_command(out, force):
+    """Write a new random reset token for the status page (256 bits, URL-safe)."""
+    from ..core.errors import SortcoreError
+    from ..runtime.secrets_file import write_token
+
+    try:
+        write_token(out, force=force)
+    except SortcoreError as exc:
+        raise click.ClickException(str(exc))
+    click.echo("wrote a new token to %s; give it to the page as --http-token-file %s" % (out, out), err=True)
+
+
+commands = [settings_command, token_command]

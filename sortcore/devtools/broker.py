@@ -16,7 +16,7 @@ import subprocess
 import time
 from typing import Optional, Sequence
 
-from ..errors import MqttError
+from ..core.errors import MqttError
 
 #: What mosquitto logs once all its listeners are open (mosquitto 1.x and 2.x).
 READY = re.compile(r"mosquitto version \S+ running")

@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from typing import Callable, List, Optional, Tuple
 
 from .broker import LocalBroker
-from ..engine import EngineConfig
-from ..errors import DemoError
+from ..core.engine import EngineConfig
+from ..core.errors import DemoError
 from ..adapters.mqtt import Connection, ConnectOptions, Message
-from ..messages import TOPIC_FRAMES, TOPIC_PAIRS, TOPIC_STATE, odd_of, rows_as_dicts
+from ..core.messages import TOPIC_FRAMES, TOPIC_PAIRS, TOPIC_STATE, odd_of, rows_as_dicts
 from ..runtime.core import CoreOptions
 from ..runtime.service import ServeOptions, Service
-from ..store import Store
+from ..store.database import Store
 
 @dataclass(frozen=True)
 class DemoOptions:
@@ -93,7 +93,7 @@ def run_demo(options: DemoOptions = DemoOptions(), config: EngineConfig = Engine
     if options.log:
         lines = read_log(options.log)
     else:
-        from ..simulate import simulate
+        from ..offline.simulate import simulate
 
         lines, truth = simulate(socks=options.socks, seed=options.seed)
     with tempfile.TemporaryDirectory(prefix="sortcore-demo-") as workdir:  # broker files, temp store
@@ -130,6 +130,9 @@ def _run(options, config, on_sock, lines, truth, workdir, listeners):
         if not service.wait_until(lambda s: s.counters.received + s.counters.duplicates >= len(plan),
                                   options.timeout):
             raise DemoError("the service did not take all frames within %.0f s" % options.timeout)
+        # a sock waiting for its camera's watermark is published once the camera is silent
+        if not service.wait_until(lambda s: s.pipeline.waiting == 0, options.timeout):
+            raise DemoError("socks still waiting %.0f s after the last frame" % options.timeout)
         deadline = time.monotonic() + options.timeout
         while len(messages) < service.counters.socks and time.monotonic() < deadline:
             _take_results(viewer, messages, table, on_sock, deadline - time.monotonic(), until=1)

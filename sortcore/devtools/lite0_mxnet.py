@@ -23,7 +23,7 @@ The graph, exactly the ONNX export's (parity <= 1e-4, ``tests/test_mxnet.py``):
 import hashlib
 import os
 
-from ..errors import ModelError, PackageError
+from ..core.errors import ModelError, PackageError
 
 NAME = "lite0"
 EPOCH = 0

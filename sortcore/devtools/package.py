@@ -6,7 +6,7 @@ Layout of the zip (the function's handler is ``sock_lambda.function_handler``)::
     sortcore/...                the runtime folders of the package (LAMBDA_FOLDERS)
     model/                      lite0-symbol.json, lite0-0000.params, labels.txt,
                                 gallery.npz, calibration.json
-    paho/ sqlite_utils/ ...     pure-Python wheels for Python 3.7 (VENDORED)
+    paho/ greengrasssdk/        pure-Python wheels for Python 3.7 (VENDORED: what the zip imports)
     sortcore-lambda.json        what went in: versions, model files, Python target
 
 The camera runs the network on MXNet (no ONNX Runtime there): the model folder's ``.onnx`` is
@@ -21,9 +21,10 @@ The camera already has MXNet, numpy and OpenCV (the DeepLens image); they are
 never vendored, and a dependency that pulls one of them in is an error
 (:data:`FORBIDDEN`). Dependencies come from ``pip install --target`` with
 ``--python-version 3.7 --only-binary=:all: --platform any``: only pure-Python
-wheels that declare Python 3.7 support. pip evaluates environment markers
-against the interpreter running it, not the target, so the backports Python 3.7
-needs (``importlib-metadata`` for pluggy) are listed explicitly.
+wheels that declare Python 3.7 support. Only what the zip's modules import is
+vendored (paho, with the ``typing-extensions`` backport it needs on 3.7, which pip
+skips from a newer Python, and greengrasssdk with its cbor2); the store
+is plain ``sqlite3``, and the CLI (click) does not ship.
 
 The installed dependencies are cached under ``cache_dir`` by a hash of the
 requirement list, so a second build does not touch the network. The zip is
@@ -40,7 +41,7 @@ import zipfile
 from typing import Iterable, List, NamedTuple, Optional
 
 from .. import __version__
-from ..errors import ConfigError, ModelError, PackageError
+from ..core.errors import ConfigError, ModelError, PackageError
 from . import lite0_mxnet
 from .lite0_mxnet import HEAD_FILES, WEIGHTS
 
@@ -48,19 +49,15 @@ from .lite0_mxnet import HEAD_FILES, WEIGHTS
 VENDORED = (
     "greengrasssdk==1.6.1",
     "paho-mqtt==2.1.0",
-    "sqlite-utils==3.36",
-    "click<8.2",
-    # Python 3.7 backports that pip skips when it runs on a newer Python:
-    "importlib-metadata<7",
+    # paho's backport on Python 3.7, which pip skips when it runs on a newer Python
     "typing-extensions<4.8",
-    "zipp<3.16",
 )
 PYTHON_VERSION = "3.7"
 
-#: The sortcore folders that ship in the zip: the package's own modules and the runtime
-#: subpackages. Not cli/, devtools/ or training/ (developer tooling that needs more than
-#: the camera has).
-LAMBDA_FOLDERS = ("", "adapters", "runtime", "camera", "classifier")
+#: The sortcore folders that ship in the zip: the camera runtime's layers
+#: (docs/architecture.md). Not offline/, training/, web/, cli/ or devtools/: the
+#: camera never imports them (tests/test_layout.py).
+LAMBDA_FOLDERS = ("core", "store", "adapters", "runtime", "camera", "classifier")
 #: Top-level packages the camera provides; vendoring one is a mistake.
 FORBIDDEN = ("numpy", "mxnet", "cv2", "scipy", "matplotlib", "PIL")
 HANDLER = "sock_lambda.function_handler"
@@ -192,12 +189,12 @@ def _add(archive: zipfile.ZipFile, arcname: str, data: bytes):
 
 def lambda_modules(package: str) -> List[str]:
     """The ``.py`` files of :data:`LAMBDA_FOLDERS` under ``package``, as relative paths."""
-    modules = []
+    modules = ["__init__.py"]
     for folder in LAMBDA_FOLDERS:
         path = os.path.join(package, folder)
         if not os.path.isfile(os.path.join(path, "__init__.py")):
-            raise PackageError("sortcore folder %s is missing" % (folder or "sortcore"))
-        modules += sorted(os.path.join(folder, name).lstrip("/").replace(os.sep, "/")
+            raise PackageError("sortcore folder %s is missing" % folder)
+        modules += sorted(folder + "/" + name
                           for name in os.listdir(path) if name.endswith(".py"))
     return modules
 

@@ -10,8 +10,8 @@ import math
 from dataclasses import replace
 from typing import List, Sequence
 
-from ..engine import Engine, EngineConfig, SightingClosed, SockConfirmed
-from ..frames import Frame
+from ..core.engine import Engine, EngineConfig, SightingClosed, SockConfirmed
+from ..core.frames import Frame
 
 
 def analyse(frames: Sequence[Frame], config: EngineConfig):

@@ -1,7 +1,7 @@
 """The camera appliance from its settings: what ``sortcore run`` and the lambda build.
 
 :func:`build_device_loop` wires a :class:`~sortcore.runtime.device.DeviceLoop` from a
-settings dict (:mod:`sortcore.settings`): the frame source, the classifier, the store
+settings dict (:mod:`sortcore.core.settings`): the frame source, the classifier, the store
 and the links. :func:`run_appliance` runs one in this thread until SIGTERM, with the
 live page's listeners. Python 3.7 compatible.
 """
@@ -10,9 +10,9 @@ import logging
 import signal
 import threading
 
-from ..errors import ConfigError, ModelError, SourceMissing, StoreCorrupt, StoreLocked
-from ..systemd import Notifier
-from .config import core_options, engine_config, prefixed_topics, publisher_factory
+from ..core.errors import ConfigError, ModelError, SourceMissing, StoreCorrupt, StoreLocked
+from .systemd import Notifier
+from .config import core_options, engine_config, prefixed_topics, publisher_factory, user_model_dir
 from .device import DeviceLoop, DeviceOptions
 from .links import Link
 
@@ -54,13 +54,17 @@ def _loaders(values: dict, runtime: str = "run"):
         if values.get("model_backend") == "deeplens":
             from ..camera.deeplens import load_optimized_model
             return load_optimized_model(values["model"])
-        from ..classifier.runtime import load_classifier
-        return load_classifier(values["model"], values.get("runtime", "auto"))
+        from ..classifier.backends import load_classifier
+        from ..classifier.usermodel import model_for
+        model = model_for(user_model_dir(values), values["model"])  # the designs named on the page
+        if model != values["model"]:
+            log.info("loading the user model %s", model)
+        return load_classifier(model, values.get("runtime", "auto"))
 
     def open_pipeline():
-        from ..pipeline import Pipeline
-        from ..store import Store
-        from ..storefile import make_folder
+        from ..store.pipeline import Pipeline
+        from ..store.database import Store
+        from ..store.storefile import make_folder
         make_folder(values["db"])
         store = Store(values["db"], exclusive=True, owner="sortcore " + runtime)  # one store, one runtime
         try:
@@ -77,7 +81,9 @@ def build_device_loop(values: dict, links: list, runtime: str, stop=None, on_fra
     """The loop for these settings; nothing is opened until it runs. ``fatal``: errors that
     stop the loop instead of being retried (``run``: a store another process holds)."""
     options = DeviceOptions(camera=values["camera"], fps=values["fps"], publish_frames=values["publish_frames"],
-                            core=core_options(values), stop_at_end=stop_at_end)
+                            core=core_options(values), stop_at_end=stop_at_end,
+                            new_designs=values.get("new_designs", True), user_model=user_model_dir(values),
+                            model=values.get("model"))
     return DeviceLoop(*_loaders(values, runtime), links=links, options=options, stop=stop, runtime=runtime,
                       on_frame=on_frame, fatal=fatal)
 
@@ -94,7 +100,8 @@ def run_appliance(values: dict, listeners=(), on_frame=None, hold: bool = False)
     loop.listeners.extend(listeners)
     for listener in listeners:
         listener.bind_reset(loop.resets.ask)  # the page's button, done in the loop's thread
-
+        if hasattr(listener, "bind_designs"):
+            listener.bind_designs(loop.resets.ask)  # naming and merging, the same way
     def on_signal(signum, frame):
         stop.set()
 
@@ -109,6 +116,8 @@ def run_appliance(values: dict, listeners=(), on_frame=None, hold: bool = False)
         notifier.stopping()
         for listener in listeners:
             listener.bind_reset(None)  # nothing left to reset
+            if hasattr(listener, "bind_designs"):
+                listener.bind_designs(None)
     if hold and not stop.is_set():
         log.info("%s ended after %d frames; the page stays up until SIGTERM or Ctrl-C", source, loop.frames)
         stop.wait()

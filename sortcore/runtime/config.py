@@ -1,4 +1,4 @@
-"""Options objects from a settings dict (:mod:`sortcore.settings`), built by keyword.
+"""Options objects from a settings dict (:mod:`sortcore.core.settings`), built by keyword.
 
 The CLI and the lambda both call these, so a setting means the same everywhere.
 Python 3.7 compatible.
@@ -8,30 +8,23 @@ import dataclasses
 import socket
 from typing import Optional
 
-from .. import settings as table
+from ..core import settings as table
 from ..adapters.mqtt_config import ConnectOptions
-from ..engine import EngineConfig
-from ..errors import ConfigError
-from ..messages import TOPIC_CONTROL, TOPIC_FRAMES, TOPIC_PAIRS, TOPIC_STATE, TOPIC_STATUS, offline_will
+from ..core.engine import EngineConfig
+from ..core.errors import ConfigError
+from .secrets_file import read_secret
+from ..core.messages import TOPIC_CONTROL, TOPIC_FRAMES, TOPIC_PAIRS, TOPIC_STATE, TOPIC_STATUS, offline_will
 from .core import CoreOptions
 
 
-def read_secret(path: Optional[str], what: str = "password") -> Optional[str]:
-    """The first line of a secret file; ConfigError (naming the file, never its content)."""
-    if not path:
+def user_model_dir(values: dict) -> Optional[str]:
+    """The ``user_model`` setting, by default ``user-model/`` beside the store (None without one)."""
+    if values.get("user_model"):
+        return values["user_model"]
+    if not values.get("db"):
         return None
-    try:
-        with open(path, "rb") as f:
-            data = f.read(4096)
-    except OSError as exc:
-        raise ConfigError("cannot read the %s file %s: %s" % (what, path, exc.strerror or exc))
-    try:
-        line = data.decode("utf-8").splitlines()[0] if data.strip() else ""
-    except UnicodeDecodeError:
-        raise ConfigError("the %s file %s is not UTF-8 text" % (what, path))
-    if not line or not line.isprintable():
-        raise ConfigError("the %s file %s has no printable first line" % (what, path))
-    return line
+    import os
+    return os.path.join(os.path.dirname(os.path.abspath(values["db"])), "user-model")
 
 
 def engine_config(values: dict) -> EngineConfig:
@@ -46,7 +39,8 @@ def core_options(values: dict) -> CoreOptions:
                        heartbeat=values.get("heartbeat", 30.0),
                        outbox_retention=values.get("outbox_retention", CoreOptions.outbox_retention),
                        ha_discovery=discovery, ha_prefix=values.get("ha_prefix") or CoreOptions.ha_prefix,
-                       ha_name=values.get("topic_prefix", "") + (values.get("camera") or values.get("client_id") or ""))
+                       ha_name=values.get("topic_prefix", "") + (values.get("camera") or values.get("client_id") or ""),
+                       outbox_rows=values.get("outbox_rows", CoreOptions.outbox_rows))
 
 
 def connect_options(values: dict, persistent: bool = True) -> ConnectOptions:

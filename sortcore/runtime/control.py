@@ -1,4 +1,6 @@
-"""Control commands, the same for every runtime: ``{"cmd": "reset"}`` and ``{"cmd": "status"}``.
+"""Control commands, the same for every runtime: ``{"cmd": "reset"}``, ``{"cmd": "status"}``, and
+where the runtime finds new designs (``run``, the lambda) ``{"cmd": "name", "design": "New 2",
+"name": "Blue stripes"}`` and ``{"cmd": "merge", "design": "New 3", "into": "New 1"}``.
 
 A reset starts a new sorting session (the next laundry load), with two guards:
 
@@ -16,33 +18,61 @@ import logging
 import threading
 import time
 
-from ..errors import BadFrame, SortcoreError, StoreError
-from ..frames import DeadLetter, raw_text
+from ..core.errors import BadFrame, SortcoreError, StoreError
+from ..core.frames import DeadLetter, raw_text
 
 log = logging.getLogger(__name__)
 
-COMMANDS = ("reset", "status")
+COMMANDS = ("reset", "status", "name", "merge")
+#: The fields each design command needs (strings).
+FIELDS = {"name": ("design", "name"), "merge": ("design", "into")}
 
 
-def parse_command(payload: bytes) -> str:
-    """The command of a control payload; :class:`BadFrame` with the reason if it has none."""
+class _Duplicate(Exception):
+    pass
+
+
+def _no_duplicates(pairs):
+    """A JSON object, refused when a key repeats: ``{"cmd":"noop","cmd":"reset"}`` must not
+    reset because the last key happens to win."""
+    obj = {}
+    for key, value in pairs:
+        if key in obj:
+            raise _Duplicate(key)
+        obj[key] = value
+    return obj
+
+
+def parse_control(payload: bytes) -> tuple:
+    """``(command, its arguments)`` of a control payload; :class:`BadFrame` with the reason."""
     try:
-        obj = json.loads(payload.decode("utf-8"))
+        obj = json.loads(payload.decode("utf-8"), object_pairs_hook=_no_duplicates)
+    except _Duplicate as exc:
+        raise BadFrame("control message repeats the key %r" % (str(exc)[:40],))
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise BadFrame("control message is not JSON")
     cmd = obj.get("cmd") if isinstance(obj, dict) else None
     if cmd not in COMMANDS:
         raise BadFrame("unknown control command %r" % (str(cmd)[:40],))
-    return cmd
+    args = tuple(obj.get(field) for field in FIELDS.get(cmd, ()))
+    if not all(isinstance(arg, str) and arg for arg in args):
+        raise BadFrame("%s needs %s (strings)" % (cmd, " and ".join(FIELDS[cmd])))
+    return cmd, args
+
+
+def parse_command(payload: bytes) -> str:
+    """The command of a control payload; :class:`BadFrame` with the reason if it has none."""
+    return parse_control(payload)[0]
 
 
 class Control(object):
     """Applies control commands to a :class:`~sortcore.runtime.core.Core`."""
 
-    def __init__(self, core, min_interval: float = 2.0, clock=time.monotonic):
+    def __init__(self, core, min_interval: float = 2.0, clock=time.monotonic, designs=None):
         self.core = core
         self.min_interval = min_interval
         self.clock = clock
+        self.designs = designs  # a runtime.designs.SessionDesigns, where new designs are found
         self.reset_done = False  # the last command started a new session
         self._last_reset = None
 
@@ -52,11 +82,13 @@ class Control(object):
         try:
             if retained:
                 raise BadFrame("retained control message ignored")
-            cmd = parse_command(payload)
+            cmd, args = parse_control(payload)
             if cmd == "reset":
                 self.reset()
-            else:
+            elif cmd == "status":
                 self.core.status_soon()
+            else:
+                getattr(self, cmd)(*args)
             return cmd
         except BadFrame as exc:
             self.core.reject(DeadLetter(where, None, exc.reason, raw_text(payload)))
@@ -81,6 +113,26 @@ class Control(object):
         self.reset_done = True
         return session
 
+    def name(self, design: str, name: str) -> dict:
+        """Name a design found in the session (BadFrame with the reason when refused)."""
+        return self._designs("name", design, name)
+
+    def merge(self, design: str, into: str) -> dict:
+        """Count a design found in the session as another one (BadFrame when refused)."""
+        return self._designs("merge", design, into)
+
+    def _designs(self, action, *args):
+        if self.designs is None:
+            raise BadFrame("%s refused: this runtime finds no new designs (serve counts the labels"
+                           " the camera sends; name them on the camera's page)" % action)
+        try:
+            done = getattr(self.designs, action)(*args)
+        except StoreError as exc:
+            raise BadFrame("%s refused: %s" % (action, exc))
+        log.info("%s: %s", action, done)
+        self.core.state_soon()
+        return done
+
 
 class ResetRequests(object):
     """Resets asked for from another thread (the page's button), done in the runtime's thread.
@@ -96,25 +148,26 @@ class ResetRequests(object):
         self._lock = threading.Lock()
         self._waiting = []  # type: list
 
-    def ask(self) -> int:
-        request = {"done": threading.Event()}
+    def ask(self, action: str = "reset", *args):
+        """Do ``action`` (reset, name, merge) with ``args`` in the runtime's thread; its result."""
+        request = {"done": threading.Event(), "action": action, "args": args}
         with self._lock:
             self._waiting.append(request)
         if self.wake is not None:
             self.wake()
         if not request["done"].wait(self.timeout):
-            raise SortcoreError("the runtime did not take the reset within %.0f s" % self.timeout)
+            raise SortcoreError("the runtime did not take the %s within %.0f s" % (action, self.timeout))
         if "error" in request:
             raise SortcoreError(request["error"])
-        return request["session"]
+        return request["result"]
 
     def serve(self, control: Control):
-        """Do the waiting resets (call from the thread that owns the pipeline)."""
+        """Do the waiting requests (call from the thread that owns the pipeline)."""
         with self._lock:
             waiting, self._waiting = self._waiting, []
         for request in waiting:
             try:
-                request["session"] = control.reset()
+                request["result"] = getattr(control, request["action"])(*request["args"])
             except BadFrame as exc:
                 request["error"] = exc.reason
             request["done"].set()

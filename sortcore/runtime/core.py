@@ -4,18 +4,18 @@ Each runtime is a thin shell: it says where frames come from (MQTT, a camera) an
 where results go (links: MQTT, Greengrass, both). The core does the rest, the
 same way for all of them:
 
-- feeds frames and dead letters to the :class:`~sortcore.pipeline.Pipeline` and
+- feeds frames and dead letters to the :class:`~sortcore.store.pipeline.Pipeline` and
   counts them (:class:`Counters`);
 - after each commit hands the confirmed socks to listeners (the live page);
 - publishes on every ready link: the outbox through one :class:`OutboxPump` per
   link (many in flight, sent rows marked in one transaction), the retained
   ``sockpairs/state`` when it changed, and the retained ``sockpairs/status``
-  (one schema, :func:`sortcore.messages.status_message`) when counters changed,
+  (one schema, :func:`sortcore.core.messages.status_message`) when counters changed,
   at most every ``status_interval``, and at least every ``heartbeat``;
 - counts what a broker refused: outbox rows (kept, retried) and fire-and-forget
   publishes (frames, state, status; the links' :class:`~.links.Refusals`);
 - on each new connection of a broker link, the Home Assistant discovery configs
-  (:mod:`sortcore.hass`), or their removal when ``ha_discovery`` is off.
+  (:mod:`sortcore.runtime.hass`), or their removal when ``ha_discovery`` is off.
 
 :class:`RateLimiter` paces cameras. Time is injected. Python 3.7 compatible.
 """
@@ -26,12 +26,12 @@ import threading
 import time
 from typing import List, Optional
 
-from .. import hass
-from ..engine import FrameLate, SockConfirmed
-from ..errors import ConfigError, MqttError, StoreError
-from ..messages import (TOPIC_STATE, TOPIC_STATUS, dumps, sock_message, state_message,
+from . import hass
+from ..core.engine import FrameLate, FrameRefused, SockConfirmed
+from ..core.errors import ConfigError, MqttError, StoreError
+from ..core.messages import (TOPIC_STATE, TOPIC_STATUS, dumps, sock_message, state_message,
                         status_message)
-from ..outbox import OutboxPump
+from ..store.outbox import OutboxPump
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,9 @@ log = logging.getLogger(__name__)
 @dataclasses.dataclass(frozen=True)
 class CoreOptions:
     """``status_interval``: seconds between status updates while counters change;
-    ``heartbeat``: seconds between status messages when nothing does (0: none).
+    ``heartbeat``: seconds between status messages when nothing does (0: none);
+    the outbox keeps sent rows ``outbox_retention`` seconds, and at most ``outbox_rows``
+    rows (pruned every ``prune_interval`` s, or once a tenth of them came since).
     ``ha_discovery``: True publishes the Home Assistant discovery configs under ``ha_prefix``,
     False removes them, None does neither; ``ha_name``: the device's name (default: the
     camera, else the runtime)."""
@@ -49,6 +51,7 @@ class CoreOptions:
     retry_denied: float = 5.0
     outbox_retention: float = 7 * 24 * 3600.0
     prune_interval: float = 3600.0
+    outbox_rows: int = 10000
     ha_discovery: Optional[bool] = None
     ha_prefix: str = hass.DEFAULT_PREFIX
     ha_name: str = ""
@@ -56,8 +59,8 @@ class CoreOptions:
     def __post_init__(self):
         if not self.status_interval > 0 or not self.heartbeat >= 0 or not self.retry_denied > 0:
             raise ConfigError("status_interval and retry_denied must be positive, heartbeat >= 0")
-        if not self.outbox_retention >= 0 or not self.prune_interval > 0:
-            raise ConfigError("outbox_retention must be >= 0 and prune_interval positive")
+        if not self.outbox_retention >= 0 or not self.prune_interval > 0 or not self.outbox_rows >= 1:
+            raise ConfigError("outbox_retention must be >= 0, prune_interval positive and outbox_rows >= 1")
         if not self.ha_prefix or any(c in self.ha_prefix for c in "#+") or self.ha_prefix.strip("/") != self.ha_prefix:
             raise ConfigError("ha_prefix must be a topic without wildcards or outer '/', not %r" % self.ha_prefix)
 
@@ -126,6 +129,7 @@ class Core(object):
         self._status_due = False
         self._status_at = None  # type: Optional[float]
         self._prune_at = monotonic()  # the first prune at the first publish
+        self._sent_at_prune = 0  # results the links had sent at the last prune
         self._drained = set()  # links whose pump found nothing left since the last new outbox row
         self._started = (None, None)  # type: tuple  # (session, its started_at) for the page
         self._refused = 0  # fire-and-forget publishes refused, as last reported
@@ -133,11 +137,11 @@ class Core(object):
 
     # --- frames ------------------------------------------------------------
 
-    def feed(self, frame) -> int:
-        """Count one frame (a late one as a dead letter, the pipeline keeps it); return
-        the socks it confirmed."""
-        events = self.pipeline.feed(frame)
-        if any(isinstance(e, FrameLate) for e in events):
+    def feed(self, frame, received_at: Optional[float] = None) -> int:
+        """Count one frame (a late or refused one as a dead letter, the pipeline keeps it);
+        return the socks it confirmed. ``received_at``: see :meth:`Pipeline.feed`."""
+        events = self.pipeline.feed(frame, received_at)
+        if any(isinstance(e, (FrameLate, FrameRefused)) for e in events):
             self.counters.dead_letters += 1
         else:
             self.counters.frames += 1
@@ -151,19 +155,21 @@ class Core(object):
 
     def commit(self, **session_fields):
         """Commit what was fed; tell listeners about the socks that are now stored.
-        ``session_fields``: see :meth:`sortcore.pipeline.Pipeline.commit`."""
+        ``session_fields``: see :meth:`sortcore.store.pipeline.Pipeline.commit`."""
         confirmed = self.pipeline.commit(**session_fields)
         if confirmed:
             self._drained.clear()  # new outbox rows
             self.counters.socks += len(confirmed)
             self._state_due = True
             for event in confirmed:
-                self._tell("sock", sock_message(self.pipeline.session, event))
+                self._tell("sock", sock_message(self.pipeline.session, event, self.pipeline.untaught))
         with self.progress:
             self.progress.notify_all()
         return confirmed
 
     def reset(self) -> int:
+        self.pipeline.close_runs()  # its waiting socks are published in the session they belong to
+        self.commit()
         session = self.pipeline.reset()
         self._drained.clear()  # the reset committed what was fed, outbox rows too
         self.counters.resets += 1
@@ -186,7 +192,7 @@ class Core(object):
 
     def state(self) -> dict:
         return state_message(self.pipeline.session, self.pipeline.table(), self.clock(),
-                             self.pipeline.unknown)
+                             self.pipeline.unknown, self.pipeline.untaught)
 
     def _refusals(self) -> list:
         return [link.refusals for link in self.links if hasattr(link, "refusals")]
@@ -214,11 +220,18 @@ class Core(object):
         """Send the status at the next :meth:`publish_due` (a connect, a reset, a fault)."""
         self._status_now = True
 
+    def state_soon(self):
+        """Send the state at the next :meth:`publish_due` (a design named or merged)."""
+        self._state_due = True
+
+    def tell(self, method: str, message: dict):
+        """Hand ``message`` to the listeners that have ``method`` (the live page)."""
+        self._tell(method, message, quiet=True)
+
     # --- publishing ---------------------------------------------------------
 
     def publish_due(self):
         """Outbox, state and status to every ready link; failures wait for the next call."""
-        self._prune()
         self._settle()
         for link in self.links:
             pump = self.pumps[link.name]
@@ -231,6 +244,7 @@ class Core(object):
                     log.warning("outbox %s: %s", link.name, exc)
                 if pump.drained:
                     self._drained.add(link.name)  # no query until a commit adds rows
+        self._prune()  # after the pumps: what they just sent may go
         if self._state_due:
             state = self.state()
             self._tell("set_state", dict(state, started_at=self._session_start()))
@@ -292,18 +306,23 @@ class Core(object):
         return self._started[1]
 
     def _prune(self):
-        """Every ``prune_interval``: drop outbox rows every link had ``outbox_retention`` ago."""
-        now = self.monotonic()
-        if now < self._prune_at or not self.links:
+        """Every ``prune_interval``, or once the links sent ``outbox_rows / 10`` results since:
+        drop outbox rows every link had ``outbox_retention`` ago, and the oldest sent beyond
+        ``outbox_rows``."""
+        now, options = self.monotonic(), self.options
+        sent = sum(pump.sent for pump in self.pumps.values())
+        if (now < self._prune_at and (sent - self._sent_at_prune) * 10 < options.outbox_rows) or not self.links:
             return
-        self._prune_at = now + self.options.prune_interval
+        self._prune_at, self._sent_at_prune = now + options.prune_interval, sent
         try:
-            pruned = self.pipeline.store.prune(self.options.outbox_retention, [link.name for link in self.links])
+            pruned = self.pipeline.store.prune(options.outbox_retention, [link.name for link in self.links],
+                                               max_rows=options.outbox_rows)
         except StoreError as exc:  # a busy or full store: try again next interval
             log.warning("outbox prune failed: %s", exc)
             return
         if pruned:
-            log.info("outbox: pruned %d results older than %.0f s", pruned, self.options.outbox_retention)
+            log.info("outbox: pruned %d sent results (older than %.0f s, or beyond %d rows)", pruned,
+                     options.outbox_retention, options.outbox_rows)
 
     def _broadcast(self, topic: str, message: dict) -> bool:
         """Retained, to every ready link; True when at least one took it."""
@@ -335,8 +354,10 @@ class Core(object):
                 except MqttError as exc:
                     log.warning("could not say offline to %s: %s", link.name, exc.reason)
 
-    def _tell(self, method: str, message: dict):
+    def _tell(self, method: str, message: dict, quiet: bool = False):
         for listener in self.listeners:
+            if quiet and not hasattr(listener, method):
+                continue
             try:
                 getattr(listener, method)(message)
             except Exception as exc:  # a page must never stop the counting

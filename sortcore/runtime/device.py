@@ -7,8 +7,8 @@ takes at most one frame::
     frame source -> classifier -> publish ``sockfound`` -> Core.feed
         -> Core.commit -> Core.publish_due (outbox, state, status) -> rate limit
 
-The ``sockfound`` payload (:func:`sortcore.messages.frame_payload`) goes through
-:func:`sortcore.frames.frame_from_obj` before it is counted: a frame the
+The ``sockfound`` payload (:func:`sortcore.core.messages.frame_payload`) goes through
+:func:`sortcore.core.frames.frame_from_obj` before it is counted: a frame the
 classifier mangled is a dead letter, not a crash.
 
 Failures never end the loop. A camera that is not ready (the source cannot be
@@ -30,9 +30,9 @@ import threading
 import time
 from typing import Callable, List, Optional
 
-from ..errors import BadFrame, ConfigError, MqttError, SourceEnded
-from ..frames import DeadLetter, frame_from_obj
-from ..messages import TOPIC_FRAMES, TOPIC_STATUS, dumps, frame_payload, status_message
+from ..core.errors import BadFrame, ConfigError, MqttError, SourceEnded
+from ..core.frames import DeadLetter, frame_from_obj
+from ..core.messages import TOPIC_FRAMES, TOPIC_STATUS, dumps, frame_payload, status_message
 from .control import Control, ResetRequests
 from .core import Core, CoreOptions, RateLimiter, frame_ts
 from .links import Backoff, Link
@@ -49,6 +49,8 @@ class DeviceOptions:
     ``backoff_initial``/``backoff_max``: seconds; the delay doubles per failure.
     ``core``: status pacing. ``stop_at_end``: stop when the source runs out instead
     of reopening it (image folders and videos); ``max_frames``: stop after that many.
+    ``new_designs``: pair socks the model was never taught (:mod:`sortcore.runtime.designs`);
+    ``user_model``: the folder a named design is taught to, ``model``: the model loaded.
     """
 
     camera: str = "deeplens"
@@ -59,6 +61,9 @@ class DeviceOptions:
     core: CoreOptions = CoreOptions()
     stop_at_end: bool = False
     max_frames: Optional[int] = None
+    new_designs: bool = True
+    user_model: Optional[str] = None
+    model: Optional[str] = None
 
     def __post_init__(self):
         if not self.camera or len(self.camera) > 64:
@@ -78,7 +83,7 @@ class DeviceLoop(object):
     ``open_source()`` returns an iterable of BGR frames with ``close()``;
     ``load_classifier()`` returns an object with ``classify(image)`` giving
     ``(label, probability)``; ``open_pipeline()`` returns a
-    :class:`sortcore.pipeline.Pipeline`. All three are called lazily and again
+    :class:`sortcore.store.pipeline.Pipeline`. All three are called lazily and again
     after a failure, so a camera or store that is not ready yet is waited for.
     ``on_frame(image, label, probability)``: optional, sees every classified frame
     (the live page's camera view).
@@ -102,7 +107,7 @@ class DeviceLoop(object):
         self.backoff = Backoff(options.backoff_initial, options.backoff_max)
         self.pace = RateLimiter(options.fps, clock, lambda seconds: self.sleep(seconds))
         self.listeners = []  # type: list  # handed to the core once it exists
-        self.source = self.classifier = self.pipeline = self.core = self.control = None
+        self.source = self.classifier = self.pipeline = self.core = self.control = self.designs = None
         self._frames = None
         self._source_start = 0.0  # the wall-clock time a source with its own clock starts at
         self._last_ts = 0.0
@@ -216,6 +221,12 @@ class DeviceLoop(object):
         if self.classifier is None:
             self.state = "loading model"
             self.classifier = self._load_classifier()
+        if self.designs is None or self.designs.pipeline is not self.pipeline:
+            from .designs import SessionDesigns
+            options = self.options
+            self.designs = SessionDesigns(self.classifier, self.pipeline, options.new_designs, options.user_model,
+                                          options.model, on_design=lambda message: self.core.tell("design", message))
+            self.control.designs = self.designs
         if self._frames is None:
             self.state = "opening camera"
             self.source = self._open_source()
@@ -250,7 +261,7 @@ class DeviceLoop(object):
     def _handle(self, image, number: int, ts: float):
         source = getattr(self.source, "name", "camera")
         try:
-            label, probability = self.classifier.classify(image)[:2]
+            label, probability = self.designs.classify_at(image, ts, self.options.camera)[:2]
             payload = frame_payload(label, probability, ts, number, self.options.camera)
             frame = frame_from_obj(payload)
         except BadFrame as exc:
@@ -268,7 +279,7 @@ class DeviceLoop(object):
             if self.options.publish_frames:
                 self._frame_out(dumps(payload))
             self.core.feed(frame)
-        self.core.commit()
+        self.designs.confirmed(self.core.commit())
         self._publish()
 
     def _frame_out(self, payload: str):
@@ -305,6 +316,8 @@ class DeviceLoop(object):
     def _finish(self):
         """End of a finite source: publish what is left in the outbox."""
         self.state = "finished"
+        if self.designs is not None:
+            self.designs.finish()
         if self.core is not None:
             self.core.commit()
             self._publish()
@@ -320,6 +333,12 @@ class DeviceLoop(object):
     def close(self):
         """Release the camera, the links and the store; safe to call twice."""
         self._close_source()
+        designs, self.designs = self.designs, None
+        if designs is not None and self.pipeline is not None:
+            try:
+                designs.finish()
+            except Exception as exc:
+                log.warning("new designs not stored: %s", exc)
         core, self.core = self.core, None
         if core is not None:
             self.counters = core.counters.as_dict()

@@ -14,7 +14,7 @@ import queue
 import time
 from typing import Callable, Optional
 
-from ..errors import MqttError, PublishDenied
+from ..core.errors import MqttError, PublishDenied
 
 log = logging.getLogger(__name__)
 

@@ -27,11 +27,11 @@ from typing import Optional
 
 from ..adapters.mqtt import Connected, Connection, Disconnected, Message
 from ..adapters.mqtt_config import ConnectOptions, parse_url
-from ..engine import EngineConfig
-from ..errors import BadFrame, ConfigError, MqttError, StoreError
-from ..frames import DeadLetter, decode_payload, raw_text
-from ..messages import TOPIC_CONTROL, TOPIC_FRAMES, TOPIC_STATUS, offline_will
-from ..pipeline import Pipeline
+from ..core.engine import EngineConfig
+from ..core.errors import BadFrame, ConfigError, MqttError, StoreError
+from ..core.frames import DeadLetter, decode_payload, raw_text
+from ..core.messages import TOPIC_CONTROL, TOPIC_FRAMES, TOPIC_STATUS, offline_will
+from ..store.pipeline import Pipeline
 from .control import Control, ResetRequests
 from .core import Core, CoreOptions
 from .links import ConnectionLink
@@ -211,7 +211,10 @@ class Service(object):
 
     def _frame(self, message: Message):
         topic = message.topic
-        camera = topic[len(TOPIC_FRAMES) + 1:] if topic.startswith(TOPIC_FRAMES + "/") else self.options.camera_default
+        if topic.startswith(TOPIC_FRAMES + "/"):
+            camera = topic[len(TOPIC_FRAMES) + 1:]
+        else:  # the publisher's own name where the adapter has one, so one publisher cannot blind the others
+            camera = getattr(message, "publisher", None) or self.options.camera_default
         received_at = self.clock()
         try:
             if message.retain:
@@ -225,18 +228,20 @@ class Service(object):
             source = topic if len(topic) <= 200 else topic[:200] + "..."  # a 64 KB topic stays out of the store
             self.core.reject(DeadLetter(source, None, exc.reason, raw_text(message.payload)))
             return
-        self.core.feed(frame)
+        self.core.feed(frame, received_at)
         if self._last_event is None or frame.ts >= self._last_event[0]:
             self._last_event = (frame.ts, self.monotonic())
 
     # --- time --------------------------------------------------------------
 
     def _tick(self):
-        """Close idle runs: event time moves on by the wall time since the last frame;
+        """Report idle socks: event time moves on by the wall time since the last frame;
+        publish the waiting socks of silent cameras and evict idle ones (receive time);
         retry a batch the store refused (no new message may come: the broker holds them)."""
         if self._last_event is not None:
             ts, seen = self._last_event
             self.pipeline.tick(ts + (self.monotonic() - seen))
+        self.pipeline.idle(self.clock())
         if self._held or self.pipeline.dirty:
             self._commit()
 
@@ -263,7 +268,7 @@ class Service(object):
 def serve(store, config: EngineConfig, options: ServeOptions, install_signals: bool = True,
           listeners=()) -> Service:
     """Run the service in this thread until SIGTERM/SIGINT (or ``Service.stop``)."""
-    from ..systemd import Notifier
+    from .systemd import Notifier
 
     service = Service(store, config, options)
     notifier = Notifier()  # systemd: READY, then the watchdog from each iteration

@@ -1,19 +1,25 @@
 """Watch a frame source: classify frames at a rate limit and emit ``sockfound`` payloads.
 
 The thinnest runtime: camera -> classifier -> payload, without engine or store. The
-payload is :func:`sortcore.messages.frame_payload` (what the camera loop publishes and
-:func:`sortcore.frames.frame_from_obj` accepts) and the pacing is the core's
+payload is :func:`sortcore.core.messages.frame_payload` (what the camera loop publishes and
+:func:`sortcore.core.frames.frame_from_obj` accepts) and the pacing is the core's
 :class:`~sortcore.runtime.core.RateLimiter`. Where a payload goes is the caller's
 ``emit(payload_json)`` (an MQTT publish, or a line on stdout). Time is injected
-(``clock``/``sleep``) so tests never wait. Python 3.7 compatible.
+(``clock``/``sleep``) so tests never wait.
+
+With ``new_designs`` (the default) watch labels socks nobody taught as ``serve`` will count them:
+over ``serve`` only the camera has the embeddings, so watch does the session labelling
+(:class:`~sortcore.classifier.session.SessionClassifier`) and runs an engine of its own with the
+default settings, only to hear which candidates ``New k`` became socks; ``serve`` counts the
+labels it gets. Its designs live as long as the process. Python 3.7 compatible.
 """
 
 import dataclasses
 import json
 import time
 
-from ..errors import ConfigError
-from ..messages import frame_payload
+from ..core.errors import ConfigError
+from ..core.messages import frame_payload
 from .core import RateLimiter, frame_ts
 
 
@@ -24,6 +30,7 @@ class WatchOptions:
     fps: float = 5.0
     camera: str = "camera"
     count: object = None
+    new_designs: bool = True
 
     def __post_init__(self):
         if not self.fps >= 0:
@@ -40,10 +47,36 @@ def payload(prediction, frame_no, camera, ts):
                       sort_keys=True)
 
 
+class _Labeller(object):
+    """The session labelling of a camera without a store: new designs and a private engine."""
+
+    def __init__(self, classifier, enabled):
+        from ..core.engine import Engine, EngineConfig
+        self.classifier = classifier
+        self.labeller = None
+        if enabled and hasattr(classifier, "embed") and hasattr(classifier, "head"):
+            from ..classifier.session import engine_labels, session_classifier
+            self.engine = Engine(EngineConfig(lateness=0.0))  # as run's: the camera's frames come in order
+            config = self.engine.config
+            self.labeller = session_classifier(classifier, True, config.gap, config.min_frames,
+                                               in_use=lambda: engine_labels(self.engine))
+
+    def classify(self, frame, ts, camera):
+        if self.labeller is None:
+            return self.classifier.classify(frame)
+        from ..core.engine import SockConfirmed
+        from ..core.frames import Frame
+        prediction = self.labeller.classify_at(frame, ts, camera)
+        events = self.engine.feed(Frame(prediction.label, prediction.probability, ts, camera, 0))
+        self.labeller.confirmed([e for e in events if isinstance(e, SockConfirmed)])
+        return prediction
+
+
 def watch(source, classifier, emit, options=None, clock=time.time, sleep=time.sleep):
     """Classify frames from ``source`` and ``emit`` one payload each; returns the count. A
     source with a clock of its own (a video) stamps its frames with it."""
     options = options or WatchOptions()
+    labeller = _Labeller(classifier, options.new_designs)
     pace = RateLimiter(options.fps, clock, sleep)
     frames = iter(source)
     start = clock()
@@ -54,6 +87,7 @@ def watch(source, classifier, emit, options=None, clock=time.time, sleep=time.sl
             frame = next(frames)
         except StopIteration:
             break
-        emit(payload(classifier.classify(frame), sent, options.camera, frame_ts(source, start, clock)))
+        ts = frame_ts(source, start, clock)
+        emit(payload(labeller.classify(frame, ts, options.camera), sent, options.camera, ts))
         sent += 1
     return sent

@@ -19,8 +19,8 @@ from .teach import Staged
 from .views import enrol_views
 from ..classifier import openset
 from ..classifier.model import read_labels
-from ..classifier.runtime import load_classifier
-from ..errors import ModelError
+from ..classifier.backends import load_classifier
+from ..core.errors import ModelError
 
 #: At most this many frames of a clip or folder, sampled evenly.
 MAX_FRAMES = 15

@@ -7,7 +7,7 @@ import numpy as np
 from . import augment
 from .teach import load_photos
 from ..classifier.openset import BLANK, UNKNOWN
-from ..classifier.runtime import load_classifier
+from ..classifier.backends import load_classifier
 
 
 @dataclasses.dataclass

@@ -12,7 +12,7 @@ import os
 import subprocess
 import sys
 
-from ..errors import ModelError
+from ..core.errors import ModelError
 
 ONE_CORE_ENV = {
     "OMP_NUM_THREADS": "1",
@@ -67,7 +67,7 @@ def _run(model_dir, repeat, runtime):
     import numpy as np
 
     from ..classifier.model import preprocess
-    from ..classifier.runtime import load_classifier
+    from ..classifier.backends import load_classifier
 
     frame = np.random.RandomState(0).randint(0, 256, (480, 640, 3)).astype(np.uint8)
     clf = load_classifier(model_dir, runtime)

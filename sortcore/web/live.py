@@ -14,20 +14,20 @@ import time
 from collections import OrderedDict, deque
 from typing import Callable, List, Optional, Tuple
 
-from ..errors import SortcoreError
-from ..messages import odd_of, rows_as_dicts
+from ..core.errors import SortcoreError
+from ..core.messages import odd_of, rows_as_dicts
 
 UNKNOWN = "Unknown"
 MAX_THUMBS = 64  # designs with a picture kept; the least recently seen goes first
 MAX_THUMB_BYTES = 32 * 1024  # a 96 px JPEG is 2-4 KB: anything bigger is not a thumbnail
 SIGHTING_KEYS = ("session", "sighting", "image", "camera", "first_seen", "confirmed_at",
-                 "number_socks_seen", "pair_seen", "pairs")
+                 "number_socks_seen", "pair_seen", "pairs", "taught")
 
 
 def _rows(rows) -> List[dict]:
     keys = ("image", "number_socks_seen", "pair_seen", "pairs")
-    return sorted(({k: row.get(k) for k in keys} for row in rows_as_dicts(rows or ())),
-                  key=lambda row: str(row["image"]))
+    return sorted((dict({k: row.get(k) for k in keys}, **({"taught": False} if row.get("taught") is False else {}))
+                   for row in rows_as_dicts(rows or ())), key=lambda row: str(row["image"]))
 
 
 class LiveView:
@@ -54,6 +54,8 @@ class LiveView:
         self._watchers = 0
         self._thumbs = OrderedDict()  # type: OrderedDict  # design -> (seq, jpeg), bounded
         self._thumb_seq = 0
+        self._pictures = OrderedDict()  # type: OrderedDict  # design found in the session -> (seq, jpeg)
+        self._designs = None  # type: Optional[Callable]  # designs(action, *args) in the runtime
 
     def bind_reset(self, reset: Optional[Callable[[], int]]):
         """Set the reset callable once the runtime exists (it runs in an HTTP thread)."""
@@ -62,6 +64,28 @@ class LiveView:
     @property
     def can_reset(self) -> bool:
         return self._reset is not None
+
+    def bind_designs(self, designs: Optional[Callable]):
+        """``designs(action, *args)``: names (``"name", design, name``) or merges (``"merge",
+        design, into``) a design found in the session, in the runtime's thread (None: cannot)."""
+        self._designs = designs
+
+    @property
+    def can_name(self) -> bool:
+        return self._designs is not None
+
+    def name(self, design: str, name: str) -> dict:
+        """Name a design found in the session (SortcoreError when refused)."""
+        return self._design_action("name", design, name)
+
+    def merge(self, design: str, into: str) -> dict:
+        """Count a design found in the session as another (SortcoreError when refused)."""
+        return self._design_action("merge", design, into)
+
+    def _design_action(self, action, *args):
+        if self._designs is None:
+            raise SortcoreError("this process finds no new designs")
+        return self._designs(action, *args)
 
     # --- fed by the runtime ------------------------------------------------
 
@@ -93,7 +117,7 @@ class LiveView:
 
     def sock(self, message: dict):
         """One ``sockpairs`` message: update its row at once (the state follows later)."""
-        entry = {key: message.get(key) for key in SIGHTING_KEYS}
+        entry = {key: message.get(key) for key in SIGHTING_KEYS if key != "taught" or key in message}
         with self._lock:
             if any(s["session"] == entry["session"] and s["sighting"] == entry["sighting"]
                    for s in self._sightings):
@@ -115,6 +139,8 @@ class LiveView:
             state["unknown"] = seen if isinstance(seen, int) else state["unknown"] + 1
             return
         row = {k: entry[k] for k in ("image", "number_socks_seen", "pair_seen", "pairs")}
+        if entry.get("taught") is False:
+            row["taught"] = False
         rows = [r for r in state["rows"] if r["image"] != entry["image"]] + [row]
         state["rows"] = _rows(rows)
         state["odd"] = odd_of(state["rows"])
@@ -161,10 +187,24 @@ class LiveView:
             if new:  # its row gets a picture; later ones show at the row's next change
                 self._bump()
 
-    def thumb(self, design: str) -> Optional[bytes]:
-        """The latest picture of ``design``, or None."""
+    def design(self, message: dict):
+        """A design found in the session: ``{"name", "picture", "old"}``, its picture (a crop of
+        its clearest frame) shown instead of the camera's latest; ``old``: its former name."""
+        picture = message.get("picture")
+        if not picture or len(picture) > MAX_THUMB_BYTES:
+            return
         with self._lock:
-            entry = self._thumbs.get(design)
+            self._pictures.pop(message.get("old"), None)
+            self._thumb_seq += 1
+            self._pictures[message["name"]] = (self._thumb_seq, bytes(picture))
+            while len(self._pictures) > MAX_THUMBS:
+                self._pictures.popitem(last=False)
+            self._bump()
+
+    def thumb(self, design: str) -> Optional[bytes]:
+        """The picture of ``design`` (a design found in the session: its own), or None."""
+        with self._lock:
+            entry = self._pictures.get(design) or self._thumbs.get(design)
             return entry[1] if entry else None
 
     @property
@@ -196,8 +236,8 @@ class LiveView:
         out.update(status=dict(self._status) if self._status else None,
                    sightings=[dict(s) for s in self._sightings],
                    stream=self._frame is not None, version=self._version,
-                   thumbs={r["image"]: self._thumbs[r["image"]][0] for r in state["rows"]
-                           if r["image"] in self._thumbs})
+                   thumbs={r["image"]: (self._pictures.get(r["image"]) or self._thumbs[r["image"]])[0]
+                           for r in state["rows"] if r["image"] in self._pictures or r["image"] in self._thumbs})
         return out
 
     def pairs(self) -> List[dict]:

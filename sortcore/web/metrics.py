@@ -13,7 +13,7 @@ from typing import Tuple
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from ..messages import STATES
+from ..core.messages import STATES
 
 PREFIX = "sortcore_"
 #: The classic text format, which every scraper reads. prometheus_client's CONTENT_TYPE_LATEST

@@ -5,8 +5,9 @@ and MJPEG streams (one per open phone) never block the others or paho. See
 docs/web.md for the routes and why the standard library and not a framework.
 """
 
-import hmac
+import json
 import logging
+import math
 import pkgutil
 import socket
 import threading
@@ -14,12 +15,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Optional, Tuple
 from urllib.parse import parse_qs
 
-from ..errors import ConfigError, SortcoreError
-from ..messages import dumps
+from ..core.errors import ConfigError, SortcoreError
+from ..core.messages import dumps
+from .guard import TokenGuard
+from .limits import HeaderDeadline, Limited
 from .live import LiveView
 
 log = logging.getLogger(__name__)
 
+MAX_CLIENTS = 128  # page connections at once (settings: http_max_clients)
+HEADER_TIMEOUT = 10.0  # seconds for a request's line and headers (settings: http_header_timeout)
 KEEPALIVE = 10.0  # seconds between SSE comments / MJPEG waits, so dead clients are noticed
 BOUNDARY = "sortcoreframe"
 ASSETS = {
@@ -33,31 +38,11 @@ ASSETS = {
     "/apple-touch-icon.png": ("icon-180.png", "image/png"),  # where iOS looks without a <link>
     "/manifest.webmanifest": ("manifest.webmanifest", "application/manifest+json"),
 }
+POSTS = ("/api/reset", "/api/name", "/api/merge")
+DESIGN_ACTIONS = {"/api/name": "name", "/api/merge": "merge"}
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self';"
        " manifest-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 CLIENT_GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, socket.timeout)
-
-
-def read_token_file(path: str) -> str:
-    """The reset token: the file's one line of printable ASCII, surrounding whitespace ignored."""
-    try:
-        with open(path, "rb") as f:
-            raw = f.read(4097)
-    except OSError as exc:
-        raise ConfigError("cannot read the HTTP token file %s: %s" % (path, exc.strerror or exc))
-    if len(raw) > 4096:
-        raise ConfigError("the HTTP token file %s is over 4 KiB: not a token" % path)
-    try:
-        text = raw.decode("ascii")
-    except UnicodeDecodeError:
-        raise ConfigError("the HTTP token file %s is binary or not ASCII: put one line of text in it" % path)
-    token = text.strip()
-    if not token:
-        raise ConfigError("the HTTP token file %s is empty" % path)
-    if not all(33 <= ord(c) < 127 for c in token):
-        raise ConfigError("the HTTP token file %s must hold one token: no spaces, no control"
-                          " characters, no second line" % path)
-    return token
 
 
 def parse_address(text: str) -> Tuple[str, int]:
@@ -69,15 +54,20 @@ def parse_address(text: str) -> Tuple[str, int]:
     return host, int(port)
 
 
-class _Server(ThreadingHTTPServer):
+class _Server(Limited, ThreadingHTTPServer):
     daemon_threads = True  # a phone left open never holds the process up at exit
+    request_queue_size = 128  # listen backlog: a burst of phones is accepted, not left to SYN retries
 
-    def __init__(self, address, view: LiveView, token: Optional[str]):
+    def __init__(self, address, view: LiveView, token: Optional[str], max_clients: int = MAX_CLIENTS,
+                 header_timeout: float = HEADER_TIMEOUT):
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         self.view = view
         self.token = token
+        self.guard = TokenGuard(token) if token else None
         self.closing = threading.Event()
+        self.header_timeout = header_timeout
+        self.limit(max_clients)
         self.assets = {route: (pkgutil.get_data(__name__.rpartition(".")[0], "static/" + name), kind)
                        for route, (name, kind) in ASSETS.items()}
         super().__init__(address, _Handler)
@@ -86,6 +76,19 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server_version = "sortcore"
     timeout = 30  # a stalled client's socket gives up instead of holding its thread
+
+    def setup(self):
+        super().setup()
+        self.rfile = HeaderDeadline(self.rfile, self.connection, self.server.header_timeout, self.timeout)
+
+    def handle_one_request(self):
+        self.rfile.arm()  # the request line and headers within header_timeout, all together
+        super().handle_one_request()
+
+    def parse_request(self) -> bool:
+        parsed = super().parse_request()
+        self.rfile.finish()
+        return parsed
 
     def log_message(self, format, *args):  # noqa: A002 (stdlib's name)
         log.debug("%s %s", self.address_string(), format % args)
@@ -121,8 +124,12 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(status, {"error": message}, headers)
 
     def _snapshot(self) -> dict:
-        snap = self.server.view.snapshot()
+        return self._abilities(self.server.view.snapshot())
+
+    def _abilities(self, snap: dict) -> dict:
+        """What the page may offer: reset, and naming designs found in the session."""
         snap["can_reset"] = self.server.token is not None and self.server.view.can_reset
+        snap["can_name"] = self.server.token is not None and self.server.view.can_name
         return snap
 
     # --- routes -------------------------------------------------------------
@@ -140,8 +147,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(200, body, kind, [("Content-Security-Policy", CSP)] if path == "/" else ())
             elif path in routes:
                 routes[path]()
-            elif path == "/api/reset":
-                self._error(405, "POST /api/reset with Authorization: Bearer <token>", [("Allow", "POST")])
+            elif path in POSTS:
+                self._error(405, "POST %s with Authorization: Bearer <token>" % path, [("Allow", "POST")])
             else:
                 self._error(404, "no such page: %s" % path)
         except CLIENT_GONE:
@@ -154,6 +161,8 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if path == "/api/reset":
                 self._reset()
+            elif path in DESIGN_ACTIONS:
+                self._design_action(DESIGN_ACTIONS[path])
             elif path in self.server.assets or path.startswith("/api/") or path in ("/healthz", "/metrics"):
                 self._error(405, "%s takes GET" % path, [("Allow", "GET")])
             else:
@@ -192,19 +201,63 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, body, kind)
 
     def _authorized(self) -> bool:
+        """True when the bearer token is right; else False, the answer already sent: 401, or
+        429 while this address waits after too many wrong tokens (:mod:`sortcore.web.guard`)."""
         scheme, _, given = (self.headers.get("Authorization") or "").partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(
-            given.strip().encode("utf-8", "replace"), self.server.token.encode("ascii"))
+        ok, wait = self.server.guard.check(self.client_address[0],
+                                           given.strip() if scheme.lower() == "bearer" else "")
+        if ok:
+            return True
+        if wait is not None:
+            seconds = str(int(math.ceil(wait)))
+            self._error(429, "too many wrong tokens from this address: try again in %s s" % seconds,
+                        [("Retry-After", seconds)])
+        else:
+            self._error(401, "a valid 'Authorization: Bearer <token>' header is required",
+                        [("WWW-Authenticate", 'Bearer realm="sortcore"')])
+        return False
 
-    def _reset(self):
+    def _body(self) -> bytes:
         length = self.headers.get("Content-Length") or "0"
         if length.isdigit() and int(length) <= 65536:
-            self.rfile.read(int(length))
+            return self.rfile.read(int(length))
+        return b""
+
+    def _allowed(self, what: str) -> bool:
+        """The token check of every POST; False after answering 403 or 401."""
         if self.server.token is None:
-            return self._error(403, "reset is disabled: the process was started without --http-token-file")
+            self._error(403, "%s is disabled: the process was started without --http-token-file" % what)
+            return False
         if not self._authorized():
-            return self._error(401, "a valid 'Authorization: Bearer <token>' header is required",
-                               [("WWW-Authenticate", 'Bearer realm="sortcore"')])
+            return False  # _authorized answered 401 or 429
+        return True
+
+    def _design_action(self, action: str):
+        """POST /api/name {"design", "name"} or /api/merge {"design", "into"}: JSON answer."""
+        body = self._body()
+        if not self._allowed(action):
+            return None
+        if not self.server.view.can_name:
+            return self._error(403, "this process finds no new designs (serve counts the camera's labels)")
+        fields = ("design", "name") if action == "name" else ("design", "into")
+        try:
+            obj = json.loads(body.decode("utf-8"))
+            args = [obj[field] for field in fields]
+        except (ValueError, UnicodeDecodeError, KeyError, TypeError):
+            return self._error(400, "send JSON with %s" % " and ".join('"%s"' % f for f in fields))
+        if not all(isinstance(arg, str) and arg for arg in args):
+            return self._error(400, "%s must be non-empty strings" % " and ".join(fields))
+        try:
+            done = getattr(self.server.view, action)(*args)
+        except SortcoreError as exc:
+            return self._error(409, "%s refused: %s" % (action, exc))
+        log.info("%s from the web page (%s): %s", action, self.address_string(), done)
+        self._json(200, done)
+
+    def _reset(self):
+        self._body()
+        if not self._allowed("reset"):
+            return None
         if not self.server.view.can_reset:
             return self._error(403, "this process cannot start a new session")
         try:
@@ -227,7 +280,7 @@ class _Handler(BaseHTTPRequestHandler):
             snap = self.server.view.wait_change(version, 0 if closing else KEEPALIVE, self.server.closing)
             if snap is not None:
                 version = snap["version"]
-                snap["can_reset"] = self.server.token is not None and self.server.view.can_reset
+                self._abilities(snap)
                 self.wfile.write(("id: %d\nevent: snapshot\ndata: %s\n\n" % (version, dumps(snap))).encode("utf-8"))
             elif not self.server.closing.is_set():
                 self.wfile.write(b": keepalive\n\n")
@@ -280,10 +333,13 @@ class HttpHandle:
         self.close()
 
 
-def start_http(view: LiveView, host: str, port: int, token: Optional[str]) -> HttpHandle:
-    """Serve the status page of ``view`` on ``host:port`` (0: a free port) in the background."""
+def start_http(view: LiveView, host: str, port: int, token: Optional[str], max_clients: int = MAX_CLIENTS,
+               header_timeout: float = HEADER_TIMEOUT) -> HttpHandle:
+    """Serve the status page of ``view`` on ``host:port`` (0: a free port) in the background;
+    at most ``max_clients`` connections, ``header_timeout`` seconds for a request's headers
+    (:mod:`sortcore.web.limits`)."""
     try:
-        server = _Server((host, port), view, token)
+        server = _Server((host, port), view, token, max_clients, header_timeout)
     except OSError as exc:
         raise ConfigError("cannot serve the status page on %s:%d: %s" % (host, port, exc.strerror or exc))
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},

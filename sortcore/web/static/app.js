@@ -12,6 +12,8 @@
   var source = null;
   var retry = 1000;
   var canReset = false;
+  var canName = false;
+  var naming = null;   // the design being named (its row's image)
   var cameraFailedAt = 0;
   var pushed = false;  // once the stream delivered, the first-paint fetch must not undo it
   var last = null;     // the latest snapshot, drawn again when the link goes up or down
@@ -48,11 +50,21 @@
     body.replaceChildren.apply(body, rows.map(function (r) {
       var tr = el("tr", null, {"data-image": r.image});
       tr.appendChild(picture(r.image, (s.thumbs || {})[r.image]));
-      tr.appendChild(el("th", r.image, {scope: "row"}));
+      var th = el("th", r.image, {scope: "row"});
+      if (r.taught === false) {  // a design found in this session: the person can name it
+        th.appendChild(el("span", "new", {"class": "badge"}));
+        if (canName) {
+          var b = el("button", "Name", {type: "button", "class": "name", "data-name": r.image});
+          b.addEventListener("click", function () { openDesign(r.image); });
+          th.appendChild(b);
+        }
+      }
+      tr.appendChild(th);
       tr.appendChild(el("td", r.number_socks_seen, {"data-field": "number_socks_seen"}));
       tr.appendChild(el("td", r.pair_seen, {"data-field": "pair_seen"}));
       tr.appendChild(el("td", r.pairs, {"data-field": "pairs"}));
-      if (r.pair_seen !== "Pair") tr.className = "odd";
+      if (r.pair_seen !== "Pair") tr.classList.add("odd");
+      if (r.taught === false) tr.classList.add("new");
       if (previous[r.image] !== undefined && previous[r.image] !== r.number_socks_seen) tr.classList.add("fresh");
       seen[r.image] = r.number_socks_seen;
       return tr;
@@ -141,6 +153,7 @@
 
   function render(s) {
     last = s;
+    canName = !!s.can_name;
     $("session").textContent = s.session === null || s.session === undefined ? "–" : s.session;
     $("started").textContent = day(s.started_at);
     renderRows(s);
@@ -212,7 +225,59 @@
       .then(function () { $("reset-confirm").disabled = false; });
   }
 
+  // Naming a design found in the session, or merging it into another one (same token as reset).
+  function openDesign(image) {
+    naming = image;
+    var known = !!sessionStorage.getItem(TOKEN_KEY);
+    $("design-label").textContent = image;
+    var version = ((last && last.thumbs) || {})[image];
+    if (typeof version === "number") $("design-pic").src = "/api/thumb?design=" + encodeURIComponent(image) + "&v=" + version;
+    else $("design-pic").removeAttribute("src");
+    var others = ((last && last.rows) || []).filter(function (r) { return r.taught === false && r.image !== image; });
+    $("design-into").replaceChildren.apply($("design-into"), others.map(function (r) { return el("option", r.image, {value: r.image}); }));
+    $("design-into-label").hidden = $("design-merge").hidden = others.length === 0;
+    $("design-token-label").hidden = known;
+    $("design-msg").textContent = "";
+    $("design-name").value = "";
+    $("design-box").hidden = false;
+    $("design-name").focus();
+  }
+
+  function sendDesign(action, body) {
+    var token = sessionStorage.getItem(TOKEN_KEY) || $("design-token").value.trim();
+    if (!token) { $("design-msg").textContent = "Enter the token first."; return; }
+    $("design-save").disabled = $("design-merge").disabled = true;
+    fetch("/api/" + action, {method: "POST", body: JSON.stringify(body),
+                             headers: {"Authorization": "Bearer " + token, "Content-Type": "application/json"}})
+      .then(function (r) {
+        return r.json().catch(function () { return {}; }).then(function (b) { return [r.status, b]; });
+      })
+      .then(function (res) {
+        if (res[0] === 200) {
+          sessionStorage.setItem(TOKEN_KEY, token);
+          $("design-token").value = "";
+          $("design-box").hidden = true;
+          naming = null;
+        } else {
+          if (res[0] === 401) { sessionStorage.removeItem(TOKEN_KEY); $("design-token-label").hidden = false; }
+          $("design-msg").textContent = res[0] === 401 ? "Wrong token." : (res[1].error || action + " failed (" + res[0] + ").");
+        }
+      })
+      .catch(function () { $("design-msg").textContent = "The service cannot be reached."; })
+      .then(function () { $("design-save").disabled = $("design-merge").disabled = false; });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    $("design-form").addEventListener("submit", function (e) {
+      e.preventDefault();
+      var name = $("design-name").value.trim();
+      if (!name) { $("design-msg").textContent = "Type a name first."; return; }
+      sendDesign("name", {design: naming, name: name});
+    });
+    $("design-merge").addEventListener("click", function () {
+      sendDesign("merge", {design: naming, into: $("design-into").value});
+    });
+    $("design-cancel").addEventListener("click", function () { $("design-box").hidden = true; naming = null; });
     $("camera-img").addEventListener("error", function () {
       cameraFailedAt = Date.now();
       $("camera-img").removeAttribute("src");

@@ -11,10 +11,10 @@ import collections
 
 import numpy as np
 
-from . import synth
-from ..devtools.sockvideo import moving
-from ..engine import UNKNOWN, Engine, SockConfirmed
-from ..frames import Frame
+from sortcore.core.engine import UNKNOWN, Engine, SockConfirmed
+from sortcore.core.frames import Frame
+from sortcore.devtools.sockvideo import moving
+from sortcore.training import synth
 
 FIRST_SEED = 100
 NOTHING = "nothing"  # the engine confirmed no sock

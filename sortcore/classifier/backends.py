@@ -9,7 +9,7 @@ compatible.
 
 import logging
 
-from ..errors import ModelError
+from ..core.errors import ModelError
 from . import onnx_net
 
 log = logging.getLogger(__name__)

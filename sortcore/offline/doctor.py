@@ -11,8 +11,8 @@ import sqlite3
 import subprocess
 from typing import List, NamedTuple, Optional
 
-from .errors import StoreError
-from .storefile import create_private
+from ..core.errors import StoreError
+from ..store.storefile import create_private
 
 MAX_PROBLEMS = 20
 

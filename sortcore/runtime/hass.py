@@ -17,8 +17,8 @@ A button publishes ``{"cmd": "reset"}`` on ``sockpairs/control``: a new sorting 
 import re
 from typing import Dict, List, Tuple
 
-from . import __version__
-from .messages import TOPIC_CONTROL, TOPIC_STATE, TOPIC_STATUS, dumps
+from .. import __version__
+from ..core.messages import TOPIC_CONTROL, TOPIC_STATE, TOPIC_STATUS, dumps
 
 DEFAULT_PREFIX = "homeassistant"
 RESET_PAYLOAD = '{"cmd": "reset"}'

@@ -11,10 +11,10 @@ import json
 import os
 from typing import Callable, NamedTuple, Optional, Sequence
 
-from .engine import EngineConfig
+from ..core.engine import EngineConfig
 from .logbatch import Batch, read_batches
 from .logfiles import open_log, open_lines
-from .pipeline import Pipeline
+from ..store.pipeline import Pipeline
 
 
 class ReplayResult(NamedTuple):
@@ -25,12 +25,13 @@ class ReplayResult(NamedTuple):
     rows: list
     resumed: bool
     unknown: int = 0  # unrecognised socks (not in ``rows``)
+    untaught: tuple = ()  # designs found in the session (their rows: "taught": false)
 
     def as_json(self) -> dict:
         """The ``replay --json`` object."""
-        from .messages import odd_of, rows_as_dicts
+        from ..core.messages import odd_of, rows_as_dicts
 
-        socks = rows_as_dicts(self.rows)
+        socks = rows_as_dicts(self.rows, self.untaught)
         return {
             "session": self.session, "mode": self.mode, "frames": self.frames,
             "dead_letters": self.dead_letters, "socks": socks, "odd": odd_of(socks), "unknown": self.unknown,
@@ -61,7 +62,7 @@ def replay(store, paths: Sequence[str], config: EngineConfig = EngineConfig(), f
            progress: Optional[Callable[[int], None]] = None, labels: Optional[frozenset] = None) -> ReplayResult:
     """Replay ``paths`` (``-`` is stdin) into a new or resumed session of ``store``.
 
-    ``labels``: an allow-list (:func:`sortcore.frames.label_set`); other images are dead letters.
+    ``labels``: an allow-list (:func:`sortcore.core.frames.label_set`); other images are dead letters.
     Commits with ``synchronous=NORMAL`` (:meth:`Store.durable`), restored when done.
     """
     check_logs(paths, fps)  # fail before a session is started, not half-way

@@ -17,7 +17,7 @@ import sys
 import time
 from typing import Optional
 
-from .errors import ConfigError, StoreError, StoreLocked, store_error
+from ..core.errors import ConfigError, StoreError, StoreLocked, store_error
 
 
 def make_folder(db_path: str):

@@ -2,18 +2,18 @@
 
 With msgspec (Python >= 3.8) each payload of a block is decoded in C and the
 block's frames are checked a column at a time (each distinct image and camera
-once), with the typed decoder and the checks :func:`sortcore.frames.decode_payload`
+once), with the typed decoder and the checks :func:`sortcore.core.frames.decode_payload`
 takes a plainly valid frame with. A block with any line that is not one is cut
 in halves until the lines at fault are decoded one by one by the validating path
-(:func:`sortcore.logfiles.decode_line`), so the frames, dead letters and their
-reasons are those of :func:`sortcore.logfiles.read_frames`. Without msgspec
+(:func:`sortcore.offline.logfiles.decode_line`), so the frames, dead letters and their
+reasons are those of :func:`sortcore.offline.logfiles.read_frames`. Without msgspec
 (Python 3.7) every line takes that path. Python 3.7 compatible.
 """
 
 from operator import itemgetter
 from typing import Iterator, List, NamedTuple, Optional, Tuple
 
-from .frames import MAX_LINE, MAX_TS, Frame, numbers_decoder, plain_camera, plain_image, typed_decoder
+from ..core.frames import MAX_LINE, MAX_TS, Frame, numbers_decoder, plain_camera, plain_image, typed_decoder
 from .logfiles import decode_line, open_lines
 
 SMALL = 64  # lines a failing block is cut down to before they are decoded one by one
@@ -32,7 +32,7 @@ class Batch(NamedTuple):
 
 def read_batches(stream, source: str = "-", fps: Optional[float] = None, start: float = 0.0, skip: int = 0,
                  labels: Optional[frozenset] = None, size: int = 5000) -> Iterator[Batch]:
-    """:func:`sortcore.logfiles.read_frames` (same arguments, same errors) as a :class:`Batch`
+    """:func:`sortcore.offline.logfiles.read_frames` (same arguments, same errors) as a :class:`Batch`
     per ``size`` lines."""
     fmt, blocks = open_lines(stream, source, fps)
     rate, number = fps or 1.0, 0

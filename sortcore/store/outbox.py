@@ -17,8 +17,8 @@ import logging
 import time
 from typing import Dict, List, Optional
 
-from .errors import MqttError
-from .store import DEFAULT_DESTINATION
+from ..core.errors import MqttError
+from .database import DEFAULT_DESTINATION
 
 log = logging.getLogger(__name__)
 

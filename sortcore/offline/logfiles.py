@@ -20,8 +20,8 @@ import stat
 import sys
 from typing import Iterator, List, Optional, Tuple, Union
 
-from .errors import BadFrame, BadLog
-from .frames import MAX_LINE, DeadLetter, Frame, decode_payload, frame_from_obj, label_set, loads_strict, raw_text
+from ..core.errors import BadFrame, BadLog
+from ..core.frames import MAX_LINE, DeadLetter, Frame, decode_payload, frame_from_obj, label_set, loads_strict, raw_text
 
 FORMATS = ("stamped", "json", "plain")
 

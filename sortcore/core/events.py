@@ -1,4 +1,4 @@
-"""The engine's configuration and the events it emits (re-exported by :mod:`sortcore.engine`)."""
+"""The engine's configuration and the events it emits (re-exported by :mod:`sortcore.core.engine`)."""
 
 import math
 from dataclasses import asdict, dataclass
@@ -21,6 +21,13 @@ class EngineConfig:
     gap: float = 1.5
     min_probability: float = 0.0
     ignore: Tuple[str, ...] = ("Blank",)
+    # Time and bounds (docs/time.md); a session resumes when only these differ (RESUMABLE).
+    lateness: float = 30.0
+    silence: float = 5.0
+    max_cameras: int = 1000
+    camera_idle: float = 300.0
+
+    RESUMABLE = ("lateness", "silence", "max_cameras", "camera_idle")
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -29,14 +36,29 @@ class EngineConfig:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
                 raise ConfigError("%s must be a positive number of seconds, not %r" % (name, value))
-        if not isinstance(self.min_frames, int) or self.min_frames < 1:
-            raise ConfigError("min_frames must be an integer >= 1, not %r" % (self.min_frames,))
+        for name in ("lateness", "silence", "camera_idle"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise ConfigError("%s must be a number of seconds >= 0, not %r" % (name, value))
+        for name, low in (("min_frames", 1), ("max_cameras", 1)):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < low:
+                raise ConfigError("%s must be an integer >= %d, not %r" % (name, low, value))
         if not 0 <= self.min_probability <= 100:
             raise ConfigError("min_probability must be in [0, 100], not %r" % (self.min_probability,))
         object.__setattr__(self, "ignore", tuple(self.ignore))
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def same_session(self, other: "EngineConfig") -> bool:
+        """Whether a session counted with ``other`` may resume with this config: they
+        differ at most in time allowances and bounds (the engine state keeps each camera's
+        watermark, so a resumed state stays exact with any of them)."""
+        mine, theirs = self.to_dict(), other.to_dict()
+        for name in self.RESUMABLE:
+            del mine[name], theirs[name]
+        return mine == theirs
 
     @classmethod
     def from_dict(cls, data: dict) -> "EngineConfig":
@@ -87,7 +109,16 @@ class SightingClosed(NamedTuple):
 
 
 class FrameLate(NamedTuple):
-    """A frame stamped before its camera's clock: not counted (see the module doc)."""
+    """A frame stamped before its camera's watermark (its clock less ``lateness``):
+    not counted (docs/time.md). ``clock`` is that watermark."""
 
     frame: tuple
     clock: float
+
+
+class FrameRefused(NamedTuple):
+    """A frame the engine cannot count without being wrong or unbounded: ``reason`` says why
+    (too many live cameras; it would join two socks already published)."""
+
+    frame: tuple
+    reason: str

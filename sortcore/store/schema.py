@@ -6,7 +6,7 @@ Plain SQL through :mod:`sqlite3` (sqlite-utils imports numpy when installed). Py
 import json
 import sqlite3
 
-from .engine import UNKNOWN
+from ..core.engine import UNKNOWN
 from .storefile import Transaction
 
 PAIRS_VIEW = """
@@ -80,7 +80,31 @@ def _v2_session_columns(conn: sqlite3.Connection):
     conn.execute("UPDATE sessions SET position = NULL")
 
 
-MIGRATIONS = [_create_v1, _v2_session_columns]  # MIGRATIONS[n] brings a database from version n to n+1
+def _v3_engine_cameras(conn: sqlite3.Connection):
+    """Version 3: the engine state in parts. ``sessions.engine_state`` keeps its head
+    (counts, sighting ids; a version-2 state stays whole there) and ``engine_cameras``
+    one row per camera of the open session, written only when that camera changed
+    (30,000 cameras made the whole state 7.7 MB, rewritten at every commit)."""
+    conn.execute('CREATE TABLE "engine_cameras" ("session" INTEGER NOT NULL REFERENCES "sessions"("id"),'
+                 ' "camera" TEXT NOT NULL, "state" TEXT NOT NULL, PRIMARY KEY ("session", "camera"))'
+                 ' WITHOUT ROWID')
+
+
+
+def _v4_new_designs(conn: sqlite3.Connection):
+    """Version 4: the designs found in a session (issue 24), so they survive a restart.
+
+    One row per design: its views (float16 embeddings, ``count`` x ``dim``, row-major), its
+    palettes (float16, ``count`` x 40) and its picture (a JPEG crop, at most 128 px a side).
+    """
+    conn.execute('CREATE TABLE "new_designs" ('
+                 ' "session" INTEGER NOT NULL REFERENCES "sessions"("id"), "name" TEXT NOT NULL,'
+                 ' "count" INTEGER NOT NULL, "dim" INTEGER NOT NULL, "views" BLOB NOT NULL,'
+                 ' "palettes" BLOB NOT NULL, "picture" BLOB, "created_at" REAL NOT NULL,'
+                 ' "updated_at" REAL NOT NULL, PRIMARY KEY ("session", "name"))')
+
+
+MIGRATIONS = [_create_v1, _v2_session_columns, _v3_engine_cameras, _v4_new_designs]  # MIGRATIONS[n]: version n to n+1
 VIEWS = (("pairs", PAIRS_VIEW), ("current_pairs", CURRENT_PAIRS_VIEW))
 
 

@@ -15,8 +15,8 @@ import random
 import time
 from typing import List, Optional, Sequence, Tuple
 
-from .engine import Engine, EngineConfig
-from .frames import Frame
+from ..core.engine import Engine, EngineConfig
+from ..core.frames import Frame
 from .logfiles import read_frames
 
 DESIGNS = ("Confluent", "Databricks", "Github", "Google", "Mongo", "Streamsets", "Running Science")
@@ -80,8 +80,10 @@ def frames_of(lines: Sequence[str]) -> List[Frame]:
 
 
 def count(lines: Sequence[str], config: EngineConfig) -> dict:
-    """Socks per design the engine counts on ``%U %p`` lines."""
+    """Socks per design the engine counts on ``%U %p`` lines (to their end: a sock still
+    waiting for its camera's watermark is published then)."""
     engine = Engine(config)
     for frame in frames_of(lines):
         engine.feed(frame)
+    engine.close_all()
     return dict(engine.counts)

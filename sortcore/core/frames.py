@@ -1,4 +1,4 @@
-"""Frames: decoding ``sockfound`` payloads (recorded logs: :mod:`sortcore.logfiles`).
+"""Frames: decoding ``sockfound`` payloads (recorded logs: :mod:`sortcore.offline.logfiles`).
 
 A frame is one classifier output. Anything that is not a valid frame becomes a
 :class:`DeadLetter` with a reason; nothing here raises on bad input.
@@ -110,7 +110,7 @@ _numbers = []  # type: list
 def plain_image(image: str, labels: Optional[frozenset]) -> bool:
     """Whether the typed path takes a decoded ``image`` as it is (else frame_from_obj says why)."""
     return (0 < len(image) <= MAX_IMAGE_LEN and image.isprintable() and not image[0].isspace()
-            and not image[-1].isspace() and (labels is None or image in labels))
+            and not image[-1].isspace() and (labels is None or image in labels or _new_design(image)))
 
 
 def plain_camera(camera: str) -> bool:
@@ -125,8 +125,15 @@ def loads_strict(data):
         raise ValueError("JSON nested too deeply")
 
 
+def _new_design(image: str) -> bool:
+    """A camera's design found in the session (``New 3``): every allow-list takes it."""
+    from .messages import NEW_DESIGN
+    return NEW_DESIGN.match(image) is not None
+
+
 def label_set(labels) -> Optional[frozenset]:
-    """The allow-list ``labels`` (an iterable of names) plus ``Blank`` and ``Unknown``."""
+    """The allow-list ``labels`` (an iterable of names) plus ``Blank`` and ``Unknown``; labels
+    of designs a camera found in the session (``New k``) always pass too."""
     return None if labels is None else frozenset(labels).union(ALWAYS_LABELS)
 
 
@@ -170,8 +177,9 @@ def frame_from_obj(obj, default_camera: str = "", default_ts: Optional[float] = 
         raise BadFrame("'frame' must be a non-negative integer")
     if image[0].isspace() or image[-1].isspace():
         image = image.strip()
-    if labels is not None and image not in labels:
-        raise BadFrame("'image' %r is not one of the model's labels" % image)
+    if labels is not None and image not in labels and not _new_design(image):
+        raise BadFrame("'image' %r is not one of the model's labels (nor a design found in the session,"
+                       " New k)" % image)
     return new_frame((image, float(prob), None if ts is None else float(ts), camera, seq))
 
 

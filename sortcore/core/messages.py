@@ -1,7 +1,8 @@
 """The JSON results sortcore publishes and prints (one place for their shape)."""
 
 import json
-from typing import Iterable, List
+import re
+from typing import Collection, Iterable, List
 
 TOPIC_FRAMES = "sockfound"
 TOPIC_PAIRS = "sockpairs"
@@ -10,20 +11,40 @@ TOPIC_STATUS = "sockpairs/status"
 TOPIC_CONTROL = "sockpairs/control"
 
 
+#: The label of a design found in the session before it is named (issue 24): ``New 3``.
+NEW_DESIGN = re.compile(r"^New [1-9][0-9]{0,8}$")
+
+
+def is_taught(label: str, untaught: Collection[str] = ()) -> bool:
+    """Whether a design was taught (in the model), not found in the session: it is not one of
+    ``untaught`` (the session's designs, named or not) nor a ``New k``."""
+    return label not in untaught and not NEW_DESIGN.match(label or "")
+
+
+def mark_untaught(row: dict, untaught: Collection[str] = ()) -> dict:
+    """``row`` with ``"taught": false`` when its design was found in the session. A taught
+    design's row has no ``taught`` key: what every consumer read before new designs, byte for
+    byte (``row.get("taught", True)``)."""
+    if not is_taught(row.get("image"), untaught):
+        row["taught"] = False
+    return row
+
+
 def dumps(obj) -> str:
     """Compact JSON; NaN is refused so consumers never see it."""
     return json.dumps(obj, separators=(",", ":"), allow_nan=False)
 
 
-def sock_message(session: int, event) -> dict:
+def sock_message(session: int, event, untaught: Collection[str] = ()) -> dict:
     """The ``sockpairs`` message for one confirmed sock (a SockConfirmed event).
 
     An unrecognised sock has ``"image": "Unknown"``, ``"pair_seen":
     "Unrecognised"``, ``"pairs": 0`` and ``number_socks_seen`` = the
-    session's unrecognised socks so far.
+    session's unrecognised socks so far. A sock of a design found in the session (``untaught``
+    or ``New k``) has ``"taught": false``.
     """
     row = event.row
-    return {
+    return mark_untaught({
         "session": session,
         "sighting": event.sighting,
         "image": event.label,
@@ -35,13 +56,14 @@ def sock_message(session: int, event) -> dict:
         "confirmed_at": event.confirmed_at,
         "frames": event.frames,
         "mean_probability": round(event.mean_probability, 3),
-    }
+    }, untaught)
 
 
-def rows_as_dicts(rows: Iterable) -> List[dict]:
-    """Pairs rows (PairsRow tuples or store dicts) as plain dicts."""
+def rows_as_dicts(rows: Iterable, untaught: Collection[str] = ()) -> List[dict]:
+    """Pairs rows (PairsRow tuples or store dicts) as plain dicts, ``"taught": false`` on the
+    rows of designs found in the session (:func:`mark_untaught`)."""
     keys = ("image", "number_socks_seen", "pair_seen", "pairs")
-    return [dict(row) if isinstance(row, dict) else dict(zip(keys, row)) for row in rows]
+    return [mark_untaught(dict(row) if isinstance(row, dict) else dict(zip(keys, row)), untaught) for row in rows]
 
 
 def odd_of(rows: Iterable) -> List[str]:
@@ -49,10 +71,11 @@ def odd_of(rows: Iterable) -> List[str]:
     return [row["image"] for row in rows_as_dicts(rows) if row["number_socks_seen"] % 2]
 
 
-def state_message(session: int, rows, updated_at: float, unknown: int = 0) -> dict:
+def state_message(session: int, rows, updated_at: float, unknown: int = 0,
+                  untaught: Collection[str] = ()) -> dict:
     """The retained ``sockpairs/state``: the whole table, the odd socks and the
     number of unrecognised socks (never a row, never odd)."""
-    socks = rows_as_dicts(rows)
+    socks = rows_as_dicts(rows, untaught)
     return {"session": session, "socks": socks, "odd": odd_of(socks), "unknown": unknown,
             "updated_at": updated_at}
 

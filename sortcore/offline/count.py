@@ -12,14 +12,14 @@ banner naming a confirmed sock for :data:`BANNER_SECONDS` of video from its conf
 
 import time
 
-from ..engine import SockConfirmed
-from ..errors import SourceError
-from ..frames import DeadLetter, Frame
-from ..pipeline import Pipeline
-from ..replay import ReplayResult
-from . import annotate as drawing
-from .sources import VideoSource, open_source
-from .videoout import VideoOut, choose
+from ..core.engine import SockConfirmed
+from ..core.errors import SourceError
+from ..core.frames import DeadLetter, Frame
+from ..store.pipeline import Pipeline
+from .replay import ReplayResult
+from ..camera import annotate as drawing
+from ..camera.sources import VideoSource, open_source
+from ..camera.videoout import VideoOut, choose
 
 #: How long the "sock: X" banner stays on the annotated video (seconds of video).
 BANNER_SECONDS = 1.0
@@ -60,18 +60,22 @@ def _closing(frames, source):
 
 
 def count(spec, classifier, store, config, fps=5.0, camera="count", annotate=None,
-          progress=None, clock=time.time):
-    """Run ``spec`` through ``classifier`` and the engine into a new session of ``store``.
+          progress=None, clock=time.time, new_designs=True):
+    """Run ``spec`` through ``classifier`` and the engine into a new session of ``store``;
+    with ``new_designs``, socks the model was never taught are paired as designs found in the
+    session (:mod:`sortcore.runtime.designs`).
 
-    Returns a :class:`sortcore.replay.ReplayResult` (``replay --json``'s shape, with
+    Returns a :class:`sortcore.offline.replay.ReplayResult` (``replay --json``'s shape, with
     ``unknown``). ``progress(n)`` is called per frame; ``progress.total`` is set when known.
     ``annotate``: the video to write, at :func:`sortcore.camera.videoout.choose`'s path.
     """
+    from ..runtime.designs import SessionDesigns
     fmt = choose(annotate) if annotate else None
     frames, total, rate, source = timed_frames(spec, fps, clock, decode_all=bool(annotate))
     if progress is not None and hasattr(progress, "set_total"):
         progress.set_total(total)
     pipe = Pipeline(store, config, source="count:%s" % spec, resume=False, outbox_topic=None)
+    designs = SessionDesigns(classifier, pipe, enabled=new_designs)
     writer = VideoOut(fmt, rate) if fmt else None
     number, prediction, note, note_until, dead = 0, None, None, None, 0
     try:
@@ -79,8 +83,9 @@ def count(spec, classifier, store, config, fps=5.0, camera="count", annotate=Non
             dead += _skipped(source, pipe)
             events = ()
             if keep:
-                prediction = classifier.classify(image)
+                prediction = designs.classify_at(image, ts, camera)
                 events = pipe.feed(Frame(prediction.label, prediction.probability, ts, camera, number))
+                designs.confirmed([e for e in events if isinstance(e, SockConfirmed)])
                 number += 1
             if writer is not None:  # a frame not kept shows the last label
                 confirmed = [e.label for e in events if isinstance(e, SockConfirmed)]
@@ -91,6 +96,8 @@ def count(spec, classifier, store, config, fps=5.0, camera="count", annotate=Non
             if progress is not None:
                 progress(1)
         dead += _skipped(source, pipe)
+        designs.confirmed([e for e in pipe.close_runs() if isinstance(e, SockConfirmed)])  # the last socks
+        designs.finish()
     finally:
         if writer is not None:
             writer.close()
@@ -99,4 +106,4 @@ def count(spec, classifier, store, config, fps=5.0, camera="count", annotate=Non
         raise SourceError("%s gave no frame that could be decoded (session %d ended empty)"
                           % (spec, pipe.session))
     return ReplayResult(pipe.session, config.mode, pipe.engine.frames, dead, pipe.table(), False,
-                        pipe.unknown)
+                        pipe.unknown, tuple(sorted(pipe.untaught)))

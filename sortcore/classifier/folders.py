@@ -14,7 +14,7 @@ import uuid
 def shipped_model():
     """The default model folder: ``sortcore/model`` of an installed wheel, else ``model/`` of
     the checkout this package was imported from."""
-    package = os.path.dirname(os.path.abspath(__file__))
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # sortcore/
     installed = os.path.join(package, "model")
     checkout = os.path.dirname(package)
     if os.path.isdir(installed) or not os.path.isfile(os.path.join(checkout, "setup.cfg")):

@@ -1,14 +1,16 @@
 """SQLite persistence: sessions, sightings, dead letters, outbox.
 
-Schema (version 2; version 1 stores are migrated on open):
+Schema (version 3; older stores are migrated on open):
 
 - ``sessions``: one sorting session (a laundry load): mode, engine config,
-  the engine's state at the last commit, where a replay resumes
+  the engine's state at the last commit (its head; each camera's part is a row of
+  ``engine_cameras``, written only when it changed), where a replay resumes
   (``replay_position``), the messages serve committed last (``recent_messages``),
   counters;
 - ``sightings``: confirmed socks, ``id`` = the engine's sighting id (unique
   across sessions);
 - ``dead_letters``: input that was not a frame, with its reason;
+- ``new_designs``: the designs found in a session (views, palettes, picture; issue 24);
 - ``outbox``: results to publish; ``deliveries`` records, per destination (a
   broker, the Greengrass core), each row the destination acknowledged, so one
   destination being down never holds results back from another;
@@ -20,10 +22,9 @@ Schema (version 2; version 1 stores are migrated on open):
 Every write of a batch happens in one transaction (:meth:`Store.commit`), so a
 confirmed sock, its outbox row and the engine state that counted it land
 together or not at all. We drive transactions ourselves on a connection in
-autocommit mode, because sqlite-utils 3.x and 4.x commit differently. The
-schema is plain SQL and queries go through :mod:`sqlite3`, so replay and the
-service never import sqlite-utils (which imports numpy when installed); the
-file stays readable by the ``sqlite-utils`` CLI and :attr:`Store.db`.
+autocommit mode. The schema is plain SQL and queries go through :mod:`sqlite3`:
+the camera needs no more, and the file is a plain SQLite database that the
+``sqlite-utils`` CLI and Datasette read (docs/store.md).
 
 Failures become :class:`StoreError` subclasses: ``StoreCorrupt``, ``StoreFull``
 (the batch is rolled back and can be retried), ``StoreBusy``, ``StoreLocked``.
@@ -34,9 +35,10 @@ import sqlite3
 import time
 from typing import Iterable, List, Optional
 
-from .engine import UNKNOWN
+from ..core.engine import UNKNOWN
+from .outboxrows import DEFAULT_DESTINATION, OutboxRows  # noqa: F401 - DEFAULT_DESTINATION: importable from here
 from .schema import MIGRATIONS, ensure_views
-from .errors import StoreCorrupt, StoreError, store_error
+from ..core.errors import StoreCorrupt, StoreError, store_error
 from .storefile import StoreLock, Transaction, connect_readonly, create_private, guarded
 
 try:  # the engine state is written at every commit: orjson is ~10x faster (the lambda zip goes without)
@@ -47,15 +49,14 @@ try:  # the engine state is written at every commit: orjson is ~10x faster (the 
 except ImportError:  # pragma: no cover - exercised by the compat suite
     _dumps = json.dumps
 
-SCHEMA_VERSION = 2
-DEFAULT_DESTINATION = "mqtt"
+SCHEMA_VERSION = 4
 
 DEAD_LETTER_ROWS = 10000
 DEAD_LETTER_BYTES = 5 * 1024 * 1024
 BUSY_TIMEOUT = 10.0  # seconds a short command waits for another writer's transaction
 
 
-class Store:
+class Store(OutboxRows):
     """The SQLite file behind replay, the service and the lambda.
 
     ``exclusive``: take the store's lock file for the long-running writer
@@ -74,7 +75,7 @@ class Store:
         self.clock = clock
         self.max_dead_letters = max_dead_letters
         self.max_dead_letter_bytes = max_dead_letter_bytes
-        self._lock = self._db = self.conn = None
+        self._lock = self.conn = None
         try:
             if readonly:  # pairs, sessions: read, create nothing, write nothing
                 self.conn = connect_readonly(path, busy_timeout)
@@ -98,15 +99,6 @@ class Store:
             if isinstance(exc, StoreError):
                 raise
             raise store_error(path, exc) from exc
-
-    @property
-    def db(self):
-        """The store as a ``sqlite_utils.Database`` (imported on first use: it imports numpy)."""
-        if self._db is None:
-            import sqlite_utils
-
-            self._db = sqlite_utils.Database(self.conn)
-        return self._db
 
     def lock(self, owner: str = ""):
         """Take the store's lock file or raise StoreLocked naming the holder (pid, command)."""
@@ -137,9 +129,9 @@ class Store:
 
     def _quick_check(self):
         problems = [row[0] for row in self.conn.execute("PRAGMA quick_check(3)")]
-        if problems != ["ok"]:
+        if problems != ["ok"]:  # one line: a problem may span several
             raise StoreCorrupt("the store %s is damaged (%s): run 'sortcore doctor --db %s'"
-                               % (self.path, "; ".join(problems), self.path))
+                               % (self.path, "; ".join(" ".join(p.split()) for p in problems), self.path))
 
     def _version(self) -> int:
         tables = {row[0] for row in self.conn.execute("select name from sqlite_master where type = 'table'")}
@@ -175,6 +167,8 @@ class Store:
         """Start a sorting session; earlier open sessions are ended."""
         now = self.clock()
         with self.transaction():
+            self.conn.execute("delete from engine_cameras where session in"
+                              " (select id from sessions where status = 'open')")
             self.conn.execute("update sessions set status = 'done', ended_at = ? where status = 'open'", [now])
             cursor = self.conn.execute(
                 "insert into sessions (started_at, mode, config, source, status) values (?, ?, ?, ?, 'open')",
@@ -185,6 +179,7 @@ class Store:
     @guarded
     def end_session(self, session: int):
         with self.transaction():
+            self.conn.execute("delete from engine_cameras where session = ?", [session])
             self.conn.execute(
                 "update sessions set status = 'done', ended_at = ? where id = ?", [self.clock(), session]
             )
@@ -223,6 +218,24 @@ class Store:
         return None
 
     @guarded
+    def engine_state(self, session: int) -> Optional[dict]:
+        """The engine state a session resumes from: its head with every camera's row."""
+        row = self.conn.execute("select engine_state from sessions where id = ?", [session]).fetchone()
+        state = json.loads(row[0]) if row and row[0] else None
+        if state is None or state.get("version", 0) < 3:
+            return state  # written whole (version 2 and before)
+        cameras, floors = {}, {}
+        for camera, text in self.conn.execute("select camera, state from engine_cameras where session = ?",
+                                              [session]):
+            data = json.loads(text)
+            if "floor" in data:
+                floors[camera] = data["floor"]
+            else:
+                cameras[camera] = data
+        state.update(cameras=cameras, floors=floors)
+        return state
+
+    @guarded
     def next_sighting_id(self) -> int:
         row = self.conn.execute("select max(id) from sightings").fetchone()
         return (row[0] or 0) + 1
@@ -236,11 +249,13 @@ class Store:
     @guarded
     def commit(self, session: int, confirmed=(), closed=(), dead_letters=(), outbox=(),
                engine_state: Optional[dict] = None, replay_position: Optional[dict] = None,
-               recent_messages: Optional[list] = None, frames: Optional[int] = None):
+               recent_messages: Optional[list] = None, frames: Optional[int] = None,
+               engine_cameras: Optional[dict] = None):
         """Write one batch of engine output atomically.
 
         ``confirmed``: SockConfirmed events; ``closed``: SightingClosed events;
-        ``dead_letters``: DeadLetter tuples; ``outbox``: (sighting, topic, payload).
+        ``dead_letters``: DeadLetter tuples; ``outbox``: (sighting, topic, payload);
+        ``engine_state``, ``engine_cameras``: :meth:`sortcore.core.engine.Engine.changes`.
         """
         now = self.clock()
         c = self.conn
@@ -260,6 +275,8 @@ class Store:
             )
             if dead_letters:
                 self._keep_dead_letters(session, now, dead_letters)
+            if engine_cameras:
+                self.write_cameras(session, engine_cameras)
             c.executemany(
                 "insert into outbox (session, sighting, topic, payload, created_at) values (?, ?, ?, ?, ?)",
                 [(session, sighting, topic, payload, now) for sighting, topic, payload in outbox],
@@ -276,6 +293,14 @@ class Store:
                 sets.append("frames = ?")
                 params.append(frames)
             c.execute("update sessions set %s where id = ?" % ", ".join(sets), params + [session])
+
+    def write_cameras(self, session: int, cameras: dict):
+        """Each changed camera's row of the engine state (None: the engine forgot it)."""
+        self.conn.executemany("insert or replace into engine_cameras (session, camera, state) values (?, ?, ?)",
+                              [(session, camera, _dumps(data)) for camera, data in cameras.items()
+                               if data is not None])
+        self.conn.executemany("delete from engine_cameras where session = ? and camera = ?",
+                              [(session, camera) for camera, data in cameras.items() if data is None])
 
     def _keep_dead_letters(self, session: int, now: float, dead_letters):
         """Insert, count in ``meta``, and drop the oldest beyond the row and byte bounds."""
@@ -305,53 +330,6 @@ class Store:
         """Dead letters ever received, including those dropped to keep the bounds."""
         row = self.conn.execute("select value from meta where key = 'dead_letters_received'").fetchone()
         return int(row[0]) if row else 0
-
-    # --- outbox ------------------------------------------------------------
-
-    @guarded
-    def prune(self, older_than_s: float, destinations: Iterable[str] = (DEFAULT_DESTINATION,)) -> int:
-        """Delete outbox rows every one of ``destinations`` acknowledged more than
-        ``older_than_s`` seconds ago, with their deliveries; return how many.
-        Rows some destination still lacks are never pruned."""
-        destinations = sorted(set(destinations))
-        marks = ", ".join("?" * len(destinations))
-        with self.transaction():
-            pruned = self.conn.execute(
-                "delete from outbox where id in (select outbox from deliveries where destination in (%s)"
-                " group by outbox having count(*) = ? and max(sent_at) < ?)" % marks,
-                destinations + [len(destinations), self.clock() - older_than_s],
-            ).rowcount
-            self.conn.execute("delete from deliveries where not exists"
-                              " (select 1 from outbox where outbox.id = deliveries.outbox)")
-        return pruned
-
-    @guarded
-    def pending_count(self, destination: str = DEFAULT_DESTINATION) -> int:
-        """How many outbox rows ``destination`` has not acknowledged (for the status)."""
-        return self.conn.execute(
-            "select count(*) from outbox o where not exists"
-            " (select 1 from deliveries d where d.outbox = o.id and d.destination = ?)", [destination]
-        ).fetchone()[0]
-
-    @guarded
-    def pending(self, limit: int = 100, destination: str = DEFAULT_DESTINATION) -> List[dict]:
-        """Outbox rows ``destination`` has not acknowledged yet, oldest first."""
-        return list(self._query(
-            "select id, session, sighting, topic, payload from outbox o where not exists"
-            " (select 1 from deliveries d where d.outbox = o.id and d.destination = ?)"
-            " order by id limit ?", [destination, limit]
-        ))
-
-    @guarded
-    def mark_sent(self, ids: Iterable[int], destination: str = DEFAULT_DESTINATION):
-        """Record that ``destination`` acknowledged these outbox rows."""
-        ids = list(ids)
-        if ids:
-            with self.transaction():
-                self.conn.executemany(
-                    "insert or ignore into deliveries (outbox, destination, sent_at) values (?, ?, ?)",
-                    [(i, destination, self.clock()) for i in ids],
-                )
 
     # --- reads -------------------------------------------------------------
 

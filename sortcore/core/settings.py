@@ -76,6 +76,20 @@ SETTINGS = (
        "engine", ENGINE),
     _s("ignore", "list", ("Blank",), "Labels that are not socks (comma-separated or repeated).",
        "engine", ENGINE),
+    # --- the engine: time and bounds (docs/time.md) ---
+    _s("lateness", "float", 30.0, "Seconds of event time a frame may come after newer frames of its "
+       "camera and still count as if in order (later: a dead letter 'late'). A sock that such a frame "
+       "could still merge with an earlier one of its design waits for it, up to this long.",
+       "engine", ENGINE, notes=(("run", "Default 0: the camera's frames come in order."),
+                                ("lambda", "Default 0: the camera's frames come in order."),
+                                ("count", "Default 0: the source's frames come in order."))),
+    _s("silence", "float", 5.0, "Seconds without a frame from a camera (receive time) after which its "
+       "waiting socks are published (serve; elsewhere frames have no receive time).", "engine", ENGINE),
+    _s("max_cameras", "int", 1000, "Cameras the engine keeps state for at most; a new one beyond them "
+       "evicts the idle ones, or with none idle its frames are dead letters.", "engine", ENGINE),
+    _s("camera_idle", "float", 300.0, "Seconds without a frame (receive time; replay: event time) "
+       "after which a camera may be evicted: its runs closed, only its watermark kept.",
+       "engine", ENGINE),
     # --- the broker link ---
     _s("broker", "str", None, "Broker URL, mqtt://HOST[:PORT] or mqtts://HOST[:PORT] (TLS); no "
        "password in it (use password_file).", "connect", BROKER,
@@ -117,6 +131,8 @@ SETTINGS = (
        "core", LIVE),
     _s("ha_prefix", "str", "homeassistant", "Home Assistant's discovery prefix (its MQTT "
        "integration's setting).", "core", LIVE),
+    _s("outbox_rows", "int", 10000, "Results the outbox keeps at most: beyond them the oldest that "
+       "every link has are pruned (one a link still lacks is never dropped).", "core", LIVE),
     _s("topic_prefix", "str", "", "Put this before every topic the camera publishes (e.g. "
        "'site1/').", "device", ("run", "lambda")),
     # --- the camera ---
@@ -145,11 +161,26 @@ SETTINGS = (
        "lambda", ("lambda",), per_command=True),
     _s("log_level", "choice", "INFO", "Log level of the lambda.", "lambda", ("lambda",),
        choices=("DEBUG", "INFO", "WARNING", "ERROR")),
+    # --- new designs (issue 24) ---
+    _s("new_designs", "bool", True, "Pair socks the model was never taught: a sock it calls Unknown "
+       "becomes a design of the session, New 1, New 2, ..., matched by later socks under a "
+       "stricter rule than taught designs (docs/classifier.md). Off: Unknown socks are counted "
+       "as unrecognised, as before.", "designs", ("run", "count", "lambda", "watch"),
+       notes=(("watch", "Its designs live as long as the process; serve counts the labels it "
+               "gets (docs/classifier.md)."),)),
+    _s("user_model", "path", None, "Folder of the user model: the model plus the designs named on "
+       "the page; run loads it when it exists, else --model (default: user-model/ beside the "
+       "store).", "designs", ("run", "lambda")),
     # --- the status page ---
     _s("http", "str", None, "Serve the live status page on HOST:PORT (e.g. 0.0.0.0:8080).",
        "web", ("serve", "run", "demo")),
     _s("http_token_file", "path", None, "File whose first line is the token POST /api/reset "
        "needs (without it, reset is refused).", "web", ("serve", "run", "demo")),
+    _s("http_max_clients", "int", 128, "Page connections at once (streams included); one more gets "
+       "503 at once. Lowered to leave 64 open files for the service under its open-file limit.",
+       "web", ("serve", "run", "demo")),
+    _s("http_header_timeout", "float", 10.0, "Seconds a client has to send a request's line and "
+       "headers, all together.", "web", ("serve", "run", "demo")),
 )
 
 #: Defaults that differ by command (the table's default is None for these).
@@ -161,6 +192,9 @@ COMMAND_DEFAULTS = {
     ("lambda", "db"): "/sortcore-data/sortcore.db",
     ("lambda", "source"): "deeplens",
     ("lambda", "fps"): 5.0,
+    ("run", "lateness"): 0.0,
+    ("lambda", "lateness"): 0.0,
+    ("count", "lateness"): 0.0,
 }
 
 BY_NAME = {s.name: s for s in SETTINGS}
@@ -240,7 +274,7 @@ def from_mapping(command: str, items: Iterable[Tuple[str, str]], where: str) -> 
 
 def markdown(title: Optional[str] = "# Settings") -> str:
     """The reference table of docs/settings.md."""
-    lines = [title, "", "Generated from `sortcore/settings.py` by `sortcore settings --markdown`; "
+    lines = [title, "", "Generated from `sortcore/core/settings.py` by `sortcore settings --markdown`; "
              "a test keeps this file equal to it.", "",
              "Every option can come from the command line, the environment, or a `--config` INI "
              "file (section `[sortcore]` or `[<command>]`, keys as the setting names), in that "

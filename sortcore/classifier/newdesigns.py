@@ -1,0 +1,289 @@
+"""Designs found in the session: socks the model was never taught, paired all the same. numpy only.
+
+The camera side, before the engine. Each frame comes with what the taught head said of it, its
+embedding and its colours (:mod:`sortcore.classifier.palette`). Frames of one camera that belong
+together (one sock held up) form a *track*: a frame joins the live track of its camera it is
+most like (cosine >= ``join`` and colours >= ``join_colour``), else starts one; a track whose
+last frame is more than ``gap`` seconds old has ended (the engine's rule for a run).
+
+- Every frame of a track takes the track's label. While a track has at most ``decide`` frames
+  it decides again at each frame, with all of them: the taught design the head gave at least
+  half of them, or the one the head's rule gives the mean of their scores (when the head named
+  one of them), else a session design
+  whose ``k`` nearest views score at least ``tau`` on average **and** whose colours agree at
+  least ``colour`` (and, if several do, beats the second by ``margin``), else a *candidate*
+  ``New k``. Once it has ``decide`` frames (the engine's ``min_frames``) its label stays: the
+  frames it gave another label are fewer than ``min_frames``, a ghost, so a sock is never
+  counted twice (a stray frame the head gave another design takes the track's label too).
+- When the engine confirms a candidate's sock (:meth:`NewDesigns.confirmed`) the candidate
+  becomes a session design, remembered by its frames' embeddings and colours (at most
+  :data:`MAX_VIEWS`). A candidate whose track ends unconfirmed was a ghost: its number is free.
+- A confirmed track's frames join its design when the track ends (another view of the design).
+
+``tau`` is stricter than the taught head's: a false match is a false pair, the worst output;
+a split (one design found twice) costs a missed pair that the person can merge. The values and
+their calibration: docs/classifier.md, New designs. Python 3.7 compatible.
+"""
+
+import collections
+import re
+
+import numpy as np
+
+from . import palette as colours
+
+UNKNOWN, BLANK = "Unknown", "Blank"
+NEW_LABEL = re.compile(r"^New ([1-9][0-9]{0,8})$")
+#: A design keeps at most this many views (frames); more are thinned evenly.
+MAX_VIEWS = 48
+#: A track compares a frame with at most its last this many frames.
+TRACK_VIEWS = 12
+
+Rule = collections.namedtuple("Rule", ["k", "tau", "colour", "margin", "join", "join_colour"])
+#: Calibrated in research/newdesigns_calibrate.py (docs/classifier.md, New designs).
+RULE = Rule(k=3, tau=0.65, colour=0.70, margin=0.02, join=0.80, join_colour=0.30)
+
+
+def new_label(number):
+    return "New %d" % number
+
+
+def is_new_label(label):
+    """Whether ``label`` is a session design's number (``New 3``), reserved for them."""
+    return bool(NEW_LABEL.match(label or ""))
+
+
+class Design(object):
+    """A session design: its name, views (unit embeddings), palettes and picture."""
+
+    def __init__(self, name, views, palettes, picture=None):
+        self.name = name
+        self.views = np.asarray(views, np.float32).reshape(len(views), -1)
+        self.palettes = np.asarray(palettes, np.float32).reshape(len(self.views), colours.BINS)
+        self.picture = picture
+
+    def add(self, views, palettes):
+        self.views = np.vstack([self.views, np.asarray(views, np.float32)])
+        self.palettes = np.vstack([self.palettes, np.asarray(palettes, np.float32)])
+        if len(self.views) > MAX_VIEWS:
+            keep = np.unique(np.linspace(0, len(self.views) - 1, MAX_VIEWS).round().astype(int))
+            self.views, self.palettes = self.views[keep], self.palettes[keep]
+
+
+class Track(object):
+    """The frames of one camera that belong together (one sock held up)."""
+
+    def __init__(self, ts):
+        self.first = self.last = ts
+        self.frames = 0
+        self.label = None
+        self.heads = []  # what the taught head said of its first frames
+        self.scores = []  # the head's design scores of its first frames
+        self.confirmed = False
+        self.views, self.palettes = [], []
+        self.picture = None  # (sharpness, picture) of its clearest frame
+
+    @property
+    def taught(self):
+        """Its label is a taught design's."""
+        return self.label is not None and self.label in self.heads
+
+    def add(self, ts, view, palette, picture, head, scores=None):
+        self.last = max(self.last, ts)
+        self.frames += 1
+        if len(self.heads) < TRACK_VIEWS:
+            self.heads.append(head)
+            if scores is not None:
+                self.scores.append(scores)
+        self.views.append(view)
+        self.palettes.append(palette)
+        if picture is not None and (self.picture is None or picture[0] > self.picture[0]):
+            self.picture = picture
+
+    def likeness(self, view, palette):
+        """(best cosine, best colour agreement) of a frame with this track's latest frames."""
+        views = np.asarray(self.views[-TRACK_VIEWS:], np.float32)
+        return float((views @ view).max()), float(colours.cover(palette, self.palettes[-TRACK_VIEWS:]).max())
+
+
+def knn_score(views, gallery, k):
+    """Mean over ``views`` (N, D) of the mean cosine of their ``k`` nearest rows of ``gallery``."""
+    sims = np.asarray(views, np.float32) @ gallery.T
+    kk = min(k, sims.shape[1])
+    return float(np.partition(sims, sims.shape[1] - kk, axis=1)[:, -kk:].mean())
+
+
+def colour_score(palettes, gallery):
+    """Mean over ``palettes`` of their best agreement with a palette of ``gallery``."""
+    return float(np.mean([colours.cover(p, gallery).max() for p in palettes]))
+
+
+class NewDesigns(object):
+    """The session's designs and every camera's live tracks; see the module docstring.
+
+    ``taught``: the taught labels (never used as a ``New k``); ``gap``: seconds after which a
+    track has ended; ``decide``: frames after which a track's label stays (the engine's
+    ``min_frames``); ``reserved``: labels already in the session (the engine's runs and counts
+    after a restart), whose numbers are never given again; ``in_use()``: the labels the engine
+    holds a sock of now (confirmed, or waiting to be published): their numbers stay taken even
+    after a candidate's track ended, so a late confirmation never pairs two designs.
+    """
+
+    def __init__(self, rule=RULE, gap=1.5, decide=4, taught=(), designs=(), reserved=(), judge=None,
+                 in_use=None):
+        self.rule = rule
+        self.in_use = in_use
+        self.judge = judge  # judge(mean design scores) -> a taught design or None: the head's rule
+        self.gap = float(gap)
+        self.decide = int(decide)
+        self.taught = set(taught)
+        self.designs = collections.OrderedDict((d.name, d) for d in designs)
+        self.tracks = {}  # camera -> [Track]
+        self.reserved = {int(NEW_LABEL.match(l).group(1)) for l in reserved if is_new_label(l)}
+        self.changed = []  # designs to store (new, or grown by a finished track)
+
+    # --- frames ------------------------------------------------------------
+
+    def label(self, camera, ts, taught_label, view, palette, picture=None, scores=None):
+        """The label of one frame: its track's (a taught design, a session design or a
+        candidate), ``Blank`` for a Blank frame. ``taught_label``: what the head said of it;
+        ``view``: its unit embedding; ``palette``: its colours; ``picture``: (sharpness,
+        anything) of its crop, for a design's picture; ``scores``: the head's design scores."""
+        self._expire(camera, ts)
+        if taught_label == BLANK:
+            return taught_label
+        tracks = self.tracks.setdefault(camera, [])
+        track = self._nearest(tracks, view, palette)
+        if track is None:
+            track = Track(ts)
+            tracks.append(track)
+        track.add(ts, view, palette, picture, taught_label, scores)
+        if track.frames <= self.decide:
+            track.label = self._decide(track)
+        return track.label
+
+    def _nearest(self, tracks, view, palette):
+        """The live track this frame continues, or None."""
+        best, best_like = None, -1.0
+        for track in tracks:
+            like, agree = track.likeness(view, palette)
+            if like >= self.rule.join and agree >= self.rule.join_colour and like > best_like:
+                best, best_like = track, like
+        return best
+
+    def _decide(self, track):
+        """An undecided track's label: the taught design at least half of its frames had, else
+        a session design it matches, else its candidate number."""
+        taught = collections.Counter(label for label in track.heads if label != UNKNOWN).most_common(1)
+        if taught and 2 * taught[0][1] >= len(track.heads):
+            return taught[0][0]
+        if self.judge is not None and len(track.scores) == len(track.heads) and taught:
+            label = self.judge(np.mean(track.scores, axis=0))
+            if label is not None:  # the head's rule on the mean of the track's scores
+                return label
+        rule, passing = self.rule, []
+        for name, design in self.designs.items():
+            score = knn_score(track.views, design.views, rule.k)
+            if score >= rule.tau and colour_score(track.palettes, design.palettes) >= rule.colour:
+                passing.append((score, name))
+        passing.sort(reverse=True)
+        if passing and (len(passing) == 1 or passing[0][0] - passing[1][0] >= rule.margin):
+            return passing[0][1]
+        if track.label is not None and is_new_label(track.label) and track.label not in self.designs:
+            return track.label  # keeps its candidate number
+        return new_label(self._free_number())
+
+    def _free_number(self):
+        used = set(self.reserved)
+        for label in self.in_use() if self.in_use is not None else ():
+            if is_new_label(label):
+                used.add(int(NEW_LABEL.match(label).group(1)))
+        for name in self.designs:
+            if is_new_label(name):
+                used.add(int(NEW_LABEL.match(name).group(1)))
+        for tracks in self.tracks.values():
+            for track in tracks:
+                if track.label is not None and is_new_label(track.label):
+                    used.add(int(NEW_LABEL.match(track.label).group(1)))
+        number = 1
+        while number in used or new_label(number) in self.taught:
+            number += 1
+        return number
+
+    def _expire(self, camera, ts):
+        tracks = self.tracks.get(camera, [])
+        for track in [t for t in tracks if ts - t.last > self.gap]:
+            tracks.remove(track)
+            design = self.designs.get(track.label)
+            if design is not None and track.confirmed and not track.taught:
+                design.add(track.views[-MAX_VIEWS:], track.palettes[-MAX_VIEWS:])
+                self._changed(design)
+
+    def _changed(self, design):
+        if design not in self.changed:
+            self.changed.append(design)
+
+    def finish(self):
+        """End every track (the end of a video): confirmed ones grow their designs."""
+        for camera in list(self.tracks):
+            self._expire(camera, float("inf"))
+
+    # --- the engine's word ---------------------------------------------------
+
+    def confirmed(self, label, camera):
+        """The engine confirmed a sock of ``label`` on ``camera``: a candidate becomes a
+        session design. Returns that design, or None."""
+        track = next((t for t in reversed(self.tracks.get(camera, [])) if t.label == label), None)
+        if track is None or track.taught:
+            return None
+        track.confirmed = True
+        if label in self.designs or not is_new_label(label):
+            return None
+        picture = track.picture[1] if track.picture else None
+        design = self.designs[label] = Design(label, track.views, track.palettes, picture)
+        track.views, track.palettes = track.views[-TRACK_VIEWS:], track.palettes[-TRACK_VIEWS:]
+        self._changed(design)
+        return design
+
+    def take_changed(self):
+        """The designs created or grown since the last call (to store them)."""
+        changed, self.changed = self.changed, []
+        return changed
+
+    # --- the person's word ---------------------------------------------------
+
+    def rename(self, old, new):
+        """``old`` is called ``new`` from now on: into another session design, merged; into a
+        taught design, no longer a session design. Returns the design ``new`` (None if taught)."""
+        design = self.designs.pop(old)
+        into = None
+        if new in self.designs:
+            into = self.designs[new]
+            into.add(design.views, design.palettes)
+            if into.picture is None:
+                into.picture = design.picture
+        elif new not in self.taught:
+            design.name = new
+            self.designs[new] = into = design
+        for tracks in self.tracks.values():
+            for track in tracks:
+                if track.label == old:
+                    track.label = new
+        self.changed = [d for d in self.changed if d is not design and d is not into] + ([into] if into else [])
+        return into
+
+def to_row(design):
+    """A design as the store keeps it (:class:`sortcore.store.designstore.DesignStore`): float16 bytes."""
+    return {"name": design.name, "count": len(design.views), "dim": design.views.shape[1],
+            "views": design.views.astype(np.float16).tobytes(),
+            "palettes": design.palettes.astype(np.float16).tobytes(),
+            "picture": design.picture if isinstance(design.picture, bytes) else None}
+
+
+def from_row(row):
+    """The :class:`Design` of a stored row."""
+    count, dim = int(row["count"]), int(row["dim"])
+    views = np.frombuffer(bytes(row["views"]), np.float16).reshape(count, dim).astype(np.float32)
+    palettes = np.frombuffer(bytes(row["palettes"]), np.float16).reshape(count, colours.BINS)
+    picture = bytes(row["picture"]) if row.get("picture") is not None else None
+    return Design(row["name"], views, palettes.astype(np.float32), picture)

@@ -1,0 +1,89 @@
+"""The store's table of designs found in a session (``new_designs``, schema version 3).
+
+A design's row holds its views and palettes as bytes (the camera side turns them into arrays:
+:mod:`sortcore.classifier.newdesigns`), its picture (JPEG) and when it was made and last grown;
+nothing here imports numpy. Naming or merging a design changes its rows, the session's
+sightings and the engine state that counts them in one transaction (:meth:`DesignStore.relabel`),
+so the pairs table and the designs never disagree after a crash. A reset keeps only the new
+session's rows (:meth:`DesignStore.keep_only`). Python 3.7 compatible.
+"""
+
+import json
+from typing import Iterable, List, Optional
+
+from .storefile import guarded
+
+COLUMNS = ("name", "count", "dim", "views", "palettes", "picture")
+
+
+class DesignStore(object):
+    """The ``new_designs`` rows of a :class:`~sortcore.store.database.Store`."""
+
+    def __init__(self, store):
+        self.store = store
+        self.path = store.path  # for guarded's error messages
+
+    @property
+    def conn(self):
+        return self.store.conn
+
+    @guarded
+    def load(self, session: int) -> List[dict]:
+        """The session's designs, oldest first: dicts of :data:`COLUMNS`."""
+        cursor = self.conn.execute("select %s from new_designs where session = ? order by created_at, name"
+                                   % ", ".join(COLUMNS), [session])
+        return [dict(zip(COLUMNS, row)) for row in cursor]
+
+    @guarded
+    def names(self, session: int) -> List[str]:
+        return [row[0] for row in self.conn.execute(
+            "select name from new_designs where session = ? order by name", [session])]
+
+    @guarded
+    def picture(self, session: int, name: str) -> Optional[bytes]:
+        row = self.conn.execute("select picture from new_designs where session = ? and name = ?",
+                                [session, name]).fetchone()
+        return bytes(row[0]) if row and row[0] is not None else None
+
+    @guarded
+    def save(self, session: int, rows: Iterable[dict]):
+        """Insert or replace designs (dicts of :data:`COLUMNS`), in one transaction."""
+        rows = list(rows)
+        if rows:
+            with self.store.transaction():
+                self._save(session, rows)
+
+    def _save(self, session, rows):
+        """Insert or replace (no UPSERT: the DeepLens' SQLite predates 3.24); a row without a
+        picture keeps the stored one."""
+        now = self.store.clock()
+        for row in rows:
+            old = self.conn.execute("select created_at, picture from new_designs where session = ? and name = ?",
+                                    [session, row["name"]]).fetchone()
+            values = dict(row)
+            if values.get("picture") is None and old is not None:
+                values["picture"] = old[1]
+            self.conn.execute(
+                "insert or replace into new_designs (session, %s, created_at, updated_at)"
+                " values (?, ?, ?, ?, ?, ?, ?, ?, ?)" % ", ".join(COLUMNS),
+                [session] + [values.get(c) for c in COLUMNS] + [old[0] if old else now, now])
+
+    @guarded
+    def relabel(self, session: int, old: str, new: str, engine_state: dict, rows: Iterable[dict] = (),
+                engine_cameras: Optional[dict] = None):
+        """``old`` becomes ``new`` in the session: its sightings, its design row (replaced by
+        ``rows``, the designs as they are now) and the engine state, in one transaction."""
+        with self.store.transaction():
+            self.conn.execute("update sightings set image = ? where session = ? and image = ?", [new, session, old])
+            self.conn.execute("delete from new_designs where session = ? and name in (?, ?)", [session, old, new])
+            self._save(session, list(rows))
+            self.conn.execute("update sessions set engine_state = ? where id = ?",
+                              [json.dumps(engine_state), session])
+            if engine_cameras:
+                self.store.write_cameras(session, engine_cameras)
+
+    @guarded
+    def keep_only(self, session: int) -> int:
+        """Delete the designs of every other session (a reset clears them); how many."""
+        with self.store.transaction():
+            return self.conn.execute("delete from new_designs where session != ?", [session]).rowcount

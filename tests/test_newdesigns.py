@@ -1,0 +1,225 @@
+"""New designs found in the session (issue 24), without the model: the tracks and candidates of
+:class:`NewDesigns` fed to the real engine, naming and merging through the real store, the user
+model folder, the colours and the sock's box. The model's end-to-end tests are in
+tests/test_newdesigns_run.py."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from sortcore.classifier import foreground, palette
+from sortcore.classifier.newdesigns import Design, NewDesigns, from_row, to_row
+from sortcore.classifier.session import engine_labels
+from sortcore.store.designstore import DesignStore
+from sortcore.core.engine import Engine, EngineConfig, SockConfirmed
+from sortcore.core.errors import BadFrame, ConfigError
+from sortcore.core.frames import Frame
+from sortcore.core.messages import mark_untaught, rows_as_dicts
+from sortcore.store.pipeline import Pipeline
+from sortcore.runtime.control import parse_control
+from sortcore.runtime.designs import check_name
+
+DIM = 16
+RED = palette.palette(np.tile(np.array([[30, 30, 220]], np.uint8), (500, 1)))
+BLUE = palette.palette(np.tile(np.array([[220, 60, 30]], np.uint8), (500, 1)))
+
+
+def unit(seed):
+    v = np.random.RandomState(seed).normal(size=DIM).astype(np.float32)
+    return v / np.linalg.norm(v)
+
+
+def frames_of(base, count, seed, spread=0.15):
+    """``count`` unit vectors near ``base`` (frames of one sock)."""
+    rng = np.random.RandomState(seed)
+    out = base[None, :] + spread * rng.normal(size=(count, DIM)).astype(np.float32) / np.sqrt(DIM)
+    return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+class Load(object):
+    """NewDesigns and the real engine, fed like the camera side feeds them."""
+
+    def __init__(self, designs=None):
+        self.config = EngineConfig(lateness=0)  # as run and count: frames in order, no sock waits
+        self.engine = Engine(self.config)
+        self.designs = designs or NewDesigns(gap=self.config.gap, decide=self.config.min_frames,
+                                             taught=("Github", "Blank"), in_use=lambda: engine_labels(self.engine))
+        self.ts = 0.0
+
+    def sock(self, views, colours, heads=None, frames=12):
+        labels = []
+        for i in range(frames):
+            self.ts += 0.25
+            head = heads[i] if heads else "Unknown"
+            label = self.designs.label("cam", self.ts, head, views[i % len(views)], colours)
+            labels.append(label)
+            for event in self.engine.feed(Frame(label, 60.0, self.ts, "cam", i)):
+                if isinstance(event, SockConfirmed):
+                    self.designs.confirmed(event.label, "cam")
+        self.ts += 2.0  # the wall between socks: longer than the gap
+        return labels
+
+
+def test_two_socks_of_a_design_pair_and_another_design_is_new():
+    load, a, b = Load(), unit(1), unit(2)
+    first = load.sock(frames_of(a, 12, 10), RED)
+    assert set(first) == {"New 1"} and list(load.designs.designs) == ["New 1"]
+    assert set(load.sock(frames_of(b, 12, 11), BLUE)) == {"New 2"}
+    assert set(load.sock(frames_of(a, 12, 12), RED)) == {"New 1"}
+    assert dict(load.engine.counts) == {"New 1": 2, "New 2": 1}
+    assert load.engine.unknown == 0
+
+
+def test_the_same_cloth_in_other_colours_is_another_design():
+    """A recoloured copy: the embedding alike, the colours not: never a false pair."""
+    load, a = Load(), unit(1)
+    load.sock(frames_of(a, 12, 10), RED)
+    assert set(load.sock(frames_of(a, 12, 11), BLUE)) == {"New 2"}
+
+
+def test_a_ghost_candidate_frees_its_number_and_counts_nothing():
+    load, a, b = Load(), unit(1), unit(2)
+    assert load.sock(frames_of(a, 3, 10), RED, frames=3) == ["New 1"] * 3  # 3 frames: a ghost
+    assert set(load.sock(frames_of(b, 12, 11), BLUE)) == {"New 1"}  # its number is free again
+    assert dict(load.engine.counts) == {"New 1": 1}
+
+
+def test_a_sock_the_engine_still_holds_keeps_its_number_after_its_track_ended():
+    """A candidate's sock confirmed late (lateness lets a sock wait) after its track ended is
+    never a design; its number stays taken while the engine holds the sock, so another design
+    cannot take it and be counted as its pair."""
+    held = {"New 1"}
+    designs = NewDesigns(in_use=lambda: held)
+    assert designs.label("cam", 0.0, "Unknown", unit(1), RED) == "New 2"
+    held.clear()
+    assert designs.label("cam", 10.0, "Unknown", unit(2), BLUE) == "New 1"  # free once the engine let it go
+
+
+def test_a_sock_is_never_counted_twice_when_its_track_changes_its_mind():
+    """The first frames of the second sock are nearer nothing; by the 4th it matches New 1:
+    the frames it gave the candidate number are fewer than min_frames, a ghost."""
+    load, a = Load(), unit(1)
+    load.sock(frames_of(a, 12, 10), RED)
+    views = np.vstack([frames_of(a, 2, 20, spread=1.2), frames_of(a, 10, 21)])
+    labels = load.sock(views, RED)
+    assert labels[-1] == "New 1" and sum(load.engine.counts.values()) == 2, (labels, load.engine.counts)
+
+
+def test_a_stray_taught_frame_does_not_make_an_untaught_sock_taught():
+    """The track's label is what at least half of its first 4 frames say; the first frame's
+    'Github' (a ghost of one frame) is all that the stray frame gets."""
+    load, a = Load(), unit(1)
+    labels = load.sock(frames_of(a, 12, 10), RED, heads=["Github"] + ["Unknown"] * 11)
+    assert labels[2:] == ["New 1"] * 10 and dict(load.engine.counts) == {"New 1": 1}
+    heads = ["Github", "Github", "Unknown", "Github"] + ["Unknown"] * 8  # a taught sock, unsure at times
+    assert set(load.sock(frames_of(unit(5), 12, 11), BLUE, heads=heads)) == {"Github"}
+    assert dict(load.engine.counts) == {"New 1": 1, "Github": 1}
+
+
+def test_rename_and_merge_keep_views_and_tracks():
+    designs = NewDesigns(taught=("Github",))
+    designs.designs["New 1"] = Design("New 1", frames_of(unit(1), 4, 1), [RED] * 4, b"jpeg")
+    designs.designs["New 2"] = Design("New 2", frames_of(unit(2), 4, 2), [BLUE] * 4)
+    assert designs.rename("New 1", "Stripy").name == "Stripy"
+    merged = designs.rename("New 2", "Stripy")
+    assert len(merged.views) == 8 and list(designs.designs) == ["Stripy"] and merged.picture == b"jpeg"
+    assert designs.rename("Stripy", "Github") is None and not designs.designs
+    row = to_row(Design("X", frames_of(unit(1), 3, 1), [RED] * 3, b"pic"))
+    back = from_row(row)
+    assert back.views.shape == (3, DIM) and back.picture == b"pic"
+    assert np.allclose(back.palettes[0], RED, atol=1e-3)
+
+
+def test_colours_tell_apart_what_they_should():
+    assert palette.cover(RED, RED[None])[0] == pytest.approx(1.0)
+    assert palette.cover(RED, BLUE[None])[0] == 0.0
+    def mix(red):
+        return palette.palette(np.vstack([np.tile([[30, 30, 220]], (red, 1)),
+                                          np.tile([[220, 60, 30]], (1000 - red, 1))]).astype(np.uint8))
+    assert palette.cover(mix(500), RED[None])[0] == 0.0  # blue in one only: another design
+    assert palette.cover(mix(700), mix(500)[None])[0] == pytest.approx(np.sqrt(0.3 / 0.5), abs=0.01)
+
+
+def test_the_sock_is_found_against_the_empty_wall():
+    wall = np.full((480, 640, 3), 180, np.uint8)
+    frame = wall.copy()
+    frame[100:300, 200:320] = (20, 40, 200)
+    found = foreground.find(frame, foreground.small(wall))
+    x0, y0, x1, y1 = found.box
+    assert abs(x0 - 200) <= 8 and abs(y0 - 100) <= 8 and abs(x1 - 320) <= 8 and abs(y1 - 300) <= 8
+    assert not found.changed and len(found.pixels) > 0
+    crop = foreground.crop(frame, found.box)
+    assert crop.shape[0] == crop.shape[1] >= 200
+    assert foreground.find(wall, foreground.small(wall)).box is None  # nothing there
+    light = np.full((480, 640, 3), 60, np.uint8)  # the light went out: the scene changed
+    assert foreground.find(light, foreground.small(wall)).changed
+
+
+def test_rows_of_designs_found_in_the_session_say_so():
+    rows = rows_as_dicts([("Github", 2, "Pair", 1), ("New 1", 1, "Un-matched", 0), ("Stripy", 2, "Pair", 1)],
+                         untaught={"Stripy"})
+    assert [row.get("taught", True) for row in rows] == [True, False, False]
+    assert "taught" not in rows[0]  # taught rows as they always were
+    assert mark_untaught({"image": "New 12"}) == {"image": "New 12", "taught": False}
+
+
+def test_names_and_commands_are_checked():
+    assert check_name("  Blue   stripes ") == "Blue stripes"
+    for bad in ("", "New 3", "Unknown", "x" * 65, "a\x00b"):
+        with pytest.raises(BadFrame):
+            check_name(bad)
+    assert parse_control(b'{"cmd": "name", "design": "New 1", "name": "Blue"}') == ("name", ("New 1", "Blue"))
+    assert parse_control(b'{"cmd": "merge", "design": "New 2", "into": "New 1"}') == ("merge", ("New 2", "New 1"))
+    with pytest.raises(BadFrame, match="needs design and into"):
+        parse_control(b'{"cmd": "merge", "design": "New 2"}')
+
+
+def test_relabel_moves_counts_sightings_and_state_in_one_transaction(store):
+    pipe = Pipeline(store, EngineConfig(min_frames=2, lateness=0), source="camera:t")
+    for i, label in enumerate(["New 1", "New 1", "Blank", "New 2", "New 2"]):
+        pipe.feed(Frame(label, 60.0, 100.0 + i, "t", i))
+    pipe.commit()
+    rows = DesignStore(store)
+    rows.save(pipe.session, [to_row(Design(n, frames_of(unit(i), 2, i), [RED] * 2, b"p"))
+                             for i, n in enumerate(["New 1", "New 2"])])
+    pipe.relabel("New 2", "New 1", lambda session, state, cameras: rows.relabel(
+        session, "New 2", "New 1", state, [to_row(Design("New 1", frames_of(unit(1), 4, 1), [RED] * 4))],
+        cameras))
+    assert [r["image"] for r in store.sightings(pipe.session)] == ["New 1", "New 1"]
+    assert store.pairs(pipe.session) == [{"image": "New 1", "number_socks_seen": 2, "pair_seen": "Pair", "pairs": 1}]
+    assert store.session(pipe.session)["engine_state"]["counts"] == {"New 1": 2}
+    assert [(r["name"], r["count"]) for r in rows.load(pipe.session)] == [("New 1", 4)]
+    rows.save(pipe.session, [to_row(Design("New 1", frames_of(unit(1), 2, 1), [RED] * 2, b"q"))])
+    rows.save(pipe.session, [to_row(Design("New 1", frames_of(unit(1), 5, 1), [RED] * 5))])
+    assert rows.picture(pipe.session, "New 1") == b"q"  # a row without a picture keeps the stored one
+    with pytest.raises(ConfigError):
+        pipe.engine.relabel("New 1", "Unknown")
+    new = pipe.reset()
+    assert rows.keep_only(new) == 1 and rows.load(pipe.session) == []
+
+
+def _tiny_model(folder):
+    from sortcore.classifier import openset
+    os.makedirs(folder)
+    openset.save_head(folder, ["Github", "Mongo"], frames_of(unit(1), 4, 1).tolist() + frames_of(unit(2), 4, 2).tolist(),
+                      [0] * 4 + [1] * 4, {"k": 3, "tau": 0.6, "margin": 0.0, "floor": 0.4})
+    with open(os.path.join(folder, "net.onnx"), "wb") as fh:
+        fh.write(b"not read here")
+
+
+def test_the_user_model_is_written_whole_and_switched_atomically(tmp_path):
+    from sortcore.classifier import openset, usermodel
+    base, user = str(tmp_path / "base"), str(tmp_path / "user")
+    _tiny_model(base)
+    assert usermodel.model_for(user, base) == base  # none yet: the model given
+    first = usermodel.teach(user, base, "Stripy", frames_of(unit(3), 5, 3))
+    assert os.path.realpath(first) == os.path.join(user, "v1") and usermodel.model_for(user, base) == first
+    usermodel.teach(user, base, "Github", frames_of(unit(1), 2, 4))  # more views of a taught design
+    assert sorted(os.listdir(user)) == ["current", "v2"]
+    labels = open(os.path.join(user, "current", "labels.txt")).read().split()
+    head = openset.load_head(os.path.join(user, "current"), labels)
+    assert labels == ["Github", "Mongo", "Stripy"] and len(head.views) == 8 + 5 + 2
+    assert json.load(open(os.path.join(user, "current", "calibration.json")))["enrolled"][0]["design"] == "Stripy"
+    assert open(os.path.join(base, "labels.txt")).read().split() == ["Github", "Mongo"]  # never changed
