@@ -42,7 +42,7 @@ def taught(gallery_sets, query_sets, photos):
 def fitter(embedder, photos):
     """The metric refit without some photos, on ``embedder``'s blank probes (teach's draw)."""
     return teach.metric_fitter(openset.normalise(eye_recall.probes(embedder, teach.METRIC_SEED)),
-                               photos)
+                               photos, eye_recall.others(embedder))
 
 
 def lopo_fixed(photos, calibration, metric_for):

@@ -34,7 +34,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import eye_sets  # noqa: E402
 from sortcore.classifier import openset  # noqa: E402
 from sortcore.classifier.model import read_labels  # noqa: E402
-from sortcore.training import augment, calibrate, teach, views as teaching  # noqa: E402
+from sortcore.training import augment, calibrate, synth, teach, views as teaching  # noqa: E402
 
 MODEL = os.path.join(eye_sets.ROOT, "model")
 PAIRS = 10
@@ -56,6 +56,16 @@ def probes(embedder, seed):
     """teach.blank_probes of the shared photos (as ``sortcore train`` draws them)."""
     return embedder.cached("recall-probes-%d" % seed,
                            lambda: teach.blank_probes(shared_photos(), seed=seed))
+
+
+def others(embedder):
+    """teach.spread_embeddings on the cache: synth.spread_renders, one array a design."""
+    def renders(seed):
+        pattern, rng = synth.design(seed), np.random.RandomState(seed * 11 + 3)
+        return [synth.render(pattern, rng) for _ in range(synth.SPREAD_RENDERS)]
+    return [embedder.cached("within-%d-%d" % (synth.SPREAD_RENDERS, seed),
+                            lambda: renders(seed))
+            for seed in range(synth.SPREAD_FIRST, synth.SPREAD_FIRST + synth.SPREAD_DESIGNS)]
 
 
 def fresh_blanks(embedder):
@@ -81,7 +91,8 @@ def shipped_base(embedder, sets):
     head = openset.load_head(MODEL, labels)
     taught, metric_for = taught_photos(sets), None
     if head.metric is not None:
-        refit = teach.metric_fitter(openset.normalise(probes(embedder, teach.METRIC_SEED)), taught)
+        refit = teach.metric_fitter(openset.normalise(probes(embedder, teach.METRIC_SEED)), taught,
+                                    others(embedder))
         metric_for = lambda excluded=(): refit(excluded) if excluded else head.metric  # noqa
     return Base(labels, head.views, head.owners, taught, head.calibration, head.metric, metric_for)
 
@@ -92,7 +103,7 @@ def taught_base(embedder, sets, with_metric=True):
     labels, views, owners = gallery_of(taught)
     if with_metric:
         metric_for = teach.metric_fitter(openset.normalise(probes(embedder, teach.METRIC_SEED)),
-                                         taught)
+                                         taught, others(embedder))
         metric = metric_for()
     else:
         metric_for, metric = None, None

@@ -3,8 +3,8 @@
 A data directory holds one folder per design (folder name = label) with photos in it, and
 optionally a ``Blank`` folder of the empty scene. Nothing is trained: every photo's views
 (:func:`sortcore.training.views.enrol_views`) are embedded by the base model's net and become
-the gallery; the metric they are compared in is fitted on frames with no sock and the views'
-own spread (:mod:`sortcore.training.whiten`); the rule is calibrated by leave-one-photo-out and
+the gallery; the metric they are compared in is fitted on frames with no sock, the views' own
+spread and photos of synthetic designs (:mod:`sortcore.training.whiten`); the rule is calibrated by leave-one-photo-out and
 leave-one-design-out (:mod:`sortcore.training.calibrate`) on 20 held-out views per photo, with
 synthetic blanks and crops of the photos' backgrounds as blank probes (another draw of them
 than the metric's). The new model folder holds the base's net files (copied, never changed),
@@ -96,14 +96,24 @@ def teach(classifier, photos, held=calibrate.HELD_VIEWS):
     return out
 
 
-def metric_fitter(nuisance, designs):
-    """``excluded photo indices -> whiten.fit`` without those of ``designs`` (memoised)."""
+def spread_embeddings(classifier):
+    """The metric's photos of other designs (:func:`synth.spread_renders`), embedded: one
+    (renders, D) array a design."""
+    from .synth import spread_renders
+    renders = spread_renders()
+    flat = openset.normalise(classifier.embed([r for group in renders for r in group]))
+    return np.split(flat, np.cumsum([len(g) for g in renders])[:-1])
+
+
+def metric_fitter(nuisance, designs, others=()):
+    """``excluded photo indices -> whiten.fit`` without those of ``designs`` (memoised);
+    ``others``: the photos of synthetic designs (:func:`spread_embeddings`)."""
     fitted = {}
 
     def metric_for(excluded=()):
         if excluded not in fitted:
             fitted[excluded] = whiten.fit(nuisance, [t.views for i, t in enumerate(designs)
-                                                     if i not in excluded])
+                                                     if i not in excluded], others)
         return fitted[excluded]
     return metric_for
 
@@ -116,7 +126,8 @@ def cross_validate(photos, classifier):
     owners = np.concatenate([np.full(len(t.views), labels.index(t.label)) for t in taught])
     designs = [t for t in taught if t.label != openset.BLANK]
     nuisance = classifier.embed(blank_probes(photos, seed=METRIC_SEED))
-    metric_for = metric_fitter(openset.normalise(nuisance), designs)
+    metric_for = metric_fitter(openset.normalise(nuisance), designs,
+                               spread_embeddings(classifier))
     metric = metric_for()
     probes = metric.apply(classifier.embed(blank_probes(photos)))
     design_ids = [i for i, label in enumerate(labels) if label != openset.BLANK]
