@@ -105,6 +105,39 @@ def test_the_metric_discounts_what_frames_with_no_sock_vary_in(tmp_path):
     assert back.with_threshold(50).metric is back.metric  # --min-probability keeps the metric
 
 
+def test_the_metric_discounts_what_photos_of_one_design_vary_in():
+    """A's new photo differs from A's one photo along what other designs' photos also vary in
+    (value 2: how the sock is framed, say) and is nearer B there: plain and the metric of walls
+    alone follow it to B; with other designs' photos around their own means it is A."""
+    from sortcore.training import whiten
+    walls, _, _ = background_and_designs()
+    a, b = unit([0, 0, 1, 0.8, 0, 0.3]), unit([0, 0, -1, 0, 0.8, 0.3])
+    frame = unit([0, 0, -1, 0.8, 0, 0.3])
+    others = [unit([0, x, 1, 0, 0, 0.3], [0, x, -1, 0, 0, 0.3]) for x in (0.5, -0.5, 0.2)]
+    cal = {"k": 1, "tau": 0.1, "margin": 0.0, "floor": 0.0}
+
+    def answer(metric):
+        return openset.Head(["A", "B"], np.vstack([a, b]), [0, 1], cal, metric).predict(frame)[0][0]
+    assert answer(None) == "B" and answer(whiten.fit(walls, [a, b], rank=6)) == "B"
+    assert answer(whiten.fit(walls, [a, b], others, rank=6)) == "A"
+
+
+def test_a_design_named_on_the_page_keeps_the_base_metric(tmp_path):
+    """usermodel.teach rewrites the gallery without naming a metric: the base's stays."""
+    from sortcore.classifier import usermodel
+    from sortcore.training import whiten
+    walls, a, b = background_and_designs()
+    metric = whiten.fit(walls, [a, b], rank=4)
+    base = tmp_path / "base"
+    base.mkdir()
+    cal = {"k": 1, "tau": 0.3, "margin": 0.0, "floor": 0.0}
+    openset.save_head(base, ["A", "B"], np.vstack([a, b]), [0, 0, 1, 1], cal, metric)
+    current = usermodel.teach(tmp_path / "user", base, "C", unit([0, 0, 0, 0, 1, 0.3]))
+    head = openset.load_head(current, ["A", "B", "C"])
+    assert head.metric is not None and np.allclose(head.metric.center, metric.center)
+    assert head.predict(unit([-0.8, 0, 1, 0, 0, 0.3]))[0][0] == "A"
+
+
 def test_a_metric_of_another_size_is_a_model_error():
     from sortcore.training import whiten
     walls, a, b = background_and_designs()

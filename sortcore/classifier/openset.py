@@ -205,23 +205,37 @@ def read_calibration(dirpath):
         raise ModelError("cannot read %s: %s" % (path, exc))
 
 
-def load_head(dirpath, labels):
-    """The :class:`Head` stored in a model folder."""
+def _read_gallery(dirpath):
+    """(views, owners, :class:`Metric` or None) of a model folder's gallery."""
     path = os.path.join(str(dirpath), GALLERY)
     try:
         with np.load(path, allow_pickle=False) as data:
-            views, owners = data["embeddings"], data["owners"]
             metric = (Metric(*[data[key] for key in METRIC_KEYS])
                       if all(key in data for key in METRIC_KEYS) else None)
+            return data["embeddings"], data["owners"], metric
     except (OSError, ValueError, KeyError) as exc:
         raise ModelError("cannot read the gallery %s: %s" % (path, exc))
+
+
+def load_head(dirpath, labels):
+    """The :class:`Head` stored in a model folder."""
+    views, owners, metric = _read_gallery(dirpath)
     return Head(labels, views, owners, read_calibration(dirpath), metric)
 
 
-def save_head(dirpath, labels, views, owners, calibration, metric=None):
-    """Write ``gallery.npz`` (with ``metric``'s arrays, if any), ``calibration.json`` and
-    ``labels.txt`` into ``dirpath``."""
+#: :func:`save_head`'s default metric: the one of the gallery already in the folder, if any
+#: (a model's metric is its base's: adding designs never changes it).
+KEEP = "keep"
+
+
+def save_head(dirpath, labels, views, owners, calibration, metric=KEEP):
+    """Write ``gallery.npz`` (with ``metric``'s arrays; None: plain cosine; :data:`KEEP`: the
+    metric of the gallery ``dirpath`` holds, if any), ``calibration.json`` and ``labels.txt``
+    into ``dirpath``."""
     dirpath = str(dirpath)
+    if metric is KEEP:
+        metric = (_read_gallery(dirpath)[2]
+                  if os.path.isfile(os.path.join(dirpath, GALLERY)) else None)
     arrays = metric.arrays() if metric is not None else {}
     with open(os.path.join(dirpath, GALLERY), "wb") as fh:
         np.savez(fh, embeddings=normalise(views).astype(np.float16),
