@@ -42,36 +42,27 @@ def autostart_enabled(environ=None) -> bool:
     return any(environ.get(name) for name in GREENGRASS_MARKERS) if chosen is None else chosen
 
 
-def config_from_env(environ=None) -> dict:
-    """The lambda's settings from its environment; :class:`ConfigError` names the bad one."""
-    from sortcore.runtime.config import engine_config
+def config_from_env(environ=None):
+    """The lambda's :class:`~sortcore.runtime.appliance.ApplianceConfig` from its environment
+    (the model: ``model/`` of the zip unless set); :class:`ConfigError` names the bad setting."""
+    from sortcore.runtime.appliance import appliance_config
 
     env = os.environ if environ is None else environ
     values = settings.from_environ("lambda", env)
-    values["model"] = values["model"] or os.path.join(HERE, "model")
-    values["camera"] = (values["camera"] or env.get("AWS_IOT_THING_NAME") or "deeplens")[:64]
-    engine_config(values)  # checked now, not in the loop's thread
     if values["broker"]:
         from sortcore.adapters.mqtt_config import parse_url
         parse_url(values["broker"])
-    return values
+    return appliance_config(values, "lambda", os.path.join(HERE, "model"), env)
 
 
-def build_loop(config: dict, stop=None, links=None):
+def build_loop(config, stop=None, links=None):
     """The :class:`~sortcore.runtime.device.DeviceLoop` for ``config``; nothing is opened yet.
 
-    ``links`` replaces the publishers the configuration names (tests).
+    ``links`` replaces the destinations the configuration names (tests).
     """
-    from sortcore.runtime.appliance import build_device_loop, broker_links
-    from sortcore.runtime.config import prefixed_topics
-    from sortcore.runtime.links import Link
+    from sortcore.runtime.appliance import build_device_loop, links_for
 
-    if links is None:
-        links = broker_links(config)
-        if config["greengrass"]:
-            from sortcore.adapters.greengrass import GreengrassPublisher
-            links.insert(0, Link("greengrass", GreengrassPublisher, topics=prefixed_topics(config["topic_prefix"])))
-    return build_device_loop(config, links, runtime="lambda", stop=stop)
+    return build_device_loop(config, links_for(config) if links is None else links, stop=stop)
 
 
 # --- the one loop of this process ---------------------------------------------
@@ -88,19 +79,21 @@ def start(environ=None):
     with _lock:
         if _thread is not None and _thread.is_alive():
             return _loop
+        environ = os.environ if environ is None else environ
         try:
             config = config_from_env(environ)
         except ConfigError as exc:
             _start_error = str(exc)
             log.error("sortcore lambda not started: %s", exc)
             return None
-        logging.getLogger("sortcore").setLevel(getattr(logging, config["log_level"], logging.INFO))
+        level = settings.from_environ("lambda", environ)["log_level"]  # valid: config_from_env read it
+        logging.getLogger("sortcore").setLevel(getattr(logging, level, logging.INFO))
         from sortcore.runtime.device import start_thread
         _loop = build_loop(config)
         _thread = start_thread(_loop, name="sortcore-device")
         _start_error = None
-        log.info("sortcore lambda started: camera %s, source %s, db %s", config["camera"], config["source"],
-                 config["db"])
+        log.info("sortcore lambda started: camera %s, source %s, db %s", config.device.camera, config.source,
+                 config.db)
         return _loop
 
 
@@ -117,18 +110,13 @@ def stop(timeout=10.0):
 
 
 def function_handler(event, context):
-    """Messages routed to the lambda (``sockpairs/control``): reset or status."""
+    """Messages routed to the lambda (``sockpairs/control``): the control commands of every
+    runtime (reset, status, name, merge), done in the loop's thread."""
     loop = _loop
-    command = event.get("cmd") if isinstance(event, dict) else None
     if loop is None:
         return {"ok": False, "error": _start_error or "the device loop is not running"}
-    if command == "reset":
-        loop.request_reset()
-        return {"ok": True, "cmd": "reset"}
-    if command in (None, "status"):
-        loop.request_status()
-        return {"ok": True, "status": loop.status()}
-    return {"ok": False, "error": "unknown command %r (use reset or status)" % (command,)}
+    from sortcore.runtime.control import answer
+    return answer(loop, event)
 
 
 def _autostart():

@@ -58,3 +58,10 @@ def import_lambda_handler():
     finally:
         sys.path.pop(0)
     return sock_lambda
+
+
+def sightings(store, session):
+    """The session's sightings rows, oldest first (plain SQL: tests read the store as users can)."""
+    cursor = store.conn.execute("select * from sightings where session = ? order by id", (session,))
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row)) for row in cursor]

@@ -57,8 +57,8 @@ def test_function_environment_is_what_the_lambda_reads(function):
     assert set(variables) <= {s.envvar("lambda") for s in settings.for_command("lambda")}
     assert variables["SORTCORE_LAMBDA_AUTOSTART"] == "1"
     config = handler.config_from_env(variables)  # valid as shipped
-    assert config["db"].startswith("/sortcore-data/") and config["topic_prefix"] == ""
-    assert config["broker"] is None and config["greengrass"] is True
+    assert config.db.startswith("/sortcore-data/") and config.topic_prefix == ""
+    assert config.broker is None and config.greengrass is True
 
 
 def test_resource_access_matches_the_resource_definition(function, resources):

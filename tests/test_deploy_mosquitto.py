@@ -245,16 +245,17 @@ def appliance_loop(debian, tmp_path, user):
     on the loopback listener, with the links ``run`` makes from its settings."""
     from sortcore.core.engine import EngineConfig
     from sortcore.store.pipeline import Pipeline
-    from sortcore.runtime.appliance import broker_links
-    from sortcore.runtime.config import core_options
-    from sortcore.runtime.device import DeviceLoop, DeviceOptions
+    from sortcore.runtime.appliance import appliance_config, links_for
+    from sortcore.runtime.device import DeviceLoop
     from sortcore.store.database import Store
     from tests.test_device import LabelClassifier
 
     pw = tmp_path / ("%s.pw" % user)
     pw.write_text(USERS[user] + "\n")
     values = {"broker": "mqtt://127.0.0.1:%d" % debian.port, "username": user, "password_file": str(pw),
-              "camera": "cam", "status_interval": 0.1, "heartbeat": 0, "ha_discovery": True}
+              "camera": "cam", "status_interval": 0.1, "heartbeat": 0, "ha_discovery": True,
+              "source": "labels", "db": str(tmp_path / "run.db"), "fps": 20}
+    config = appliance_config(values, "run", model=str(tmp_path))
 
     def frames():
         while True:
@@ -268,8 +269,7 @@ def appliance_loop(debian, tmp_path, user):
             return frames()
 
     loop = DeviceLoop(Source, LabelClassifier, lambda: Pipeline(Store(str(tmp_path / "run.db")), EngineConfig()),
-                      broker_links(values), DeviceOptions(camera="cam", fps=20, core=core_options(values)),
-                      runtime="run")
+                      links_for(config), config.device, runtime="run")
     thread = threading.Thread(target=loop.run)
     thread.start()
     return loop, thread

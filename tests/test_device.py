@@ -8,6 +8,8 @@ the frame-rate limit and the backoff delays cost no real time.
 
 import json
 import os
+import socket
+import threading
 import time
 from pathlib import Path
 
@@ -304,10 +306,32 @@ def test_reset_request_starts_a_new_session(tmp_path):
                      stop_at_end=False)
     loop.step()
     first = loop.pipeline.session
-    loop.request_reset()
+    queued = threading.Event()
+    loop.requests.wake = queued.set
+    asked = threading.Thread(target=loop.requests.ask, args=("reset",))  # as the page or the lambda asks
+    asked.start()
+    assert queued.wait(5)
     loop.step()
+    asked.join(5)
     assert loop.pipeline.session == first + 1
     assert loop.status()["session"] == first + 1
+    loop.close()
+
+
+def test_the_lambdas_control_messages_take_the_control_topics_path(tmp_path):
+    from sortcore.runtime.control import answer
+
+    loop = make_loop(tmp_path, FakeClock(), lambda: ListSource(["Github"] * 10), LabelClassifier(),
+                     stop_at_end=False)
+    loop.step()
+    first = loop.pipeline.session
+    said = answer(loop, {"cmd": "reset"})
+    assert said["ok"] and said["cmd"] == "reset" and said["status"]["session"] == first  # not yet: the loop does it
+    assert answer(loop, {"cmd": "merge", "design": "New 1"}) == {"ok": False, "error": "merge needs design and into (strings)"}
+    assert answer(loop, {"cmd": "reset"})["ok"] is True
+    loop.step()
+    assert loop.pipeline.session == first + 1  # one reset: the second came too soon after it
+    assert [d["reason"] for d in loop.pipeline.store.dead_letters()][-1].startswith("reset refused: the last one")
     loop.close()
 
 
@@ -374,19 +398,17 @@ def test_lambda_reads_its_environment():
         "SORTCORE_IGNORE": "Blank, Running Science", "SORTCORE_TOPIC_PREFIX": "home/",
         "SORTCORE_GREENGRASS": "0", "SORTCORE_BROKER": "mqtt://broker:1883",
     })
-    assert config["camera"] == "deeplens-kitchen" and config["fps"] == 2.0
-    assert config["min_frames"] == 3 and config["ignore"] == ("Blank", "Running Science")
-    assert config["topic_prefix"] == "home/"
-    assert config["greengrass"] is False and config["broker"] == "mqtt://broker:1883"
-    assert config["db"] == "/sortcore-data/sortcore.db" and config["source"] == "deeplens"
-    assert config["model"].endswith(os.path.join("greengrass_lambda", "model"))
+    assert config.device.camera == "deeplens-kitchen" and config.device.fps == 2.0
+    assert config.engine.min_frames == 3 and config.engine.ignore == ("Blank", "Running Science")
+    assert config.topic_prefix == "home/"
+    assert config.greengrass is False and config.broker == "mqtt://broker:1883"
+    assert config.db == "/sortcore-data/sortcore.db" and config.source == "deeplens"
+    assert config.model.endswith(os.path.join("greengrass_lambda", "model"))
     for env in ({"SORTCORE_FPS": "fast"}, {"SORTCORE_MODE": "hopping"}, {"SORTCORE_GREENGRASS": "maybe"},
                 {"SORTCORE_MODEL_BACKEND": "tflite"}, {"SORTCORE_BROKER": "mqtt://u:pw@broker"},
-                {"SORTCORE_MIN_FRAMES": "0"}):
+                {"SORTCORE_MIN_FRAMES": "0"}, {"SORTCORE_TOPIC_PREFIX": "socks/#"}):
         with pytest.raises(ConfigError):
             handler.config_from_env(env)
-    with pytest.raises(ConfigError):
-        handler.build_loop(dict(config, topic_prefix="socks/#"))
 
 
 def test_lambda_autostarts_only_under_greengrass():
@@ -418,9 +440,11 @@ def test_lambda_runs_a_folder_through_an_external_broker(tmp_path, mosquitto):
         while loop.errors < 1 and time.monotonic() < deadline:
             time.sleep(0.05)
         status = handler.function_handler({"cmd": "status"}, None)
-        assert status["ok"] and status["status"]["camera"] == "deeplens"
-        assert handler.function_handler({"cmd": "reset"}, None) == {"ok": True, "cmd": "reset"}
-        assert handler.function_handler({"cmd": "dance"}, None)["ok"] is False
+        assert status["ok"] and status["status"]["camera"] == socket.gethostname()[:64]  # no thing name
+        assert status["status"]["status"] == "degraded"  # no model: it says why
+        assert handler.function_handler({"cmd": "reset"}, None)["cmd"] == "reset"  # done in the loop's thread
+        assert handler.function_handler({"cmd": "dance"}, None) == {
+            "ok": False, "error": "unknown control command 'dance'"}
     finally:
         handler.stop()
     assert handler._thread is None

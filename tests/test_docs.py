@@ -104,7 +104,38 @@ def test_every_setting_is_read_from_its_documented_variable(command, tmp_path, m
         monkeypatch.setenv(setting.envvar(command), text)
         expected[setting.name] = setting.parse(text)
     args = {"replay": [str(path)], "count": [str(path)], "classify": [str(path)],
-            "watch": ["--source", str(path)]}.get(command, [])
+            }.get(command, [])
     ctx = main.commands[command].make_context(command, args)
     got = {name: tuple(v) if isinstance(v, list) else v for name, v in ctx.params.items() if name in expected}
     assert got == expected
+
+
+FAST_PROBE = """
+import json, sys, pytest
+rc = pytest.main(["--fast", "--collect-only", "-q", "-p", "no:cacheprovider", "-p", "no:xdist", "-p", "no:anyio"])
+print("PROBE " + json.dumps({"rc": int(rc), "modules": sorted(m for m in sys.modules if "." not in m)}))
+"""
+
+
+def test_the_fast_loop_imports_no_classifier_library_and_keeps_the_core_tests():
+    """README: `make fast` is a real subset, collected without MXNet, OpenCV or ONNX Runtime."""
+    import subprocess
+    import sys
+
+    assert "--fast -q -p no:xdist -p no:anyio" in (ROOT / "Makefile").read_text()
+    done = subprocess.run([sys.executable, "-c", FAST_PROBE], cwd=str(ROOT), stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, universal_newlines=True, timeout=300)
+    lines = done.stdout.splitlines()
+    probe = json.loads(lines[-1][len("PROBE "):])
+    assert probe["rc"] == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert set(probe["modules"]) & {"mxnet", "cv2", "onnxruntime", "onnx", "torch", "playwright"} == set()
+    per_module = {}
+    for line in lines:
+        if line.startswith("tests/") and "::" in line:
+            module = line.split("::")[0].split("/")[-1]
+            per_module[module] = per_module.get(module, 0) + 1
+    for module, at_least in (("test_engine.py", 20), ("test_event_time.py", 15), ("test_frames.py", 10),
+                             ("test_store.py", 10), ("test_replay.py", 10), ("test_docs.py", 10),
+                             ("test_layout.py", 5), ("test_architecture.py", 5)):
+        assert per_module.get(module, 0) >= at_least, (module, per_module.get(module))
+    assert not set(per_module) & {"test_model.py", "test_web_browser.py", "test_package.py", "test_videoout.py", "test_demo.py"}

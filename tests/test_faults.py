@@ -20,6 +20,7 @@ from sortcore.store.database import Store
 from .disk import fill
 from .shared import FRAME_LOGS, ROOT, cli_runner
 from .test_store import feed_socks
+from tests.shared import sightings
 
 pytestmark = pytest.mark.compat
 
@@ -148,7 +149,7 @@ def test_disk_full_is_store_full_and_the_batch_retries(small_disk):
         pipe.reject(DeadLetter("t", i, "bad", "x" * 1000))
     with pytest.raises(StoreFull, match="full"):
         pipe.commit()
-    assert [s["image"] for s in store.sightings(pipe.session)] == ["Google", "Mongo"]
+    assert [s["image"] for s in sightings(store, pipe.session)] == ["Google", "Mongo"]
     assert store.conn.execute("pragma integrity_check").fetchone()[0] == "ok"
     with pytest.raises(StoreFull):
         Store(str(small_disk / "new.db"))
@@ -156,7 +157,7 @@ def test_disk_full_is_store_full_and_the_batch_retries(small_disk):
     assert_one_clear_line(code, err, "full")
     filler.unlink()
     pipe.commit()  # the same batch, once space returns
-    assert [s["image"] for s in store.sightings(pipe.session)] == ["Google", "Mongo", "Google", "Github"]
+    assert [s["image"] for s in sightings(store, pipe.session)] == ["Google", "Mongo", "Google", "Github"]
     assert store.dead_letter_count(pipe.session) == 300
     store.close()
 

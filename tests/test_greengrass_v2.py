@@ -301,8 +301,11 @@ def test_run_script_passes_the_configuration_to_sortcore_run(recipe, tmp_path, b
 
 
 def test_run_links_to_the_component_ipc_when_the_recipe_says_so():
-    from sortcore.runtime.appliance import broker_links
+    from sortcore.runtime.appliance import appliance_config, links_for
 
-    (link,) = broker_links({"broker": "greengrass-v2:iotcore", "topic_prefix": ""})
+    def links(**values):
+        return links_for(appliance_config(dict(values, source="webcam:0", db="x.db"), "run", model="m"))
+
+    (link,) = links(broker="greengrass-v2:iotcore")
     assert link.name == "greengrass-v2"
-    assert broker_links({"broker": None}) == []
+    assert links(broker=None) == []

@@ -16,7 +16,7 @@ from sortcore import __version__
 from sortcore.runtime import hass
 from sortcore.adapters.mqtt import connect_publisher
 from sortcore.core.messages import offline_will, state_message, status_message
-from sortcore.runtime.control import parse_command
+from sortcore.runtime.control import parse_control
 from tests.mqtt_util import Collector
 from tests.test_service import online, reap, serve_process, sock
 
@@ -55,7 +55,7 @@ def test_each_entity_has_the_documented_keys_and_one_device():
     assert by_id["pairs"]["state_class"] == "total_increasing"
     button = by_id["new_session"]
     assert button["command_topic"] == "sockpairs/control" and button["retain"] is False
-    assert parse_command(button["payload_press"].encode()) == "reset"
+    assert parse_control(button["payload_press"].encode())[0] == "reset"
     assert all(payload == "" for _, payload in hass.discovery_messages("kitchen cam", "run", enabled=False))
 
 

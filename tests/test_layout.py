@@ -3,6 +3,7 @@ layers below it (docs/architecture.md), heavy libraries only where they may be, 
 cycles, modules and functions within their size."""
 
 import ast
+import functools
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,10 +41,11 @@ LAYERS = {
 }
 
 
+@functools.lru_cache(maxsize=None)
 def modules():
-    for path in sorted(PACKAGE.rglob("*.py")):
-        rel = path.relative_to(PACKAGE).as_posix()
-        yield rel, path, ast.parse(path.read_text(encoding="utf-8"))
+    """(relative path, path, tree) of every module, parsed once for all the tests."""
+    return tuple((path.relative_to(PACKAGE).as_posix(), path, ast.parse(path.read_text(encoding="utf-8")))
+                 for path in sorted(PACKAGE.rglob("*.py")))
 
 
 def imports(rel, tree):

@@ -20,6 +20,7 @@ from sortcore.core.messages import mark_untaught, rows_as_dicts
 from sortcore.store.pipeline import Pipeline
 from sortcore.runtime.control import parse_control
 from sortcore.runtime.designs import check_name
+from tests.shared import sightings
 
 DIM = 16
 RED = palette.palette(np.tile(np.array([[30, 30, 220]], np.uint8), (500, 1)))
@@ -187,7 +188,7 @@ def test_relabel_moves_counts_sightings_and_state_in_one_transaction(store):
     pipe.relabel("New 2", "New 1", lambda session, state, cameras: rows.relabel(
         session, "New 2", "New 1", state, [to_row(Design("New 1", frames_of(unit(1), 4, 1), [RED] * 4))],
         cameras))
-    assert [r["image"] for r in store.sightings(pipe.session)] == ["New 1", "New 1"]
+    assert [r["image"] for r in sightings(store, pipe.session)] == ["New 1", "New 1"]
     assert store.pairs(pipe.session) == [{"image": "New 1", "number_socks_seen": 2, "pair_seen": "Pair", "pairs": 1}]
     assert store.session(pipe.session)["engine_state"]["counts"] == {"New 1": 2}
     assert [(r["name"], r["count"]) for r in rows.load(pipe.session)] == [("New 1", 4)]

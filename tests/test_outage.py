@@ -19,6 +19,7 @@ import pytest
 from sortcore.adapters.mqtt import connect_publisher
 from sortcore.store.database import Store
 from tests.mqtt_util import Collector
+from tests.shared import sightings
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DESIGNS = ["Google", "Mongo", "Github", "Confluent"]
@@ -99,7 +100,7 @@ def check_store(db, results, expected, by_camera=None):
     store = Store(str(db))
     try:
         session = store.session()["id"]
-        rows = store.sightings(session)
+        rows = sightings(store, session)
         assert {r["image"]: r["number_socks_seen"] for r in store.pairs(session)} == expected
         if by_camera:
             assert dict(Counter(r["camera"] for r in rows)) == by_camera

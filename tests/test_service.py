@@ -20,6 +20,7 @@ from sortcore.adapters.mqtt import connect_publisher
 from sortcore.store.database import Store
 from tests.mqtt_util import Collector, serving
 from tests.test_mqtt import USERS, secure_broker
+from tests.shared import sightings
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 T0 = time.time() - 3600  # event times an hour ago: never ahead of the receive time
@@ -189,7 +190,7 @@ def test_service_killed_and_restarted_loses_no_sock(mosquitto, tmp_path):
     assert [r["image"] for r in results] == [DESIGNS[i % 4] for i in range(total)]
     store = Store(str(db))
     try:
-        rows = store.sightings(store.session()["id"])
+        rows = sightings(store, store.session()["id"])
         assert sorted(r["id"] for r in rows) == sorted(r["sighting"] for r in results)
         assert len(rows) == total and len({r["id"] for r in rows}) == total
         assert store.pending() == []
@@ -344,7 +345,7 @@ def test_ten_frames_stamped_290_s_ahead_leave_the_next_session_exact(mosquitto, 
     store = Store(str(tmp_path / "serve.db"))
     try:
         assert store.dead_letters() == []
-        assert len(store.sightings(store.session()["id"])) == total
+        assert len(sightings(store, store.session()["id"])) == total
     finally:
         store.close()
 
@@ -439,10 +440,10 @@ def test_option_precedence(tmp_path):
 @pytest.mark.compat
 def test_a_control_message_that_repeats_a_key_is_a_dead_letter_not_a_reset():
     from sortcore.core.errors import BadFrame
-    from sortcore.runtime.control import parse_command
+    from sortcore.runtime.control import parse_control
 
-    assert parse_command(b'{"cmd": "reset"}') == "reset"
+    assert parse_control(b'{"cmd": "reset"}')[0] == "reset"
     with pytest.raises(BadFrame, match="repeats the key 'cmd'"):
-        parse_command(b'{"cmd": "noop", "cmd": "reset"}')
+        parse_control(b'{"cmd": "noop", "cmd": "reset"}')
     with pytest.raises(BadFrame, match="repeats the key 'x'"):
-        parse_command(b'{"cmd": "status", "x": 1, "x": 2}')
+        parse_control(b'{"cmd": "status", "x": 1, "x": 2}')

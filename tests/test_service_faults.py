@@ -20,6 +20,7 @@ from tests.disk import fill
 from tests.mqtt_util import Collector, serving
 from tests.test_mqtt import USERS, make_tls
 from tests.test_service import DESIGNS, ROOT, online, reap, serve_process, sock
+from tests.shared import sightings
 
 pytestmark = pytest.mark.compat
 
@@ -62,17 +63,17 @@ def test_a_second_serve_on_the_same_store_is_refused_naming_the_holder(mosquitto
 
 def test_run_and_the_lambda_take_the_store_lock_too(tmp_path):
     from sortcore.core.errors import StoreLocked
-    from sortcore.runtime.appliance import _loaders
+    from sortcore.runtime.appliance import _loaders, appliance_config
 
-    values = dict(db=str(tmp_path / "camera.db"), camera="cam", mode="sighting", window=5.0, min_frames=4,
-                  gap=1.5, min_probability=0.0, ignore=("Blank",))
-    first = _loaders(values, "lambda")[2]()
+    values = dict(db=str(tmp_path / "camera.db"), camera="cam", source="folder:" + str(tmp_path))
+    lambda_, run = (appliance_config(values, runtime, model=str(tmp_path)) for runtime in ("lambda", "run"))
+    first = _loaders(lambda_)[2]()
     try:
         with pytest.raises(StoreLocked, match="pid %d \\(sortcore lambda\\)" % os.getpid()):
-            _loaders(values, "run")[2]()
+            _loaders(run)[2]()
     finally:
         first.store.close()
-    _loaders(values, "run")[2]().store.close()  # released: the next one opens it
+    _loaders(run)[2]().store.close()  # released: the next one opens it
 
 
 # --- a full disk, a busy store ----------------------------------------------------
@@ -82,7 +83,7 @@ def counted(store_path):
     store = Store(str(store_path))
     try:
         session = store.session()["id"]
-        return [r["image"] for r in store.sightings(session)], store.pending()
+        return [r["image"] for r in sightings(store, session)], store.pending()
     finally:
         store.close()
 
@@ -147,7 +148,7 @@ def test_the_core_prunes_delivered_results_after_the_retention(mosquitto, tmp_pa
             while reader.conn.execute("select count(*) from outbox").fetchone()[0] > (rows if rows < 3 else 0):
                 assert time.monotonic() < deadline, "the outbox was not pruned"
                 service.wait_until(lambda s: False, 0.2)
-            assert len(reader.sightings(reader.session()["id"])) == 3  # the socks stay
+            assert len(sightings(reader, reader.session()["id"])) == 3  # the socks stay
         finally:
             reader.close()
 

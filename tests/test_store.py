@@ -7,12 +7,13 @@ import sys
 
 import pytest
 
-from sortcore.core.engine import UNKNOWN, Engine, EngineConfig
+from sortcore.core.engine import UNKNOWN, Engine, EngineConfig, pairs_row
 from sortcore.core.errors import StoreError
 from sortcore.core.frames import DeadLetter, Frame
 from sortcore.store.pipeline import Pipeline
 from sortcore.core.messages import state_message
 from sortcore.store.database import SCHEMA_VERSION, Store
+from tests.shared import sightings
 
 pytestmark = pytest.mark.compat
 
@@ -83,7 +84,7 @@ def test_a_failed_batch_writes_nothing(store):
     pipe.reject("not a dead letter")  # breaks the batch half-way
     with pytest.raises(AttributeError):
         pipe.commit()
-    assert store.sightings(pipe.session) == [] and store.pending() == []
+    assert sightings(store, pipe.session) == [] and store.pending() == []
     assert store.session(pipe.session)["frames"] == 0
 
 
@@ -95,12 +96,12 @@ def test_restart_resumes_the_open_session_and_ids_continue(store):
     assert again.session == pipe.session
     feed_socks(again, "Google", start=t)
     again.commit()
-    assert [s["id"] for s in store.sightings(pipe.session)] == [1, 2, 3]
+    assert [s["id"] for s in sightings(store, pipe.session)] == [1, 2, 3]
     new = again.reset()
     assert new != pipe.session
     feed_socks(again, "Github", start=t + 100)
     again.commit()
-    assert [s["id"] for s in store.sightings(new)] == [4]
+    assert [s["id"] for s in sightings(store, new)] == [4]
     assert store.session(pipe.session)["status"] == "done"
 
 
@@ -112,7 +113,7 @@ def test_a_reset_publishes_a_waiting_sock_in_the_session_it_belongs_to(store):
     assert pipe.waiting == 1
     old = pipe.session
     assert pipe.reset() != old
-    assert [s["image"] for s in store.sightings(old)] == ["Google", "Google"]
+    assert [s["image"] for s in sightings(store, old)] == ["Google", "Google"]
     assert len(store.pending()) == 2 and pipe.waiting == 0
 
 
@@ -174,7 +175,7 @@ def test_unrecognised_socks_are_sightings_but_never_pairs_rows(store):
     pipe = Pipeline(store, EngineConfig(), clock=lambda: 5.0)
     feed_socks(pipe, UNKNOWN, "Google", UNKNOWN)
     pipe.commit()
-    assert [s["image"] for s in store.sightings(pipe.session)] == [UNKNOWN, "Google", UNKNOWN]
+    assert [s["image"] for s in sightings(store, pipe.session)] == [UNKNOWN, "Google", UNKNOWN]
     assert store.pairs(pipe.session) == [{"image": "Google", "number_socks_seen": 1, "pair_seen": "Un-matched",
                                           "pairs": 0}]
     assert store.conn.execute("select image from current_pairs").fetchall() == [("Google",)]
@@ -185,6 +186,17 @@ def test_unrecognised_socks_are_sightings_but_never_pairs_rows(store):
     state = state_message(pipe.session, pipe.table(), 5.0, unknown=pipe.unknown)
     assert (state["socks"], state["odd"], state["unknown"]) == (
         [{"image": "Google", "number_socks_seen": 1, "pair_seen": "Un-matched", "pairs": 0}], ["Google"], 2)
+
+
+def test_the_pairs_view_applies_the_engines_pair_rule(store):
+    """One rule: the SQL view (generated from events.PAIRS_SQL) and events.pairs_row agree."""
+    session = store.conn.execute("insert into sessions (started_at, mode, config) values (0, 'sighting', '{}')").lastrowid
+    for count in range(1, 8):
+        store.conn.executemany("insert into sightings (session, image, confirmed_at) values (?, ?, 0)",
+                               [(session, "D%d" % count)] * count)
+    rows = store.conn.execute("select image, number_socks_seen, pair_seen, pairs from pairs where session = ?",
+                              (session,)).fetchall()
+    assert rows == [tuple(pairs_row("D%d" % n, n)) for n in range(1, 8)]
 
 
 def test_an_older_pairs_view_is_brought_up_to_date_on_open(tmp_path):

@@ -333,7 +333,7 @@ def sock(session, sighting, image, seen):
 
 
 def test_view_counts_each_sock_once_and_unknown_apart(view):
-    view.set_state({"session": 4, "started_at": 100.0, "rows": [], "odd": [], "unknown": 0, "updated_at": 1.0})
+    view.set_state({"session": 4, "started_at": 100.0, "socks": [], "odd": [], "unknown": 0, "updated_at": 1.0})
     view.sock(sock(4, 1, "Google", 1))
     view.sock(sock(4, 1, "Google", 1))  # redelivered
     view.sock(sock(4, 2, "Unknown", 1))
@@ -341,16 +341,16 @@ def test_view_counts_each_sock_once_and_unknown_apart(view):
     assert [s["sighting"] for s in snap["sightings"]] == [2, 1]
     assert snap["rows"] == [{"image": "Google", "number_socks_seen": 1, "pair_seen": "Un-matched", "pairs": 0}]
     assert (snap["odd"], snap["unknown"], snap["started_at"]) == (["Google"], 1, 100.0)
-    view.set_state({"session": 4, "socks": snap["rows"], "updated_at": 2.0})  # an older caller
+    view.set_state({"session": 4, "socks": snap["rows"], "updated_at": 2.0})  # without started_at: kept
     assert (view.snapshot()["started_at"], view.snapshot()["unknown"]) == (100.0, 1)
 
 
 def test_view_starts_afresh_on_a_new_session_and_ignores_late_ones(view):
-    view.set_state({"session": 4, "started_at": 100.0, "rows": [sock(4, 1, "Google", 1)], "updated_at": 1.0})
+    view.set_state({"session": 4, "started_at": 100.0, "socks": [sock(4, 1, "Google", 1)], "updated_at": 1.0})
     view.sock(sock(5, 9, "Mongo", 1))
-    assert [r["image"] for r in view.pairs()] == ["Mongo"] and view.snapshot()["session"] == 5
+    assert [r["image"] for r in view.snapshot()["rows"]] == ["Mongo"] and view.snapshot()["session"] == 5
     view.sock(sock(4, 3, "Github", 1))  # late, from the session before
-    assert [r["image"] for r in view.pairs()] == ["Mongo"]
+    assert [r["image"] for r in view.snapshot()["rows"]] == ["Mongo"]
     assert len(view.snapshot()["sightings"]) == 2
 
 

@@ -43,7 +43,7 @@ class Served(object):
             connect=ConnectOptions(client_id="sortcore-serve", clean_session=False)))
         self.view = LiveView()
         self.service.core.listeners.append(self.view)
-        self.view.bind_reset(self.service.resets.ask)
+        self.view.bind_reset(self.service.requests.ask)
         self.handle = start_http(self.view, "127.0.0.1", 0, token)
         self.url = self.handle.url
         self.thread = threading.Thread(target=self.service.run, daemon=True)

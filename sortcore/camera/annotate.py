@@ -5,11 +5,12 @@ import time
 import cv2
 
 from ..core.errors import ModelError
+from ..core.events import BLANK, UNKNOWN
 
 GREEN, AMBER, GREY = (60, 200, 60), (0, 170, 255), (180, 180, 180)
 THUMB_SIZE = 96  # px: a 40 px picture in the pairs table, sharp on a 2x phone screen
 THUMB_EVERY = 1.0  # seconds: at most one picture a second per design (2 ms each at 1080p here)
-NOT_DESIGNS = ("Blank", "Unknown")  # never a row of the pairs table, so no picture
+NOT_DESIGNS = (BLANK, UNKNOWN)  # never a row of the pairs table, so no picture
 BANNER = GREEN  # a confirmed sock: the same colour while the frames' labels change under it
 
 
@@ -19,7 +20,7 @@ def draw(image_bgr, label, probability, note=None):
     out = image_bgr.copy()
     height, width = out.shape[:2]
     scale = max(0.4, width / 640.0)
-    colour = AMBER if label == "Unknown" else GREY if label == "Blank" else GREEN
+    colour = AMBER if label == UNKNOWN else GREY if label == BLANK else GREEN
     text = "%s %.0f %%" % (label, probability)
     cv2.rectangle(out, (0, 0), (width, int(28 * scale)), (0, 0, 0), -1)
     cv2.putText(out, text, (6, int(20 * scale)), cv2.FONT_HERSHEY_SIMPLEX, 0.6 * scale, colour,

@@ -19,6 +19,7 @@ import os
 import numpy as np
 
 from ..core.errors import ModelError
+from ..core.frames import read_labels
 
 #: The embedding net's input scaling (EfficientNet-Lite's ImageNet training): RGB, (x - 127) / 128.
 INPUT_MEAN = 127.0
@@ -103,18 +104,6 @@ def read_image(path):
     return image
 
 
-def read_labels(path):
-    """Labels from a ``labels.txt`` file, one a line, blank lines ignored."""
-    try:
-        with open(str(path), encoding="utf-8") as fh:
-            labels = [line.strip() for line in fh if line.strip()]
-    except OSError as exc:
-        raise ModelError("cannot read labels %s: %s" % (path, exc.strerror or exc))
-    if not labels:
-        raise ModelError("labels file %s is empty" % path)
-    return labels
-
-
 def model_files(dirpath, name=None):
     """(symbol, params, labels) paths of the MXNet model ``name`` in ``dirpath``.
 
@@ -181,7 +170,7 @@ def classifier_for(dirpath, forward, size=SIZE, min_probability=None):
     ``min_probability`` (percent) overrides the calibrated threshold ``tau``.
     """
     from . import openset
-    labels = read_labels(os.path.join(str(dirpath), "labels.txt"))
+    labels = read_labels(os.path.join(str(dirpath), "labels.txt"), ModelError)
     if not openset.has_head(dirpath):
         raise ModelError("model %s has no %s and %s (the open-set head)" % (
             dirpath, openset.GALLERY, openset.CALIBRATION))

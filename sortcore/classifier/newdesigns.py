@@ -30,9 +30,9 @@ import re
 
 import numpy as np
 
+from ..core.events import BLANK, UNKNOWN
 from . import palette as colours
 
-UNKNOWN, BLANK = "Unknown", "Blank"
 NEW_LABEL = re.compile(r"^New ([1-9][0-9]{0,8})$")
 #: A design keeps at most this many views (frames); more are thinned evenly.
 MAX_VIEWS = 48

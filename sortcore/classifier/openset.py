@@ -30,9 +30,8 @@ import os
 import numpy as np
 
 from ..core.errors import ModelError
+from ..core.events import BLANK, UNKNOWN  # noqa: F401 - openset.BLANK/UNKNOWN for training
 
-UNKNOWN = "Unknown"
-BLANK = "Blank"
 #: Indices :func:`decide` gives besides a label index.
 REJECT, BLANK_INDEX = -1, -2
 GALLERY = "gallery.npz"

@@ -25,7 +25,9 @@ import numpy as np
 
 from . import foreground, palette
 from .model import Prediction
-from .newdesigns import BLANK, UNKNOWN, NewDesigns
+from ..core.events import BLANK, UNKNOWN
+from ..core.messages import DEFAULT_CAMERA
+from .newdesigns import NewDesigns
 from .openset import normalise
 
 #: The picture of a design: the crop of its clearest frame at most this many px a side.
@@ -118,7 +120,7 @@ class SessionClassifier(object):
     def __getattr__(self, name):  # labels, head, embed, size: the wrapped classifier's
         return getattr(self.classifier, name)
 
-    def classify_at(self, image, ts, camera="camera"):
+    def classify_at(self, image, ts, camera=DEFAULT_CAMERA):
         scene = self.scenes.get(camera)
         if scene is None:
             scene = self.scenes[camera] = _Scene()

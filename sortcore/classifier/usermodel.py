@@ -18,7 +18,7 @@ import shutil
 import numpy as np
 
 from . import openset
-from .model import read_labels
+from ..core.frames import read_labels
 from .staged import Staged
 from ..core.errors import ModelError
 
@@ -59,7 +59,7 @@ def teach(user_model, base, name, views):
     version = "v%d" % ((versions[-1][0] if versions else 0) + 1)
     with Staged(source, os.path.join(user_model, version)) as staged:
         staged.copy()
-        labels = read_labels(os.path.join(staged.path, "labels.txt"))
+        labels = read_labels(os.path.join(staged.path, "labels.txt"), ModelError)
         head = openset.load_head(staged.path, labels)
         if name not in labels:
             labels.append(name)

@@ -13,8 +13,9 @@ from . import replay as _replay
 from . import run as _run
 from . import service as _service
 from . import settings as _settings
+from . import store as _store
 
-COMMAND_MODULES = [_replay, _service, _run, _model, _count, _device, _settings, _doctor]
+COMMAND_MODULES = [_replay, _store, _service, _run, _model, _count, _device, _settings, _doctor]
 
 
 def one_line(exc: BaseException) -> str:

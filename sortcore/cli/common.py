@@ -96,3 +96,15 @@ def pairs_table(rows, title: str):
     for row in rows_as_dicts(rows):
         table.add_row(row["image"], str(row["number_socks_seen"]), row["pair_seen"], str(row["pairs"]))
     return table
+
+
+def print_table(rows, title: str):
+    """The pairs table and the odd socks (plain text when not a terminal)."""
+    from rich.console import Console
+
+    from ..core.messages import odd_of
+
+    console = Console()
+    console.print(pairs_table(rows, title))
+    odd = odd_of(rows)
+    console.print("odd socks: %s" % (", ".join(odd) if odd else "none"))

@@ -26,13 +26,6 @@ def model_option(func):
                         "calibration.json).")(func)
 
 
-def min_probability_option(func):
-    return click.option("--min-probability", type=click.FloatRange(0, 100), default=None,
-                        help="Accept a design only at this score (cosine similarity to its nearest"
-                        " taught views, percent) or more; overrides the calibrated threshold tau"
-                        " of the model folder.")(func)
-
-
 @click.command()
 @click.option("--data", "data_dir", required=True, type=click.Path(exists=True, file_okay=False),
               help="One folder of photos per sock design (folder name = label); optionally a "
@@ -99,13 +92,20 @@ def _image_paths(paths):
             continue
 
 
+def _classifier(settings):
+    """The classifier of a command that only classifies (classify, watch): its model and threshold."""
+    from ..classifier.backends import load_classifier
+    threshold = settings["min_probability"]
+    if threshold is not None and not 0 <= threshold <= 100:
+        raise click.BadParameter("must be 0-100, got %r" % threshold, param_hint="--min-probability")
+    return load_classifier(settings["model"] or DEFAULT_MODEL, settings["runtime"], min_probability=threshold)
+
+
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
-@model_option
-@min_probability_option
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of results.")
 @settings_options("classify")
-def classify(paths, model_dir, min_probability, as_json, settings):
+def classify(paths, as_json, settings):
     """Label image files (or the images in folders, recursively) with the sock classifier.
 
     The label is ``Unknown`` when the model is not sure. A file that cannot be read
@@ -113,12 +113,11 @@ def classify(paths, model_dir, min_probability, as_json, settings):
     without any image is an error.
     """
     from ..classifier.model import read_image
-    from ..classifier.backends import load_classifier
     files = list(_image_paths(paths))
     if not files:
         raise click.ClickException("no images in %s" % ", ".join(paths))
     try:
-        classifier = load_classifier(model_dir, settings["runtime"], min_probability=min_probability)
+        classifier = _classifier(settings)
     except SortcoreError as exc:
         raise click.ClickException(str(exc))
     results, failed = [], 0
@@ -140,29 +139,26 @@ def classify(paths, model_dir, min_probability, as_json, settings):
 
 
 @click.command()
-@click.option("--source", "source_spec", required=True,
-              help="folder:PATH[?loop], video:PATH, webcam:0 or deeplens.")
 @settings_options("watch")
-@click.option("--fps", type=float, default=5.0, show_default=True,
-              help="At most this many frames a second (0: unlimited).")
-@click.option("--camera", default="camera", show_default=True, help="Camera name in payloads.")
-@model_option
-@min_probability_option
 @click.option("--count", type=int, default=None, help="Stop after N frames.")
 @click.option("--topic", default="sockfound", show_default=True)
-def watch(source_spec, settings, fps, camera, model_dir, min_probability, count, topic):
+def watch(settings, count, topic):
     """Classify frames from a camera, video or folder and publish sockfound payloads.
 
     With --broker (and the same connection options as serve) they go to the broker,
     else to stdout.
     """
     from ..camera.sources import open_source
-    from ..classifier.backends import load_classifier
+    from ..runtime.config import camera_name
     from ..runtime.watch import WatchOptions, watch as run_watch
+    if not settings["source"]:
+        raise click.UsageError("give --source (webcam:0, video:PATH, folder:PATH[?loop]) or SORTCORE_SOURCE")
     publisher = None
     try:
-        options = WatchOptions(fps=fps, camera=camera, count=count, new_designs=settings["new_designs"])
-        classifier = load_classifier(model_dir, settings["runtime"], min_probability=min_probability)
+        fps = settings["fps"]
+        options = WatchOptions(fps=fps, camera=camera_name(settings, os.environ), count=count,
+                               new_designs=settings["new_designs"])
+        classifier = _classifier(settings)
         if settings["broker"]:
             from ..runtime.config import publisher_factory
             publisher = publisher_factory(settings)()
@@ -172,7 +168,7 @@ def watch(source_spec, settings, fps, camera, model_dir, min_probability, count,
         else:
             def emit(text):
                 click.echo(text)
-        with open_source(source_spec, fps) as source:
+        with open_source(settings["source"], fps) as source:
             sent = run_watch(source, classifier, emit, options)
     except SortcoreError as exc:
         raise click.ClickException(str(exc))

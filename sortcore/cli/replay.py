@@ -1,43 +1,28 @@
-"""Commands over recorded logs and the store: replay, pairs, reset, sessions,
-simulate, timeline."""
+"""Commands over recorded frame logs: replay, simulate, timeline."""
 
 import json
 import sys
 
 import click
 
-from ..core.errors import SortcoreError
-from ..core.frames import Frame
-from ..offline.logfiles import open_log, read_frames, read_labels
+from ..core import settings as table
+from ..core.errors import BadLog, SortcoreError
+from ..core.frames import Frame, label_set, read_labels
+from ..offline.logfiles import open_log, read_frames
 from ..offline.replay import replay as run_replay
-from ..core.messages import odd_of
-from .common import db_option, engine_options, open_store, pairs_table
-
-FPS_HELP = "Frame rate for logs of bare payloads (no times), e.g. 3.5."
-
-
-def print_table(rows, title: str):
-    """The pairs table and the odd socks (plain text when not a terminal)."""
-    from rich.console import Console
-
-    console = Console()
-    console.print(pairs_table(rows, title))
-    odd = odd_of(rows)
-    console.print("odd socks: %s" % (", ".join(odd) if odd else "none"))
+from ..runtime.config import engine_config
+from .common import engine_options, open_store, print_table
+from .options import click_option, settings_options
 
 
 @click.command()
 @click.argument("logs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, allow_dash=True))
-@engine_options
-@click.option("--fps", type=float, help=FPS_HELP)
-@click.option("--labels", "labels_path", type=click.Path(exists=True, dir_okay=False),
-              help="The model's labels.txt: any other label is a dead letter (Blank and Unknown always pass).")
-@db_option
+@settings_options("replay")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 @click.option("--strict", is_flag=True, help="Exit 1 when any line was a dead letter.")
 @click.option("--commit-every", type=click.IntRange(1), default=5000, show_default=True,
               help="Lines per transaction (a killed replay resumes from the last one).")
-def replay(logs, config, fps, labels_path, db_path, as_json, strict, commit_every):
+def replay(logs, settings, as_json, strict, commit_every):
     """Replay recorded frame LOGS (- for stdin) in event time into a new session.
 
     Formats are detected per file: '%U %p' lines, mosquitto_sub -F '%J'
@@ -45,9 +30,14 @@ def replay(logs, config, fps, labels_path, db_path, as_json, strict, commit_ever
     their line number and reason. A replay that was killed resumes when the
     same command runs again.
     """
+    fps, db_path = settings["fps"], settings["db"]
     if fps is not None and fps <= 0:
         raise click.BadParameter("must be positive", param_hint="--fps")
-    labels = read_labels(labels_path) if labels_path else None
+    try:
+        config = engine_config(settings)
+        labels = label_set(read_labels(settings["labels"], BadLog)) if settings["labels"] else None
+    except SortcoreError as exc:
+        raise click.BadParameter(str(exc))
     store = open_store(db_path)
     progress = None
     if sys.stderr.isatty():  # tqdm only for a person watching (it costs start-up time)
@@ -72,54 +62,6 @@ def replay(logs, config, fps, labels_path, db_path, as_json, strict, commit_ever
                    err=True)
         if strict:
             sys.exit(1)
-
-
-@click.command()
-@db_option
-@click.option("--session", type=int, help="Session id (default: the latest).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def pairs(db_path, session, as_json):
-    """Show the pairs table of the current (or a given) session."""
-    store = open_store(db_path, readonly=True)
-    row = store.session(session)
-    if row is None:
-        raise click.ClickException("no such session" if session else "no session yet: replay or serve first")
-    from ..store.designstore import DesignStore
-    from ..core.messages import rows_as_dicts
-    rows = rows_as_dicts(store.pairs(row["id"]), DesignStore(store).names(row["id"]))
-    if as_json:
-        click.echo(json.dumps({"session": row["id"], "mode": row["mode"], "socks": rows, "odd": odd_of(rows),
-                               "unknown": store.unknown(row["id"])}))
-    else:
-        print_table(rows, "session %d (%s, %s)" % (row["id"], row["mode"], row["status"]))
-
-
-@click.command()
-@db_option
-@engine_options
-def reset(db_path, config):
-    """End the current session and start a new, empty one.
-
-    For a running service, publish {"cmd": "reset"} on sockpairs/control
-    instead: the service keeps its own session until it restarts.
-    """
-    store = open_store(db_path)
-    session = store.new_session(config.mode, config.to_dict(), "live")
-    click.echo("started session %d" % session)
-
-
-@click.command()
-@db_option
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def sessions(db_path, as_json):
-    """List sorting sessions with their socks and dead letters."""
-    rows = open_store(db_path, readonly=True).sessions()
-    if as_json:
-        click.echo(json.dumps(rows))
-        return
-    for row in rows:
-        click.echo("%(id)5d  %(mode)-9s %(status)-5s frames=%(frames)-7d socks=%(socks)-5d "
-                   "dead_letters=%(dead_letters)d" % row)
 
 
 @click.command()
@@ -154,7 +96,7 @@ def simulate(out, truth, designs, socks, fps, ghost_rate, wall, seed, start):
 @click.argument("log", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
 @click.option("-o", "--out", type=click.Path(dir_okay=False), default="timeline.png", show_default=True)
 @engine_options
-@click.option("--fps", type=float, help=FPS_HELP)
+@click_option(table.BY_NAME["fps"], "replay")
 def timeline(log, out, config, fps):
     """Draw LOG's frames per design over time, ghosts and confirmed socks."""
     from ..devtools.timeline import plot_timeline
@@ -168,4 +110,4 @@ def timeline(log, out, config, fps):
     click.echo("wrote %s (%d frames, %d socks)" % (out, len(frames), socks))
 
 
-commands = [replay, pairs, reset, sessions, simulate, timeline]
+commands = [replay, simulate, timeline]

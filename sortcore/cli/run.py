@@ -5,7 +5,6 @@ retrying cannot mend (one line); 2 a bad option or setting; 3 the source ended a
 that were retried, or frames that became dead letters).
 """
 
-import os
 
 import click
 
@@ -28,17 +27,15 @@ def run(settings):
     folder or video source stops at its end (with --http, the page stays up until SIGTERM or
     Ctrl-C): exit 0, or 3 if there were errors on the way.
     """
-    from ..runtime.appliance import run_appliance
-    from ..runtime.config import camera_name
+    from ..runtime.appliance import appliance_config, run_appliance
 
     if not settings["source"]:
         raise click.UsageError("give --source (webcam:0, video:PATH, folder:PATH) or SORTCORE_SOURCE")
-    values = dict(settings, model=settings["model"] or shipped_model(),
-                  camera=camera_name(settings, os.environ), db=settings["db"])
     try:
+        config = appliance_config(settings, "run", shipped_model())
         with live_page(settings) as listeners:
             from ..camera.annotate import frame_feed  # the page's camera view
-            loop = run_appliance(values, listeners, on_frame=frame_feed(listeners), hold=bool(listeners))
+            loop = run_appliance(config, listeners, on_frame=frame_feed(listeners), hold=bool(listeners))
     except ConfigError as exc:  # a setting out of range: exit 2, like any bad option
         raise click.UsageError(str(exc))
     except SortcoreError as exc:

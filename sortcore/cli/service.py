@@ -19,7 +19,7 @@ def serve(settings):
     Runs until SIGTERM or Ctrl-C. Results are kept in the store until the
     broker has them, so broker outages and restarts lose nothing.
     """
-    from ..offline.logfiles import read_labels
+    from ..core.frames import label_set, read_labels
     from ..runtime import config as build
     from ..runtime.service import ServeOptions, serve as run_service
 
@@ -27,7 +27,7 @@ def serve(settings):
         options = ServeOptions(
             broker=settings["broker"], connect=build.connect_options(settings), core=build.core_options(settings),
             camera_default=settings["camera_default"], batch=settings["batch"], max_future=settings["max_future"],
-            labels=read_labels(settings["labels"]) if settings["labels"] else None)
+            labels=label_set(read_labels(settings["labels"])) if settings["labels"] else None)
         config = build.engine_config(settings)
     except SortcoreError as exc:
         raise click.BadParameter(str(exc))

@@ -29,7 +29,7 @@ from typing import Dict, List, Optional
 from . import clocks
 from .errors import ConfigError
 from .events import (  # noqa: F401 - re-exported: the engine's public names stay importable from here
-    MODES, UNKNOWN, UNRECOGNISED, EngineConfig, FrameLate, FrameRefused, PairsRow, SightingClosed, SockConfirmed,
+    BLANK, MODES, UNKNOWN, UNRECOGNISED, EngineConfig, FrameLate, FrameRefused, PairsRow, SightingClosed, SockConfirmed,
     pairs_row,
 )
 from .runs import INF as _INF, STATE_VERSION, Camera, Run, camera_from_state, camera_state, upgrade

@@ -7,7 +7,9 @@ from typing import NamedTuple, Optional, Tuple
 from .errors import ConfigError
 
 MODES = ("sighting", "tumbling")
-UNKNOWN = "Unknown"  # the classifier's open-set label, matched exactly
+# The labels with a meaning of their own, here and nowhere else:
+UNKNOWN = "Unknown"  # the classifier's open-set label (a sock it cannot name), matched exactly
+BLANK = "Blank"  # no sock in the frame (the wall); ignored by default (setting ``ignore``)
 UNRECOGNISED = "Unrecognised"  # ``pair_seen`` of an unrecognised sock: never a pair, never odd
 
 
@@ -74,8 +76,18 @@ class PairsRow(NamedTuple):
     pairs: int
 
 
+PAIR, UNMATCHED = "Pair", "Un-matched"  # ``pair_seen``: the seed's words
+
+
 def pairs_row(image: str, count: int) -> PairsRow:
-    return PairsRow(image, count, "Pair" if count % 2 == 0 else "Un-matched", count // 2)
+    """The pair rule, the one place it is decided: an even count is paired, ``count // 2``
+    pairs. The store's ``pairs`` view is generated from :data:`PAIRS_SQL`, its SQL form."""
+    return PairsRow(image, count, PAIR if count % 2 == 0 else UNMATCHED, count // 2)
+
+
+#: :func:`pairs_row`'s columns as SQL over ``count(*)`` (tests/test_store.py checks both agree)
+PAIRS_SQL = ("count(*) as number_socks_seen, case when count(*) % 2 = 0 then '{}' else '{}' end as pair_seen, "
+             "count(*) / 2 as pairs").format(PAIR, UNMATCHED)
 
 
 class SockConfirmed(NamedTuple):

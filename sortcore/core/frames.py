@@ -10,14 +10,15 @@ import math
 import re
 from typing import List, NamedTuple, Optional, Union
 
-from .errors import BadFrame
+from .errors import BadFrame, ConfigError
+from .events import BLANK, UNKNOWN
 
 MAX_IMAGE_LEN = 64
 MAX_CAMERA_LEN = 64
 MAX_LINE = 64 * 1024  # bytes; a longer line is a dead letter, not a memory spike
 MAX_RAW_KEPT = 1024  # bytes of a bad payload kept in its dead letter, once escaped
 MAX_TS = 1e11  # unix seconds (the year 5138): beyond it, window numbers outgrow the store's 64-bit integers
-ALWAYS_LABELS = ("Blank", "Unknown")  # legal with any allow-list: no sock, the open-set output
+ALWAYS_LABELS = (BLANK, UNKNOWN)  # legal with any allow-list: no sock, the open-set output
 
 
 class Frame(NamedTuple):
@@ -129,6 +130,19 @@ def _new_design(image: str) -> bool:
     """A camera's design found in the session (``New 3``): every allow-list takes it."""
     from .messages import NEW_DESIGN
     return NEW_DESIGN.match(image) is not None
+
+
+def read_labels(path, error=ConfigError) -> List[str]:
+    """The labels of a ``labels.txt`` (a model folder's, or an allow-list): one a line, blank
+    lines ignored; ``error`` (a :class:`SortcoreError` class) if unreadable or empty."""
+    try:
+        with open(str(path), encoding="utf-8") as fh:
+            labels = [line.strip() for line in fh if line.strip()]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error("cannot read labels %s: %s" % (path, getattr(exc, "strerror", None) or exc))
+    if not labels:
+        raise error("labels file %s is empty" % path)
+    return labels
 
 
 def label_set(labels) -> Optional[frozenset]:

@@ -4,6 +4,7 @@ import json
 import re
 from typing import Collection, Iterable, List
 
+DEFAULT_CAMERA = "camera"  # a camera's name when nothing names it (runtime.config.camera_name)
 TOPIC_FRAMES = "sockfound"
 TOPIC_PAIRS = "sockpairs"
 TOPIC_STATE = "sockpairs/state"

@@ -17,11 +17,11 @@ Python 3.7 compatible and free of heavy imports (the lambda reads it on the came
 from typing import Dict, Iterable, List, NamedTuple, Optional, Tuple
 
 from .errors import ConfigError
-
-KINDS = ("str", "int", "float", "bool", "path", "choice", "list")
+from .events import BLANK
 
 LIVE = ("serve", "run", "lambda")  # the long-running runtimes
-CAMERAS = ("run", "lambda")  # the commands that own a camera (watch keeps its own options)
+CAMERAS = ("run", "lambda", "watch")  # the commands that read a camera
+CLASSIFIER = ("classify", "watch")  # the commands that only classify (no engine)
 ENGINE = ("replay", "serve", "run", "lambda", "demo", "count")
 BROKER = ("serve", "run", "lambda", "watch")
 
@@ -73,8 +73,10 @@ SETTINGS = (
     _s("gap", "float", 1.5, "Seconds without a design's frame that end its run (sighting mode).",
        "engine", ENGINE),
     _s("min_probability", "float", 0.0, "Frames below this probability (percent) are not counted.",
-       "engine", ENGINE),
-    _s("ignore", "list", ("Blank",), "Labels that are not socks (comma-separated or repeated).",
+       "engine", ENGINE + CLASSIFIER, notes=tuple((c, "Here the classifier's threshold: a design only at "
+       "this score (cosine similarity to its nearest taught views, percent) or more; overrides the "
+       "model folder's calibrated tau.") for c in CLASSIFIER)),
+    _s("ignore", "list", (BLANK,), "Labels that are not socks (comma-separated or repeated).",
        "engine", ENGINE),
     # --- the engine: time and bounds (docs/time.md) ---
     _s("lateness", "float", 30.0, "Seconds of event time a frame may come after newer frames of its "
@@ -115,7 +117,7 @@ SETTINGS = (
        "serve", ("serve",)),
     _s("batch", "int", 50, "Frames committed together at most.", "serve", ("serve",)),
     _s("labels", "path", None, "The model's labels.txt: frames of any other label are dead "
-       "letters (Blank and Unknown always pass).", "serve", ("serve",)),
+       "letters (Blank and Unknown always pass).", "serve", ("serve", "replay")),
     _s("max_future", "float", 300.0, "Frames stamped further ahead of their receive time "
        "(seconds) are dead letters.", "serve", ("serve",)),
     # --- every live runtime ---
@@ -140,7 +142,7 @@ SETTINGS = (
        "own timestamps), folder:PATH[?loop].", "device", CAMERAS,
        notes=(("lambda", "Also deeplens, the default."),)),
     _s("model", "path", None, "Model folder (default: the shipped model/).", "device",
-       ("run", "lambda", "count")),
+       ("run", "lambda", "count") + CLASSIFIER),
     _s("runtime", "choice", "auto", "Classifier runtime: onnx (ONNX Runtime, the model folder's "
        ".onnx file), mxnet (the same network as <name>-symbol.json, for the DeepLens), or auto "
        "(onnx when the folder has an .onnx file and onnxruntime imports, else mxnet).", "device",
@@ -151,8 +153,9 @@ SETTINGS = (
        "name, or 'camera').", "device", CAMERAS),
     _s("fps", "float", 5.0, "Frames classified a second at most (0: as fast as the model goes); "
        "a video: at most this many of its frames a second of video, stamped with the video's own "
-       "time (0: every frame).", "device", CAMERAS + ("count",),
-       notes=(("count", "Also the frame rate of a folder source."),)),
+       "time (0: every frame).", "device", CAMERAS + ("count", "replay"),
+       notes=(("count", "Also the frame rate of a folder source."),
+              ("replay", "Here the frame rate of logs of bare payloads (no times), which need it."))),
     _s("publish_frames", "bool", True, "Publish every classified frame on 'sockfound'.",
        "device", ("run", "lambda")),
     _s("greengrass", "bool", True, "Publish through the Greengrass core (v1).", "lambda",
@@ -192,6 +195,9 @@ COMMAND_DEFAULTS = {
     ("lambda", "db"): "/sortcore-data/sortcore.db",
     ("lambda", "source"): "deeplens",
     ("lambda", "fps"): 5.0,
+    ("replay", "fps"): None,
+    ("classify", "min_probability"): None,
+    ("watch", "min_probability"): None,
     ("run", "lateness"): 0.0,
     ("lambda", "lateness"): 0.0,
     ("count", "lateness"): 0.0,
@@ -209,10 +215,6 @@ def for_command(command: str) -> List[Setting]:
 
 def default(setting: Setting, command: str):
     return COMMAND_DEFAULTS.get((command, setting.name), setting.default)
-
-
-def defaults(command: str) -> dict:
-    return {s.name: default(s, command) for s in for_command(command)}
 
 
 def group(values: dict, name: str) -> dict:

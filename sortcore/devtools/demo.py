@@ -18,12 +18,13 @@ from typing import Callable, List, Optional, Tuple
 
 from .broker import LocalBroker
 from ..core.engine import EngineConfig
-from ..core.errors import DemoError
+from ..core.errors import BadFrame, DemoError
 from ..adapters.mqtt import Connection, ConnectOptions, Message
 from ..core.messages import TOPIC_FRAMES, TOPIC_PAIRS, TOPIC_STATE, odd_of, rows_as_dicts
 from ..runtime.core import CoreOptions
 from ..runtime.service import ServeOptions, Service
 from ..store.database import Store
+from ..offline.logfiles import split_stamped
 
 @dataclass(frozen=True)
 class DemoOptions:
@@ -54,10 +55,9 @@ def schedule(lines: List[str], end: float) -> List[Tuple[float, bytes]]:
     """
     parsed = []
     for line in lines:
-        stamp, _, payload = line.partition(" ")
         try:
-            parsed.append((float(stamp), payload))
-        except ValueError:
+            parsed.append(split_stamped(line))
+        except BadFrame:
             parsed.append((None, line))  # played as it is; the service dead-letters it
     stamps = [t for t, _ in parsed if t is not None]
     if not stamps:
@@ -109,7 +109,7 @@ def _run(options, config, on_sock, lines, truth, workdir, listeners):
         core=CoreOptions(status_interval=1.0)))
     service.core.listeners.extend(listeners)
     for listener in listeners:
-        listener.bind_reset(service.resets.ask)
+        listener.bind_reset(service.requests.ask)
     thread = threading.Thread(target=service.run, name="sortcore-serve", daemon=True)
     viewer = camera = None
     try:

@@ -21,7 +21,7 @@ import sys
 from typing import Iterator, List, Optional, Tuple, Union
 
 from ..core.errors import BadFrame, BadLog
-from ..core.frames import MAX_LINE, DeadLetter, Frame, decode_payload, frame_from_obj, label_set, loads_strict, raw_text
+from ..core.frames import MAX_LINE, DeadLetter, Frame, decode_payload, frame_from_obj, loads_strict, raw_text
 
 FORMATS = ("stamped", "json", "plain")
 
@@ -40,18 +40,6 @@ def open_log(path: str):
     if not stat.S_ISREG(mode):
         raise BadLog("%s is a device, not a log file" % path)
     return open(path, "rb")
-
-
-def read_labels(path: str) -> frozenset:
-    """An allow-list from a ``labels.txt`` (one label a line), with Blank and Unknown."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            names = [line.strip() for line in f if line.strip()]
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BadLog("cannot read labels %s: %s" % (path, getattr(exc, "strerror", None) or exc))
-    if not names:
-        raise BadLog("labels file %s is empty" % path)
-    return label_set(names)
 
 
 _TST_FORMATS = ("%Y-%m-%dT%H:%M:%S.%f%z", "%Y-%m-%dT%H:%M:%S%z")
@@ -101,15 +89,22 @@ def detect_format(lines: List[bytes]) -> str:
     return best if votes[best] else "plain"
 
 
-def _stamped_line(line: bytes, index: int, fps: float, start: float, labels=None) -> Frame:
-    """``%U %p``: unix seconds, a space, the payload."""
-    stamp, _, payload = line.partition(b" ")
+def split_stamped(line):
+    """``(unix seconds, payload)`` of a ``%U %p`` line (bytes or str; ``mosquitto_sub -F '%U %p'``,
+    ``sortcore simulate``), the one parser of that format; :class:`BadFrame` if it is not one."""
+    stamp, _, payload = line.partition(b" " if isinstance(line, bytes) else " ")
     try:
         ts = float(stamp)
     except ValueError:
         ts = math.nan
     if not payload or not math.isfinite(ts) or not stamp[:1].isdigit():
         raise BadFrame("line is not '<unix seconds> <payload>'")
+    return ts, payload
+
+
+def _stamped_line(line: bytes, index: int, fps: float, start: float, labels=None) -> Frame:
+    """``%U %p``: unix seconds, a space, the payload."""
+    ts, payload = split_stamped(line)
     return decode_payload(payload, "", ts, labels)
 
 

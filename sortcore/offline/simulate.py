@@ -15,7 +15,7 @@ import random
 import time
 from typing import List, Optional, Sequence, Tuple
 
-from ..core.engine import Engine, EngineConfig
+from ..core.engine import BLANK, Engine, EngineConfig
 from ..core.frames import Frame
 from .logfiles import read_frames
 
@@ -51,8 +51,8 @@ def simulate(designs: Optional[Sequence[str]] = None, socks: int = 20, fps: floa
         while t < end:
             if rng.random() < ghost_rate:
                 emit(rng.choice(others), 30.0, 70.0)
-            elif image == "Blank":
-                emit("Blank", 30.0, 75.0)
+            elif image == BLANK:
+                emit(BLANK, 30.0, 75.0)
             else:
                 emit(image, 55.0, 99.5)
             t += rng.uniform(0.85, 1.15) / fps
@@ -61,9 +61,9 @@ def simulate(designs: Optional[Sequence[str]] = None, socks: int = 20, fps: floa
     # A ghost of a neighbouring sock's design in the wall between two socks would
     # be indistinguishable from that sock, and could join two socks of one design.
     for i, design in enumerate(shown):
-        frames_for(rng.uniform(*wall), "Blank", near=shown[max(0, i - 1):i + 1])
+        frames_for(rng.uniform(*wall), BLANK, near=shown[max(0, i - 1):i + 1])
         frames_for(rng.uniform(*hold), design)
-    frames_for(rng.uniform(*wall), "Blank", near=shown[-1:])
+    frames_for(rng.uniform(*wall), BLANK, near=shown[-1:])
     truth = {
         "frames": len(lines),
         "shown": shown,

@@ -13,7 +13,7 @@ from ..adapters.mqtt_config import ConnectOptions
 from ..core.engine import EngineConfig
 from ..core.errors import ConfigError
 from .secrets_file import read_secret
-from ..core.messages import TOPIC_CONTROL, TOPIC_FRAMES, TOPIC_PAIRS, TOPIC_STATE, TOPIC_STATUS, offline_will
+from ..core.messages import DEFAULT_CAMERA, TOPIC_CONTROL, TOPIC_FRAMES, TOPIC_PAIRS, TOPIC_STATE, TOPIC_STATUS, offline_will
 from .core import CoreOptions
 
 
@@ -27,6 +27,12 @@ def user_model_dir(values: dict) -> Optional[str]:
     return os.path.join(os.path.dirname(os.path.abspath(values["db"])), "user-model")
 
 
+def value(values: dict, name: str, command: str = "run"):
+    """``values[name]``, or where it is missing the settings table's default for ``command``."""
+    found = values.get(name)
+    return table.default(table.BY_NAME[name], command) if found is None else found
+
+
 def engine_config(values: dict) -> EngineConfig:
     return EngineConfig(**table.group(values, "engine"))
 
@@ -34,13 +40,11 @@ def engine_config(values: dict) -> EngineConfig:
 def core_options(values: dict) -> CoreOptions:
     """Status pacing, and Home Assistant discovery when a broker is set (its device is the
     camera, or for ``serve`` the client id)."""
-    discovery = values.get("ha_discovery") if values.get("broker") else None
-    return CoreOptions(status_interval=values.get("status_interval", 5.0),
-                       heartbeat=values.get("heartbeat", 30.0),
-                       outbox_retention=values.get("outbox_retention", CoreOptions.outbox_retention),
-                       ha_discovery=discovery, ha_prefix=values.get("ha_prefix") or CoreOptions.ha_prefix,
-                       ha_name=values.get("topic_prefix", "") + (values.get("camera") or values.get("client_id") or ""),
-                       outbox_rows=values.get("outbox_rows", CoreOptions.outbox_rows))
+    discovery = value(values, "ha_discovery") if values.get("broker") else None
+    return CoreOptions(status_interval=value(values, "status_interval"), heartbeat=value(values, "heartbeat"),
+                       outbox_retention=value(values, "outbox_retention"), ha_discovery=discovery,
+                       ha_prefix=value(values, "ha_prefix"), outbox_rows=value(values, "outbox_rows"),
+                       ha_name=values.get("topic_prefix", "") + (values.get("camera") or values.get("client_id") or ""))
 
 
 def connect_options(values: dict, persistent: bool = True) -> ConnectOptions:
@@ -55,7 +59,7 @@ def connect_options(values: dict, persistent: bool = True) -> ConnectOptions:
 
 def camera_name(values: dict, environ: dict) -> str:
     """The camera setting, else the Greengrass thing name, else this host's name."""
-    name = values.get("camera") or environ.get("AWS_IOT_THING_NAME") or socket.gethostname() or "camera"
+    name = values.get("camera") or environ.get("AWS_IOT_THING_NAME") or socket.gethostname() or DEFAULT_CAMERA
     return name[:64]
 
 
@@ -71,11 +75,15 @@ def prefixed_topics(prefix: str) -> dict:
 def publisher_factory(values: dict):
     """``connect()`` for a :class:`~sortcore.runtime.links.Link` to ``values['broker']``: it
     reads ``sockpairs/control``, and its last will says ``offline`` on ``sockpairs/status``."""
-    topics = prefixed_topics(values.get("topic_prefix", ""))
+    return publisher_to(values["broker"], connect_options(values, persistent=False), values.get("topic_prefix", ""))
+
+
+def publisher_to(url: str, options: ConnectOptions, topic_prefix: str = ""):
+    """:func:`publisher_factory` from options already built."""
+    topics = prefixed_topics(topic_prefix)
     options = dataclasses.replace(
-        connect_options(values, persistent=False), subscriptions=((topics.get(TOPIC_CONTROL, TOPIC_CONTROL), 1),),
+        options, subscriptions=((topics.get(TOPIC_CONTROL, TOPIC_CONTROL), 1),),
         will=(topics.get(TOPIC_STATUS, TOPIC_STATUS), offline_will(), 1, True))
-    url = values["broker"]
 
     def connect():
         from ..adapters.mqtt import connect_publisher  # paho only when a broker is configured

@@ -60,11 +60,6 @@ def parse_control(payload: bytes) -> tuple:
     return cmd, args
 
 
-def parse_command(payload: bytes) -> str:
-    """The command of a control payload; :class:`BadFrame` with the reason if it has none."""
-    return parse_control(payload)[0]
-
-
 class Control(object):
     """Applies control commands to a :class:`~sortcore.runtime.core.Core`."""
 
@@ -83,12 +78,7 @@ class Control(object):
             if retained:
                 raise BadFrame("retained control message ignored")
             cmd, args = parse_control(payload)
-            if cmd == "reset":
-                self.reset()
-            elif cmd == "status":
-                self.core.status_soon()
-            else:
-                getattr(self, cmd)(*args)
+            getattr(self, cmd)(*args)
             return cmd
         except BadFrame as exc:
             self.core.reject(DeadLetter(where, None, exc.reason, raw_text(payload)))
@@ -113,6 +103,11 @@ class Control(object):
         self.reset_done = True
         return session
 
+    def status(self) -> dict:
+        """Publish the status now; return it."""
+        self.core.status_soon()
+        return self.core.status()
+
     def name(self, design: str, name: str) -> dict:
         """Name a design found in the session (BadFrame with the reason when refused)."""
         return self._designs("name", design, name)
@@ -134,12 +129,13 @@ class Control(object):
         return done
 
 
-class ResetRequests(object):
-    """Resets asked for from another thread (the page's button), done in the runtime's thread.
+class ControlRequests(object):
+    """Control commands asked for from another thread (the page's buttons, the lambda's
+    handler), done in the runtime's thread: the one way in besides the control topic.
 
-    :meth:`ask` blocks until the runtime called :meth:`serve` and returns the session id, or
-    raises :class:`SortcoreError` with the reason it was refused. ``wake`` tells an idle
-    runtime to look (serve puts a marker on its event queue).
+    :meth:`ask` blocks until the runtime called :meth:`serve` and returns the command's result
+    (a reset: the session id), or raises :class:`SortcoreError` with the reason it was
+    refused. ``wake`` tells an idle runtime to look (serve puts a marker on its event queue).
     """
 
     def __init__(self, wake=None, timeout: float = 5.0):
@@ -147,9 +143,10 @@ class ResetRequests(object):
         self.timeout = timeout
         self._lock = threading.Lock()
         self._waiting = []  # type: list
+        self._posted = []  # type: list  # (payload, where): control messages, handled as the topic's
 
     def ask(self, action: str = "reset", *args):
-        """Do ``action`` (reset, name, merge) with ``args`` in the runtime's thread; its result."""
+        """Do ``action`` (a :data:`COMMANDS` name) with ``args`` in the runtime's thread; its result."""
         request = {"done": threading.Event(), "action": action, "args": args}
         with self._lock:
             self._waiting.append(request)
@@ -161,13 +158,42 @@ class ResetRequests(object):
             raise SortcoreError(request["error"])
         return request["result"]
 
+    def post(self, payload: bytes, where: str):
+        """Hand a control message to the runtime's thread without waiting: it is handled as one
+        from the control topic (a refusal is a dead letter)."""
+        with self._lock:
+            self._posted.append((payload, where))
+        if self.wake is not None:
+            self.wake()
+
     def serve(self, control: Control):
         """Do the waiting requests (call from the thread that owns the pipeline)."""
         with self._lock:
             waiting, self._waiting = self._waiting, []
+            posted, self._posted = self._posted, []
+        for payload, where in posted:
+            control.handle(payload, where=where)
         for request in waiting:
             try:
                 request["result"] = getattr(control, request["action"])(*request["args"])
             except BadFrame as exc:
                 request["error"] = exc.reason
             request["done"].set()
+
+
+def answer(loop, event) -> dict:
+    """The Greengrass lambda's answer to a message routed to it (``sockpairs/control``, decoded;
+    an event without ``cmd`` asks for the status): checked here as every control message, then
+    handed to ``loop``'s thread, which handles it as one from the control topic. The answer
+    carries the loop's status as it is now."""
+    if isinstance(event, dict) and "cmd" not in event:
+        event = dict(event, cmd="status")
+    try:
+        payload = json.dumps(event).encode("utf-8")
+        cmd = parse_control(payload)[0]
+    except (TypeError, ValueError):
+        return {"ok": False, "error": "control message is not JSON"}
+    except BadFrame as exc:
+        return {"ok": False, "error": exc.reason}
+    loop.requests.post(payload, "lambda")
+    return {"ok": True, "cmd": cmd, "status": loop.status()}

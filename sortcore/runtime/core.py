@@ -29,6 +29,7 @@ from typing import List, Optional
 from . import hass
 from ..core.engine import FrameLate, FrameRefused, SockConfirmed
 from ..core.errors import ConfigError, MqttError, StoreError
+from ..core.settings import BY_NAME as _DEFAULT
 from ..core.messages import (TOPIC_STATE, TOPIC_STATUS, dumps, sock_message, state_message,
                         status_message)
 from ..store.outbox import OutboxPump
@@ -46,12 +47,12 @@ class CoreOptions:
     False removes them, None does neither; ``ha_name``: the device's name (default: the
     camera, else the runtime)."""
 
-    status_interval: float = 5.0
-    heartbeat: float = 30.0
+    status_interval: float = _DEFAULT["status_interval"].default  # the settings table's defaults
+    heartbeat: float = _DEFAULT["heartbeat"].default
     retry_denied: float = 5.0
-    outbox_retention: float = 7 * 24 * 3600.0
+    outbox_retention: float = _DEFAULT["outbox_retention"].default
     prune_interval: float = 3600.0
-    outbox_rows: int = 10000
+    outbox_rows: int = _DEFAULT["outbox_rows"].default
     ha_discovery: Optional[bool] = None
     ha_prefix: str = hass.DEFAULT_PREFIX
     ha_name: str = ""

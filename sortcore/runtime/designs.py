@@ -15,12 +15,13 @@ import logging
 
 from ..store.designstore import DesignStore
 from ..core.errors import BadFrame, SortcoreError, StoreError
+from ..core.events import BLANK, UNKNOWN, UNRECOGNISED
 from ..core.messages import NEW_DESIGN
 
 log = logging.getLogger(__name__)
 
 MAX_NAME = 64
-RESERVED = ("Unknown", "Blank", "Unrecognised")
+RESERVED = (UNKNOWN, BLANK, UNRECOGNISED)
 
 
 def check_name(name):

@@ -32,8 +32,8 @@ from typing import Callable, List, Optional
 
 from ..core.errors import BadFrame, ConfigError, MqttError, SourceEnded
 from ..core.frames import DeadLetter, frame_from_obj
-from ..core.messages import TOPIC_FRAMES, TOPIC_STATUS, dumps, frame_payload, status_message
-from .control import Control, ResetRequests
+from ..core.messages import DEFAULT_CAMERA, TOPIC_FRAMES, TOPIC_STATUS, dumps, frame_payload, status_message
+from .control import Control, ControlRequests
 from .core import Core, CoreOptions, RateLimiter, frame_ts
 from .links import Backoff, Link
 
@@ -53,7 +53,7 @@ class DeviceOptions:
     ``user_model``: the folder a named design is taught to, ``model``: the model loaded.
     """
 
-    camera: str = "deeplens"
+    camera: str = DEFAULT_CAMERA
     fps: float = 5.0
     publish_frames: bool = True
     backoff_initial: float = 0.5
@@ -111,9 +111,7 @@ class DeviceLoop(object):
         self._frames = None
         self._source_start = 0.0  # the wall-clock time a source with its own clock starts at
         self._last_ts = 0.0
-        self._reset = threading.Event()
-        self.resets = ResetRequests()  # the page's, answered with the new session id
-        self._status_now = threading.Event()
+        self.requests = ControlRequests()  # the page's and the lambda handler's commands
         self.frames = 0  # frames read since start
         self.errors = 0
         self.last_error = None  # type: Optional[str]
@@ -122,14 +120,6 @@ class DeviceLoop(object):
         self.beat = lambda: None  # called each iteration (the systemd watchdog)
 
     # --- control (any thread) ----------------------------------------------
-
-    def request_reset(self):
-        """Start a new sorting session at the next iteration (thread-safe)."""
-        self._reset.set()
-
-    def request_status(self):
-        """Publish a ``sockpairs/status`` message at the next iteration (thread-safe)."""
-        self._status_now.set()
 
     def status(self) -> dict:
         """The ``sockpairs/status`` payload: the core's, or before the store opens (no core
@@ -244,19 +234,10 @@ class DeviceLoop(object):
         return self._last_ts
 
     def _requests(self):
-        self.resets.serve(self.control)
+        self.requests.serve(self.control)
         for link in self.links:  # sockpairs/control from a broker (Home Assistant's button)
             for message in link.received() if hasattr(link, "received") else ():
                 self.control.handle(message.payload, message.retain, message.topic)
-        if self._reset.is_set():
-            self._reset.clear()
-            try:
-                self.control.reset()
-            except BadFrame as exc:
-                log.warning("%s", exc.reason)
-        if self._status_now.is_set():
-            self._status_now.clear()
-            self.core.status_soon()
 
     def _handle(self, image, number: int, ts: float):
         source = getattr(self.source, "name", "camera")

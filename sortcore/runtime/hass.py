@@ -19,8 +19,9 @@ from typing import Dict, List, Tuple
 
 from .. import __version__
 from ..core.messages import TOPIC_CONTROL, TOPIC_STATE, TOPIC_STATUS, dumps
+from ..core.settings import BY_NAME
 
-DEFAULT_PREFIX = "homeassistant"
+DEFAULT_PREFIX = BY_NAME["ha_prefix"].default  # "homeassistant"
 RESET_PAYLOAD = '{"cmd": "reset"}'
 ONLINE_TEMPLATE = "{{ 'offline' if value_json.status == 'offline' else 'online' }}"
 

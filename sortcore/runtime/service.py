@@ -32,7 +32,7 @@ from ..core.errors import BadFrame, ConfigError, MqttError, StoreError
 from ..core.frames import DeadLetter, decode_payload, raw_text
 from ..core.messages import TOPIC_CONTROL, TOPIC_FRAMES, TOPIC_STATUS, offline_will
 from ..store.pipeline import Pipeline
-from .control import Control, ResetRequests
+from .control import Control, ControlRequests
 from .core import Core, CoreOptions
 from .links import ConnectionLink
 
@@ -102,7 +102,7 @@ class Service(object):
         self.core = Core(pipeline, [ConnectionLink("mqtt", self.conn)], options.core, "serve",
                          clock=clock, monotonic=monotonic)
         self.control = Control(self.core, clock=monotonic)
-        self.resets = ResetRequests(wake=lambda: self.events.put(_WAKE))
+        self.requests = ControlRequests(wake=lambda: self.events.put(_WAKE))
         self.pipeline = pipeline
         self.counters = self.core.counters
         self.stopping = threading.Event()
@@ -131,7 +131,7 @@ class Service(object):
                 batch = self._take(max(0.0, next_tick - self.monotonic()))
                 if batch:
                     self._handle(batch)
-                self.resets.serve(self.control)
+                self.requests.serve(self.control)
                 if self.monotonic() >= next_tick:
                     self._tick()
                     next_tick = self.monotonic() + self.options.tick_interval
@@ -275,7 +275,7 @@ def serve(store, config: EngineConfig, options: ServeOptions, install_signals: b
     service.beat = notifier.beat
     service.core.listeners.extend(listeners)
     for listener in listeners:
-        listener.bind_reset(service.resets.ask)
+        listener.bind_reset(service.requests.ask)
     if install_signals:
         import signal
 

@@ -19,7 +19,7 @@ import json
 import time
 
 from ..core.errors import ConfigError
-from ..core.messages import frame_payload
+from ..core.messages import DEFAULT_CAMERA, frame_payload
 from .core import RateLimiter, frame_ts
 
 
@@ -28,7 +28,7 @@ class WatchOptions:
     """At most ``fps`` frames a second (0: unlimited), ``count`` frames (None: all)."""
 
     fps: float = 5.0
-    camera: str = "camera"
+    camera: str = DEFAULT_CAMERA
     count: object = None
     new_designs: bool = True
 

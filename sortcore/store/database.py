@@ -33,10 +33,10 @@ Failures become :class:`StoreError` subclasses: ``StoreCorrupt``, ``StoreFull``
 import json
 import sqlite3
 import time
-from typing import Iterable, List, Optional
+from typing import List, Optional
 
 from ..core.engine import UNKNOWN
-from .outboxrows import DEFAULT_DESTINATION, OutboxRows  # noqa: F401 - DEFAULT_DESTINATION: importable from here
+from .outboxrows import OutboxRows
 from .schema import MIGRATIONS, ensure_views
 from ..core.errors import StoreCorrupt, StoreError, store_error
 from .storefile import StoreLock, Transaction, connect_readonly, create_private, guarded
@@ -355,10 +355,6 @@ class Store(OutboxRows):
         if session is None:
             return list(self._query("select * from dead_letters order by id"))
         return list(self._query("select * from dead_letters where session = ? order by id", [session]))
-
-    @guarded
-    def sightings(self, session: int) -> List[dict]:
-        return list(self._query("select * from sightings where session = ? order by id", [session]))
 
 
 def _sighting_row(session: int, confirmed, closed) -> tuple:

@@ -15,10 +15,10 @@ Python 3.7 compatible.
 
 import logging
 import time
-from typing import Dict, List, Optional
+from typing import List, Optional
 
 from ..core.errors import MqttError
-from .database import DEFAULT_DESTINATION
+from .outboxrows import DEFAULT_DESTINATION
 
 log = logging.getLogger(__name__)
 

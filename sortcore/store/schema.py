@@ -6,16 +6,13 @@ Plain SQL through :mod:`sqlite3` (sqlite-utils imports numpy when installed). Py
 import json
 import sqlite3
 
-from ..core.engine import UNKNOWN
+from ..core.events import PAIRS_SQL, UNKNOWN
 from .storefile import Transaction
 
 PAIRS_VIEW = """
-select session, image,
-       count(*) as number_socks_seen,
-       case when count(*) % 2 = 0 then 'Pair' else 'Un-matched' end as pair_seen,
-       count(*) / 2 as pairs
-from sightings where image != '""" + UNKNOWN + """' group by session, image order by session, image
-"""
+select session, image, {}
+from sightings where image != '{}' group by session, image order by session, image
+""".format(PAIRS_SQL, UNKNOWN)
 CURRENT_PAIRS_VIEW = """
 select image, number_socks_seen, pair_seen, pairs from pairs
 where session = (select max(id) from sessions)

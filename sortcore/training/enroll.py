@@ -18,7 +18,7 @@ import numpy as np
 from .teach import Staged
 from .views import enrol_views
 from ..classifier import openset
-from ..classifier.model import read_labels
+from ..core.frames import read_labels
 from ..classifier.backends import load_classifier
 from ..core.errors import ModelError
 
@@ -78,7 +78,7 @@ def enroll(base, out, name, images):
 
 def remove(base, out, name):
     """A copy of ``base`` in ``out`` without the design ``name``."""
-    labels = read_labels(os.path.join(str(base), "labels.txt"))
+    labels = read_labels(os.path.join(str(base), "labels.txt"), ModelError)
     if name not in labels:
         raise ModelError("%s is not a design of %s (%s)" % (name, base, ", ".join(labels)))
     if name == openset.BLANK:

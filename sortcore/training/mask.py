@@ -9,11 +9,6 @@ import cv2
 import numpy as np
 
 
-def _border(lab, width=6):
-    return np.concatenate([lab[:width].reshape(-1, 3), lab[-width:].reshape(-1, 3),
-                           lab[:, :width].reshape(-1, 3), lab[:, -width:].reshape(-1, 3)])
-
-
 def _border_mask(shape, width=6):
     m = np.zeros(shape, bool)
     m[:width], m[-width:], m[:, :width], m[:, -width:] = True, True, True, True

@@ -15,9 +15,9 @@ from collections import OrderedDict, deque
 from typing import Callable, List, Optional, Tuple
 
 from ..core.errors import SortcoreError
+from ..core.events import UNKNOWN
 from ..core.messages import odd_of, rows_as_dicts
 
-UNKNOWN = "Unknown"
 MAX_THUMBS = 64  # designs with a picture kept; the least recently seen goes first
 MAX_THUMB_BYTES = 32 * 1024  # a 96 px JPEG is 2-4 KB: anything bigger is not a thumbnail
 SIGHTING_KEYS = ("session", "sighting", "image", "camera", "first_seen", "confirmed_at",
@@ -90,12 +90,12 @@ class LiveView:
     # --- fed by the runtime ------------------------------------------------
 
     def set_state(self, state: dict):
-        """The retained ``sockpairs/state`` message (``rows``, or ``socks`` from older callers).
+        """The retained ``sockpairs/state`` message (:func:`~sortcore.core.messages.state_message`).
 
-        An ``Unknown`` row (older callers count unrecognised socks as a design) is
+        An ``Unknown`` row (a session counted before unrecognised socks were apart) is
         shown apart, as the ``unknown`` count, like ``sock()`` does.
         """
-        rows = _rows(state.get("rows", state.get("socks")))
+        rows = _rows(state.get("socks"))
         unknown = [row["number_socks_seen"] for row in rows if row["image"] == UNKNOWN]
         rows = [row for row in rows if row["image"] != UNKNOWN]  # shown apart, as "unrecognised"
         with self._lock:
@@ -239,11 +239,6 @@ class LiveView:
                    thumbs={r["image"]: (self._pictures.get(r["image"]) or self._thumbs[r["image"]])[0]
                            for r in state["rows"] if r["image"] in self._pictures or r["image"] in self._thumbs})
         return out
-
-    def pairs(self) -> List[dict]:
-        """The current session's rows, as ``pairs --json`` prints them."""
-        with self._lock:
-            return [dict(r) for r in self._state["rows"]]
 
     def wait_change(self, after: int, timeout: float, stop: Optional[threading.Event] = None) -> Optional[dict]:
         """The snapshot once ``version`` > ``after``; None on timeout or once ``stop`` is set."""
