@@ -58,14 +58,12 @@ def probes(embedder, seed):
                            lambda: teach.blank_probes(shared_photos(), seed=seed))
 
 
-def others(embedder):
+def others(embedder, first=synth.SPREAD_FIRST, designs=synth.SPREAD_DESIGNS,
+           renders=synth.SPREAD_RENDERS):
     """teach.spread_embeddings on the cache: synth.spread_renders, one array a design."""
-    def renders(seed):
-        pattern, rng = synth.design(seed), np.random.RandomState(seed * 11 + 3)
-        return [synth.render(pattern, rng) for _ in range(synth.SPREAD_RENDERS)]
-    return [embedder.cached("within-%d-%d" % (synth.SPREAD_RENDERS, seed),
-                            lambda: renders(seed))
-            for seed in range(synth.SPREAD_FIRST, synth.SPREAD_FIRST + synth.SPREAD_DESIGNS)]
+    return [embedder.cached("within-%d-%d" % (renders, seed),
+                            lambda: synth.spread_renders(seed, 1, renders)[0])
+            for seed in range(first, first + designs)]
 
 
 def fresh_blanks(embedder):
