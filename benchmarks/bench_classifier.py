@@ -65,7 +65,7 @@ def sets_rows(model_dir):
     owners = np.concatenate([head.owners] + [np.full(len(sets["new-enrol/%d" % d]),
                                                      len(head.labels) + i)
                                              for i, d in enumerate(eye_sets.NEW_DESIGNS)])
-    grown = openset.Head(new_labels, views, owners, head.calibration)
+    grown = openset.Head(new_labels, views, owners, head.calibration, head.metric)
     got, truth = [], []
     for d in eye_sets.NEW_DESIGNS:
         got += [label for label, _ in grown.predict(sets["new-test/%d" % d])]

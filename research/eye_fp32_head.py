@@ -9,6 +9,10 @@ scores research/eye_sets.py's sets (cached embeddings of both nets) three ways:
   the shipped head);
 - ``fp32/fp32``: fp32 queries against a gallery re-embedded with fp32 and recalibrated.
 
+The gallery's metric (sortcore.training.whiten) is the int8 one for the shipped head (on the
+camera too); LOPO refits it without the photo held out, as ``sortcore train`` calibrates. The
+recalibrated heads fit theirs on their own net's blank probes and views.
+
     PYTHONPATH=. .venv/bin/python research/eye_fp32_head.py   # needs build/eye/ (export_lite0.py)
 """
 
@@ -18,10 +22,11 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import eye_recall  # noqa: E402
 import eye_sets  # noqa: E402
 from sortcore.classifier import openset  # noqa: E402
 from sortcore.classifier.model import read_labels  # noqa: E402
-from sortcore.training import calibrate  # noqa: E402
+from sortcore.training import calibrate, teach  # noqa: E402
 from sortcore.training.teach import Taught  # noqa: E402
 
 MODEL = os.path.join(eye_sets.ROOT, "model")
@@ -34,9 +39,15 @@ def taught(gallery_sets, query_sets, photos):
             for label, name, _ in photos]
 
 
-def lopo_fixed(photos, calibration):
+def fitter(embedder, photos):
+    """The metric refit without some photos, on ``embedder``'s blank probes (teach's draw)."""
+    return teach.metric_fitter(openset.normalise(eye_recall.probes(embedder, teach.METRIC_SEED)),
+                               photos, eye_recall.others(embedder))
+
+
+def lopo_fixed(photos, calibration, metric_for):
     """LOPO and LODO with the shipped thresholds: (argmax right, right/unknown/wrong, LODO known)."""
-    lopo, truth, lodo, _ = calibrate.held_out_scores(photos, calibration["k"])
+    lopo, truth, lodo, _ = calibrate.held_out_scores(photos, calibration["k"], metric_for)
     args = calibration["tau"], calibration["margin"], calibration["floor"]
     pred = openset.decide(lopo, *args)
     return (float(np.mean(lopo.argmax(1) == truth)), calibrate.rates(pred, truth),
@@ -49,7 +60,8 @@ def labels_of(head, emb):
 
 def main():
     photos = eye_sets.photos()
-    sets = {kind: eye_sets.all_sets(eye_sets.Embedder(path)) for kind, path in NETS.items()}
+    embedders = {kind: eye_sets.Embedder(path) for kind, path in NETS.items()}
+    sets = {kind: eye_sets.all_sets(embedder) for kind, embedder in embedders.items()}
     labels = read_labels(os.path.join(MODEL, "labels.txt"))
     shipped = openset.load_head(MODEL, labels)
     int8_views = np.concatenate([sets["int8"]["enrol/" + n] for _, n, _ in photos])
@@ -63,24 +75,29 @@ def main():
     cal = shipped.calibration
     print("\n| gallery, thresholds | queries | LOPO argmax | LOPO right/Unknown/wrong | LODO known |")
     print("|---|---|---|---|---|")
+    int8_fitter = fitter(embedders["int8"], taught(sets["int8"], sets["int8"], photos))
     for query in ("int8", "fp32"):
-        argmax, shares, known = lopo_fixed(taught(sets["int8"], sets[query], photos), cal)
+        argmax, shares, known = lopo_fixed(taught(sets["int8"], sets[query], photos), cal,
+                                           int8_fitter)
         print("| int8, shipped | %s | %.1f %% | %s | %.1f %% |" % (
             query, 100 * argmax, "/".join("%.1f" % (100 * s) for s in shares), 100 * known))
-    print("\nRecalibrated (calibrate.summarise, nested), blank probes eye_sets.blanks; then the")
-    print("socks on a wall (frame/) through that head:")
+    print("\nRecalibrated (calibrate.summarise, nested, teach's blank probes of the query net);")
+    print("then the socks on a wall (frame/) through that head:")
     for gallery, query in (("int8", "int8"), ("int8", "fp32"), ("fp32", "fp32")):
         t = taught(sets[gallery], sets[query], photos)
         views = np.concatenate([x.views for x in t])
         owners = np.concatenate([np.full(len(x.views), labels.index(x.label)) for x in t])
-        blank = openset.label_scores(sets[query]["blanks"], views, owners, len(labels), 3)
-        s = calibrate.summarise(t, blank)
+        metric_for = fitter(embedders[gallery], t)
+        metric = metric_for()
+        probes = metric.apply(eye_recall.probes(embedders[query], teach.BLANK_SEED))
+        blank = openset.label_scores(probes, metric.apply(views), owners, len(labels), 3)
+        s = calibrate.summarise(t, blank, metric_for=metric_for)
         print("  gallery %s, queries %s: tau %.3f margin %.3f floor %.3f; argmax %.1f %%, nested "
               "%s, LODO known %.1f / %.1f %%" % (
                   gallery, query, s["tau"], s["margin"], s["floor"], 100 * s["argmax_right"],
                   calibrate.three(s["nested"]), 100 * s["untaught_known"],
                   100 * s["nested_untaught_known"]))
-        head = openset.Head(labels, views, owners, s)
+        head = openset.Head(labels, views, owners, s, metric)
         got = sum((labels_of(head, sets[query]["frame/" + n]) for _, n, _ in photos), [])
         truth = sum(([l] * len(sets[query]["frame/" + n]) for l, n, _ in photos), [])
         right = sum(x == t for x, t in zip(got, truth))

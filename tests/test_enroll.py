@@ -140,3 +140,38 @@ def test_a_failed_enroll_leaves_no_model_behind(tmp_path):
     lines = result.stderr.decode().strip().splitlines()
     assert lines[-1].startswith("Error: ") and "Traceback" not in result.stderr.decode()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["broken", "clip"]
+
+
+def test_new_designs_over_five_pairs_are_rarely_wrong_and_blanks_stay_blank():
+    """Five more pairs of new designs (601-610), each enrolled from 3 photos into the shipped
+    head, 10 new photos of each: one pair is one draw (model/README.md, "New designs from 3
+    photos": 82 right and 3 wrong of these 100; 84 and 10 with plain cosine; the target's 95
+    right is not met). An empty wall never becomes a new design (with plain cosine, up to 21 of
+    a pair's 100 did): 498 of these 500 stay Blank, 2 are Unknown."""
+    from sortcore.classifier import openset
+    from sortcore.training import augment
+    from sortcore.training.views import enrol_views
+    clf = load_classifier(MODEL)
+    head = clf.head
+    rng = np.random.RandomState(7171)
+    blanks = clf.embed([augment.blank(rng, 448) for _ in range(100)])
+    right = wrong = 0
+    walls = []
+    for first in range(601, 611, 2):
+        labels, views, owners, tests = list(head.labels), [head.views], [head.owners], []
+        for seed in (first, first + 1):
+            pattern, rng = synth.design(seed), np.random.RandomState(seed * 7 + 1)
+            shots = [synth.render(pattern, rng) for _ in range(13)]
+            views.append(openset.normalise(clf.embed(enrol_views(shots[:3]))))
+            owners.append(np.full(len(views[-1]), len(labels)))
+            labels.append("New%d" % seed)
+            tests.append((labels[-1], clf.embed(shots[3:])))
+        grown = openset.Head(labels, np.vstack(views), np.concatenate(owners), head.calibration,
+                             head.metric)
+        for name, emb in tests:
+            got = [label for label, _ in grown.predict(emb)]
+            right += got.count(name)
+            wrong += sum(label not in (name, "Unknown", "Blank") for label in got)
+        walls += [label for label, _ in grown.predict(blanks)]
+    assert walls.count("Blank") >= 495 and not set(walls) - {"Blank", "Unknown"}, walls
+    assert wrong <= 6 and right >= 75, (right, wrong, walls.count("Blank"))

@@ -71,6 +71,79 @@ def test_head_files_round_trip(tmp_path):
     back = openset.load_head(tmp_path, h.labels)
     assert np.allclose(back.views, h.views, atol=1e-3) and list(back.owners) == [0, 0, 1, 1, 1]
     assert back.calibration["rule"] == openset.RULE and back.floor == 0.4
+    assert back.metric is None  # a gallery without a metric compares in plain cosine
+
+
+def background_and_designs():
+    """Frames with no sock vary along e0 (the wall) and a little elsewhere; design A was taught
+    on a wall at +e0, design B at -e0; both designs are their own direction (e2, e3)."""
+    rng = np.random.RandomState(0)
+    walls = np.zeros((200, 6))
+    walls[:, 0] = rng.normal(0, 1, 200)
+    walls[:, 5] = 1 + rng.normal(0, 0.05, 200)
+    walls[:, 1:5] = rng.normal(0, 0.05, (200, 4))
+    a = unit([0.8, 0, 1, 0, 0, 0.3], [0.8, 0.05, 1, 0, 0, 0.3])
+    b = unit([-0.8, 0, 0, 1, 0, 0.3], [-0.8, 0.05, 0, 1, 0, 0.3])
+    return openset.normalise(walls), a, b
+
+
+def test_the_metric_discounts_what_frames_with_no_sock_vary_in(tmp_path):
+    """Design A photographed on B's wall: plain cosine follows the wall to B; in the metric
+    fitted on frames with no sock it is A. It is stored in the gallery and read back."""
+    from sortcore.training import whiten
+    walls, a, b = background_and_designs()
+    cal = {"k": 1, "tau": 0.3, "margin": 0.0, "floor": 0.0}
+    metric = whiten.fit(walls, [a, b], rank=4)
+    frame = unit([-0.8, 0, 1, 0, 0, 0.3])  # A's sock, B's wall
+    plain = openset.Head(["A", "B"], np.vstack([a, b]), [0, 0, 1, 1], cal)
+    assert plain.predict(frame)[0][0] == "B"
+    whitened = openset.Head(["A", "B"], np.vstack([a, b]), [0, 0, 1, 1], cal, metric)
+    assert whitened.predict(frame)[0][0] == "A"
+    openset.save_head(tmp_path, ["A", "B"], whitened.views, whitened.owners, cal, metric)
+    back = openset.load_head(tmp_path, ["A", "B"])
+    assert back.predict(frame)[0][0] == "A" and np.allclose(back.keys, whitened.keys, atol=1e-2)
+    assert back.with_threshold(50).metric is back.metric  # --min-probability keeps the metric
+
+
+def test_the_metric_discounts_what_photos_of_one_design_vary_in():
+    """A's new photo differs from A's one photo along what other designs' photos also vary in
+    (value 2: how the sock is framed, say) and is nearer B there: plain and the metric of walls
+    alone follow it to B; with other designs' photos around their own means it is A."""
+    from sortcore.training import whiten
+    walls, _, _ = background_and_designs()
+    a, b = unit([0, 0, 1, 0.8, 0, 0.3]), unit([0, 0, -1, 0, 0.8, 0.3])
+    frame = unit([0, 0, -1, 0.8, 0, 0.3])
+    others = [unit([0, x, 1, 0, 0, 0.3], [0, x, -1, 0, 0, 0.3]) for x in (0.5, -0.5, 0.2)]
+    cal = {"k": 1, "tau": 0.1, "margin": 0.0, "floor": 0.0}
+
+    def answer(metric):
+        return openset.Head(["A", "B"], np.vstack([a, b]), [0, 1], cal, metric).predict(frame)[0][0]
+    assert answer(None) == "B" and answer(whiten.fit(walls, [a, b], rank=6)) == "B"
+    assert answer(whiten.fit(walls, [a, b], others, rank=6)) == "A"
+
+
+def test_a_design_named_on_the_page_keeps_the_base_metric(tmp_path):
+    """usermodel.teach rewrites the gallery without naming a metric: the base's stays."""
+    from sortcore.classifier import usermodel
+    from sortcore.training import whiten
+    walls, a, b = background_and_designs()
+    metric = whiten.fit(walls, [a, b], rank=4)
+    base = tmp_path / "base"
+    base.mkdir()
+    cal = {"k": 1, "tau": 0.3, "margin": 0.0, "floor": 0.0}
+    openset.save_head(base, ["A", "B"], np.vstack([a, b]), [0, 0, 1, 1], cal, metric)
+    current = usermodel.teach(tmp_path / "user", base, "C", unit([0, 0, 0, 0, 1, 0.3]))
+    head = openset.load_head(current, ["A", "B", "C"])
+    assert head.metric is not None and np.allclose(head.metric.center, metric.center)
+    assert head.predict(unit([-0.8, 0, 1, 0, 0, 0.3]))[0][0] == "A"
+
+
+def test_a_metric_of_another_size_is_a_model_error():
+    from sortcore.training import whiten
+    walls, a, b = background_and_designs()
+    with pytest.raises(ModelError, match="metric is for 6 values, the views have 4"):
+        openset.Head(["A", "B"], unit([1, 0, 0, 0], [0, 1, 0, 0]), [0, 1], CAL,
+                     whiten.fit(walls, [a, b], rank=2))
 
 
 def test_fit_keeps_wrong_and_untaught_within_their_caps():
@@ -102,6 +175,23 @@ def test_leave_one_photo_out_never_scores_a_photo_against_itself():
     assert lopo.max() < 0.99 and lodo.max() < 0.99
 
 
+def test_each_fold_compares_in_a_metric_fitted_without_what_it_judges():
+    """LOPO folds refit the metric without the photo held out, LODO folds without its design."""
+    from sortcore.training import whiten
+    rng = np.random.RandomState(2)
+    photos = [Fake(label, openset.normalise(rng.normal(size=(5, 16))),
+                   openset.normalise(rng.normal(size=(3, 16)))) for label in "AABBC"]
+    walls = openset.normalise(rng.normal(size=(40, 16)))
+    asked = []
+
+    def metric_for(excluded):
+        asked.append(excluded)
+        return whiten.fit(walls, [p.views for i, p in enumerate(photos) if i not in excluded])
+    lopo, truth, lodo, groups = calibrate.held_out_scores(photos, k=1, metric_for=metric_for)
+    assert asked == [(0,), (0, 1), (1,), (0, 1), (2,), (2, 3), (3,), (2, 3)]  # C has one photo
+    assert lopo.shape == (12, 3) and lodo.shape == (12, 2)
+
+
 needs_photos = pytest.mark.skipif(not PHOTOS.is_dir(), reason="shared photos not found")
 
 
@@ -123,7 +213,8 @@ def test_fast_lopo_on_a_small_fold(classifier):
     of this fold, so that the measure cannot rot silently (model/README.md has all six)."""
     from sortcore.training.teach import cross_validate, load_photos
     photos = [p for p in load_photos(PHOTOS) if p.label in ("Databricks", "Github", "Google")]
-    labels, views, owners, s = cross_validate(photos, classifier)
+    labels, views, owners, s, metric = cross_validate(photos, classifier)
+    assert metric.basis.shape[1] == 1280
     assert labels == ["Databricks", "Github", "Google"] and views.shape == (240, 1280)
     assert s["folds"] == 6 and s["views"] == 20
     assert s["argmax_right"] == 1.0  # these three designs never get confused held out

@@ -5,8 +5,8 @@ views (:func:`sortcore.training.views.enrol_views`: each photo or frame turned, 
 augmented) of a few photos or frames of it. The result is a new model folder, written in a
 temporary folder and renamed into place (a failure leaves nothing; the base is never
 changed): its labels, gallery, calibration (with an ``enrolled`` log) and card updated. The
-calibrated thresholds are kept; ``sortcore train`` recalibrates once a design has photos of
-its own.
+calibrated thresholds and the metric the views are compared in are kept; ``sortcore train``
+recalibrates once a design has photos of its own.
 """
 
 import datetime
@@ -47,7 +47,7 @@ def _write(staged, head, labels, views, owners, entry):
     calibration = dict(head.calibration)
     calibration.pop("rule", None)
     calibration["enrolled"] = list(calibration.get("enrolled", [])) + [entry]
-    openset.save_head(staged.path, labels, views, owners, calibration)
+    openset.save_head(staged.path, labels, views, owners, calibration, head.metric)
     card = os.path.join(staged.path, "README.md")
     if os.path.isfile(card):
         with open(card, "a", encoding="utf-8") as fh:

@@ -20,7 +20,8 @@ def write_card(out_dir, figures):
         "The network is the base model's frozen embedding (EfficientNet-Lite0, ImageNet"
         " weights; see the base model's card for its source, licence and speed). Nothing was"
         " trained: %d photos were turned, mirrored and augmented into the gallery"
-        " (`gallery.npz`)." % figures["photos"], "",
+        " (`gallery.npz`), with the metric they are compared in (whitened against frames with"
+        " no sock and the views' own spread: `sortcore.training.whiten`)." % figures["photos"], "",
         "## Rule", "",
         "`%s`: k = %d, tau = %.3f, margin = %.3f, floor = %.3f." % (
             openset.RULE, s["k"], s["tau"], s["margin"], s["floor"]), "",

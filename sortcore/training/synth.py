@@ -139,3 +139,17 @@ def render(pattern, rng, size=448):
     photo = np.where(mask > 0, cloth, augment.blank(rng, size)).astype(np.uint8)
     shade = 0.75 + 0.5 * rng.rand()
     return np.clip(photo.astype(np.float32) * shade, 0, 255).astype(np.uint8)
+
+
+#: The designs whose renders teach the metric what a design's photos vary in: seeds no
+#: measurement uses (research/eye_recall.py's pairs are 501-920).
+SPREAD_FIRST, SPREAD_DESIGNS, SPREAD_RENDERS = 20001, 100, 6
+
+
+def spread_renders(first=SPREAD_FIRST, designs=SPREAD_DESIGNS, renders=SPREAD_RENDERS):
+    """``designs`` lists of ``renders`` photos of one synthetic design each (fixed seeds)."""
+    out = []
+    for seed in range(first, first + designs):
+        pattern, rng = design(seed), np.random.RandomState(seed * 11 + 3)
+        out.append([render(pattern, rng) for _ in range(renders)])
+    return out

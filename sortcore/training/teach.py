@@ -3,10 +3,12 @@
 A data directory holds one folder per design (folder name = label) with photos in it, and
 optionally a ``Blank`` folder of the empty scene. Nothing is trained: every photo's views
 (:func:`sortcore.training.views.enrol_views`) are embedded by the base model's net and become
-the gallery; the rule is calibrated by leave-one-photo-out and leave-one-design-out
-(:mod:`sortcore.training.calibrate`) on 20 held-out views per photo, with synthetic blanks
-and crops of the photos' backgrounds as blank probes. The new model folder holds the base's
-net files (copied, never changed), the gallery, the calibration and a card.
+the gallery; the metric they are compared in is fitted on frames with no sock, the views' own
+spread and photos of synthetic designs (:mod:`sortcore.training.whiten`); the rule is calibrated by leave-one-photo-out and
+leave-one-design-out (:mod:`sortcore.training.calibrate`) on 20 held-out views per photo, with
+synthetic blanks and crops of the photos' backgrounds as blank probes (another draw of them
+than the metric's). The new model folder holds the base's net files (copied, never changed),
+the gallery, the calibration and a card.
 """
 
 import collections
@@ -16,7 +18,7 @@ import time
 
 import numpy as np
 
-from . import augment, calibrate, views as teaching
+from . import augment, calibrate, views as teaching, whiten
 from ..classifier import openset
 from ..classifier.model import read_image
 from ..classifier.backends import load_embedder
@@ -27,6 +29,8 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 NET_SUFFIXES = (".onnx", "-symbol.json", ".params", "SHA256SUMS")
 BLANK_PROBES = 200
 BLANK_SEED = 4242
+#: The metric's frames with no sock: another draw than the floor's probes.
+METRIC_SEED = 6161
 
 Photo = collections.namedtuple("Photo", ["path", "label", "image"])
 Taught = collections.namedtuple("Taught", ["label", "views", "held"])
@@ -92,18 +96,45 @@ def teach(classifier, photos, held=calibrate.HELD_VIEWS):
     return out
 
 
+def spread_embeddings(classifier):
+    """The metric's photos of other designs (:func:`synth.spread_renders`), embedded: one
+    (renders, D) array a design."""
+    from .synth import spread_renders
+    renders = spread_renders()
+    flat = openset.normalise(classifier.embed([r for group in renders for r in group]))
+    return np.split(flat, np.cumsum([len(g) for g in renders])[:-1])
+
+
+def metric_fitter(nuisance, designs, others=()):
+    """``excluded photo indices -> whiten.fit`` without those of ``designs`` (memoised);
+    ``others``: the photos of synthetic designs (:func:`spread_embeddings`)."""
+    fitted = {}
+
+    def metric_for(excluded=()):
+        if excluded not in fitted:
+            fitted[excluded] = whiten.fit(nuisance, [t.views for i, t in enumerate(designs)
+                                                     if i not in excluded], others)
+        return fitted[excluded]
+    return metric_for
+
+
 def cross_validate(photos, classifier):
-    """(labels, gallery views, owners, :func:`calibrate.summarise` figures) of ``photos``."""
+    """(labels, gallery views, owners, :func:`calibrate.summarise` figures, metric) of ``photos``."""
     labels = sorted({p.label for p in photos})
     taught = teach(classifier, photos)
     views = np.concatenate([t.views for t in taught])
     owners = np.concatenate([np.full(len(t.views), labels.index(t.label)) for t in taught])
-    probes = openset.normalise(classifier.embed(blank_probes(photos)))
+    designs = [t for t in taught if t.label != openset.BLANK]
+    nuisance = classifier.embed(blank_probes(photos, seed=METRIC_SEED))
+    metric_for = metric_fitter(openset.normalise(nuisance), designs,
+                               spread_embeddings(classifier))
+    metric = metric_for()
+    probes = metric.apply(classifier.embed(blank_probes(photos)))
     design_ids = [i for i, label in enumerate(labels) if label != openset.BLANK]
-    blank_scores = openset.label_scores(probes, views, owners, len(labels), calibrate.K)
-    summary = calibrate.summarise([t for t in taught if t.label != openset.BLANK],
-                                  blank_scores[:, design_ids])
-    return labels, views, owners, summary
+    blank_scores = openset.label_scores(probes, metric.apply(views), owners, len(labels),
+                                        calibrate.K)
+    summary = calibrate.summarise(designs, blank_scores[:, design_ids], metric_for=metric_for)
+    return labels, views, owners, summary, metric
 
 
 def build_model(data_dir, out_dir, base_dir):
@@ -114,7 +145,7 @@ def build_model(data_dir, out_dir, base_dir):
     started = time.time()
     photos = load_photos(data_dir)
     classifier = load_embedder(base_dir)
-    labels, views, owners, summary = cross_validate(photos, classifier)
+    labels, views, owners, summary, metric = cross_validate(photos, classifier)
     calibration = {key: summary[key] for key in ("k", "tau", "margin", "floor")}
     calibration.update(size=classifier.size, embedding_dim=int(views.shape[1]),
                        calibrated_by="sortcore train --data %s (%s)" % (
@@ -123,7 +154,7 @@ def build_model(data_dir, out_dir, base_dir):
                "seconds": round(time.time() - started, 1), "data_dir": str(data_dir)}
     with Staged(base_dir, out_dir) as staged:
         staged.copy(net_files(base_dir))
-        openset.save_head(staged.path, labels, views, owners, calibration)
+        openset.save_head(staged.path, labels, views, owners, calibration, metric)
         from .modelcard import write_card
         write_card(staged.path, figures)
     return figures
