@@ -58,16 +58,16 @@ def appliance_config(values: dict, runtime: str, model: str, environ=None) -> Ap
     """The typed config of ``values`` (the table's settings of ``runtime``); ``model``: the
     model folder when the setting is not given. :class:`ConfigError` names a bad setting."""
     environ = os.environ if environ is None else environ
-    values = dict(values, camera=camera_name(values, environ))
+    values = dict(values, camera=camera_name(values, environ), model=values.get("model") or model)
     prefixed_topics(value(values, "topic_prefix", runtime))  # checked now
     broker = values.get("broker")
     mqtt = broker and not broker.startswith(GREENGRASS_V2)
     return ApplianceConfig(
-        runtime=runtime, source=values["source"], db=values["db"], model=values.get("model") or model,
+        runtime=runtime, source=values["source"], db=values["db"], model=values["model"],
         engine=engine_config(values), device=DeviceOptions(
             camera=values["camera"], fps=value(values, "fps", runtime), core=core_options(values),
             publish_frames=value(values, "publish_frames", runtime), new_designs=value(values, "new_designs", runtime),
-            user_model=user_model_dir(values), model=values.get("model") or model),
+            user_model=user_model_dir(values), model=values["model"]),
         classifier_runtime=value(values, "runtime", runtime), model_backend=value(values, "model_backend", runtime),
         broker=broker, connect=connect_options(values, persistent=False) if mqtt else None,
         topic_prefix=value(values, "topic_prefix", runtime), greengrass=bool(values.get("greengrass")))
