@@ -24,9 +24,6 @@ import newdesigns_sets as nd  # noqa: E402
 
 from sortcore.classifier import newdesigns  # noqa: E402
 from sortcore.classifier.newdesigns import colour_score, knn_score  # noqa: E402
-from sortcore.classifier.backends import load_classifier  # noqa: E402
-from sortcore.core.engine import Engine, EngineConfig, SockConfirmed  # noqa: E402
-from sortcore.core.frames import Frame  # noqa: E402
 
 MODEL = os.path.join(nd.eye_sets.ROOT, "model")
 ONNX = os.path.join(MODEL, "lite0-int8.onnx")

@@ -109,14 +109,52 @@ def test_a_sock_is_never_counted_twice_when_its_track_changes_its_mind():
 
 
 def test_a_stray_taught_frame_does_not_make_an_untaught_sock_taught():
-    """The track's label is what at least half of its first 4 frames say; the first frame's
-    'Github' (a ghost of one frame) is all that the stray frame gets."""
+    """The track's label is what most of its first 4 frames say (half, when no session design
+    matches); the first frame's 'Github' (a ghost of one frame) is all that the stray frame gets."""
     load, a = Load(), unit(1)
     labels = load.sock(frames_of(a, 12, 10), RED, heads=["Github"] + ["Unknown"] * 11)
     assert labels[2:] == ["New 1"] * 10 and dict(load.engine.counts) == {"New 1": 1}
     heads = ["Github", "Github", "Unknown", "Github"] + ["Unknown"] * 8  # a taught sock, unsure at times
     assert set(load.sock(frames_of(unit(5), 12, 11), BLUE, heads=heads)) == {"Github"}
     assert dict(load.engine.counts) == {"New 1": 1, "Github": 1}
+
+
+def test_a_session_design_beats_a_taught_design_named_on_half_of_the_frames():
+    """The second sock of an untaught design that the head calls Github on 2 of its first 4
+    frames (a sock on a taught design's silhouette) is its session design, not a false pair
+    with Github; a taught sock named on half of its frames, matching no session design, is
+    still Github."""
+    load, a = Load(), unit(1)
+    load.sock(frames_of(a, 12, 10), RED)
+    heads = ["Unknown", "Unknown", "Github", "Github"] + ["Unknown"] * 8
+    assert set(load.sock(frames_of(a, 12, 30), RED, heads=heads)) == {"New 1"}
+    heads = ["Unknown", "Github", "Unknown", "Github"] + ["Unknown"] * 8
+    assert set(load.sock(frames_of(unit(5), 12, 11), BLUE, heads=heads)[3:]) == {"Github"}
+    assert dict(load.engine.counts) == {"New 1": 2, "Github": 1}  # the first frame's New 2: a ghost
+
+
+def test_a_region_the_head_calls_blank_is_a_sock_when_its_colours_moved():
+    """A stripy sock on a dark wall can score under the head's Blank floor: it is Unknown when
+    it stands out from the empty scene by its colours and scores LIFT above the scene; a
+    shadow (the same colours, darker) stays Blank."""
+    from sortcore.classifier.openset import Head
+    from sortcore.classifier.session import LIFT, SHIFT, head_label
+    head = Head(["Blank", "Github"], [unit(1)], [1], {"k": 1, "tau": 0.5, "margin": 0.0, "floor": 0.3})
+    other = unit(3) - unit(3).dot(unit(1)) * unit(1)
+    frame = 0.25 * unit(1) + np.sqrt(1 - 0.25 ** 2) * other / np.linalg.norm(other)  # 0.25: under the floor
+    scores = head.scores(frame[None])
+    assert head.predict_scores(*scores)[0][0] == "Blank"
+    wall = np.full((480, 640, 3), (70, 40, 60), np.uint8)
+    sock, shadow = wall.copy(), wall.copy()
+    sock[100:300, 200:320] = np.where(np.arange(200)[:, None, None] % 40 < 20, (200, 140, 170), (20, 120, 110))
+    shadow[100:300, 200:320] = (wall[100:300, 200:320] * 0.55).astype(np.uint8)
+    found, dark = (foreground.find(f, foreground.small(wall)) for f in (sock, shadow))
+    assert found.box and dark.box and found.shift >= SHIFT > dark.shift
+    best = float(scores[0].max())
+    assert head_label(head, scores, found, best - LIFT - 0.01)[0] == "Unknown"
+    assert head_label(head, scores, dark, best - LIFT - 0.01)[0] == "Blank"
+    assert head_label(head, scores, found, best - LIFT + 0.01)[0] == "Blank"  # not above the scene
+    assert head_label(head, scores)[0] == "Blank"  # no empty scene known
 
 
 def test_rename_and_merge_keep_views_and_tracks():
