@@ -231,6 +231,27 @@ def test_relabel_moves_counts_sightings_and_state_in_one_transaction(store):
     assert rows.keep_only(new) == 1 and rows.load(pipe.session) == []
 
 
+def test_forget_deletes_the_design_its_sightings_and_counts_in_one_transaction(store):
+    pipe = Pipeline(store, EngineConfig(min_frames=2, lateness=0), source="camera:t")
+    for i, label in enumerate(["New 1", "New 1", "Blank", "New 2", "New 2", "Blank", "New 1", "New 1"]):
+        pipe.feed(Frame(label, 60.0, 100.0 + i, "t", i))
+    rows = DesignStore(store)
+    rows.save(pipe.session, [to_row(Design(n, frames_of(unit(i), 2, i), [RED] * 2, b"p"))
+                             for i, n in enumerate(["New 1", "New 2"])])
+
+    def fail(session, state, cameras):
+        raise OSError("disk gone")
+    with pytest.raises(OSError):
+        pipe.forget("New 1", fail)
+    assert pipe.engine.counts == {"New 1": 2, "New 2": 1}  # put back as it was
+    removed = pipe.forget("New 1", lambda session, state, cameras: rows.forget(session, "New 1", state, cameras))
+    assert removed == 2 and pipe.engine.counts == {"New 2": 1}
+    assert [r["image"] for r in sightings(store, pipe.session)] == ["New 2"]
+    assert store.pairs(pipe.session) == [{"image": "New 2", "number_socks_seen": 1, "pair_seen": "Un-matched", "pairs": 0}]
+    assert store.session(pipe.session)["engine_state"]["counts"] == {"New 2": 1}
+    assert [r["name"] for r in rows.load(pipe.session)] == ["New 2"]
+
+
 def _tiny_model(folder):
     from sortcore.classifier import openset
     os.makedirs(folder)
