@@ -87,6 +87,25 @@ def test_a_ghost_candidate_frees_its_number_and_counts_nothing():
     assert dict(load.engine.counts) == {"New 1": 1}
 
 
+def test_a_design_said_not_a_sock_is_blank_when_held_up_again_and_others_are_still_new():
+    """A towel held up became New 1; the person says it is not a sock. Held up again it is
+    Blank (the engine counts nothing), its live track too, and a real sock is New 2."""
+    load, towel, sock = Load(), unit(1), unit(2)
+    assert set(load.sock(frames_of(towel, 12, 10), RED)) == {"New 1"}
+    load.engine.forget("New 1")
+    load.designs.forget("New 1")
+    assert list(load.designs.designs) == [] and list(load.designs.ignored) == ["New 1"]
+    assert load.designs.take_changed() == []  # nothing of it is stored again
+    assert set(load.sock(frames_of(towel, 12, 11), RED)) == {"Blank"}
+    assert set(load.sock(frames_of(sock, 12, 12), BLUE)) == {"New 2"}  # its number is not given again
+    assert set(load.sock(frames_of(towel, 12, 13), BLUE)) == {"New 3"}  # colours differ: not that towel
+    assert dict(load.engine.counts) == {"New 2": 1, "New 3": 1}
+    live = [load.designs.label("cam", load.ts + 0.25 * i, "Unknown", sock, BLUE) for i in range(1, 6)]
+    assert live == ["New 2"] * 5 and load.designs.tracks["cam"][-1].frames == 5  # decided: its label stays
+    load.designs.forget("New 2")  # a live track of it is the wall from its next frame on
+    assert load.designs.label("cam", load.ts + 1.5, "Unknown", sock, BLUE) == "Blank"
+
+
 def test_a_sock_the_engine_still_holds_keeps_its_number_after_its_track_ended():
     """A candidate's sock confirmed late (lateness lets a sock wait) after its track ended is
     never a design; its number stays taken while the engine holds the sock, so another design
