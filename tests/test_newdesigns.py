@@ -4,6 +4,7 @@ model folder, the colours and the sock's box. The model's end-to-end tests are i
 tests/test_newdesigns_run.py."""
 
 import json
+import logging
 import os
 
 import numpy as np
@@ -224,6 +225,9 @@ def test_names_and_commands_are_checked():
     assert parse_control(b'{"cmd": "merge", "design": "New 2", "into": "New 1"}') == ("merge", ("New 2", "New 1"))
     with pytest.raises(BadFrame, match="needs design and into"):
         parse_control(b'{"cmd": "merge", "design": "New 2"}')
+    assert parse_control(b'{"cmd": "forget", "design": "New 3"}') == ("forget", ("New 3",))
+    with pytest.raises(BadFrame, match="forget needs design"):
+        parse_control(b'{"cmd": "forget", "design": ""}')
 
 
 def test_relabel_moves_counts_sightings_and_state_in_one_transaction(store):
@@ -250,7 +254,7 @@ def test_relabel_moves_counts_sightings_and_state_in_one_transaction(store):
     assert rows.keep_only(new) == 1 and rows.load(pipe.session) == []
 
 
-def test_forget_deletes_the_design_its_sightings_and_counts_in_one_transaction(store):
+def test_forget_deletes_the_design_its_sightings_and_counts_in_one_transaction(store, caplog):
     pipe = Pipeline(store, EngineConfig(min_frames=2, lateness=0), source="camera:t")
     for i, label in enumerate(["New 1", "New 1", "Blank", "New 2", "New 2", "Blank", "New 1", "New 1"]):
         pipe.feed(Frame(label, 60.0, 100.0 + i, "t", i))
@@ -263,8 +267,10 @@ def test_forget_deletes_the_design_its_sightings_and_counts_in_one_transaction(s
     with pytest.raises(OSError):
         pipe.forget("New 1", fail)
     assert pipe.engine.counts == {"New 1": 2, "New 2": 1}  # put back as it was
-    removed = pipe.forget("New 1", lambda session, state, cameras: rows.forget(session, "New 1", state, cameras))
+    with caplog.at_level(logging.INFO, logger="sortcore.store.designstore"):
+        removed = pipe.forget("New 1", lambda session, state, cameras: rows.forget(session, "New 1", state, cameras))
     assert removed == 2 and pipe.engine.counts == {"New 2": 1}
+    assert "New 1 is not a sock: 2 socks removed" in caplog.text
     assert [r["image"] for r in sightings(store, pipe.session)] == ["New 2"]
     assert store.pairs(pipe.session) == [{"image": "New 2", "number_socks_seen": 1, "pair_seen": "Un-matched", "pairs": 0}]
     assert store.session(pipe.session)["engine_state"]["counts"] == {"New 2": 1}
