@@ -30,23 +30,27 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 PHOTOS = os.path.join(os.path.dirname(ROOT), "shared", "sock-photos")
 FPS, PER_SOCK, BETWEEN = 4.0, 12, 8  # sockvideo.write_held_video's defaults
+MISSING = "(missing)"
 
 from sortcore.devtools.sockvideo import new_designs_video  # noqa: E402
 
 
 def judge(truth, labels):
-    """(socks right, false pairs, splits, taught wrong, missing) of one video."""
+    """(socks right, false pairs, splits, taught wrong, missing, truth, labels) of one video;
+    a sock nothing was counted for is missing, not a label."""
     owners, of = collections.defaultdict(set), collections.defaultdict(set)
     for design, label in zip(truth, labels):
-        owners[label].add(design)
-        of[design].add(label)
+        if label != MISSING:
+            owners[label].add(design)
+            of[design].add(label)
     false = sum(1 for label, who in owners.items() if len(who) > 1)
+    missing = labels.count(MISSING)
     splits = sum(1 for design, got in of.items() if design.startswith("r") and len(got) > 1)
     taught = sum(1 for design, label in zip(truth, labels) if not design.startswith("r") and label != design)
     right = sum(1 for design, label in zip(truth, labels)
                 if (label == design if not design.startswith("r") else
                     label.startswith("New") and owners[label] == {design} and of[design] == {label}))
-    return right, false, splits, taught, truth, labels
+    return right, false, splits, taught, missing, truth, labels
 
 
 def one(seed, untaught, folder):
@@ -74,7 +78,7 @@ def sock_labels(db, socks):
     got = collections.defaultdict(list)
     for image, first in rows:
         got[int((first - start) // period)].append(image)
-    return ["+".join(got[i]) if got[i] else "(missing)" for i in range(socks)]
+    return ["+".join(got[i]) if got[i] else MISSING for i in range(socks)]
 
 
 def timing(repeats=3):
@@ -118,18 +122,21 @@ def main():
     totals = collections.Counter()
     with tempfile.TemporaryDirectory() as folder:
         for seed in range(first, first + videos):
-            right, false, splits, taught, truth, labels, socks, unknown, speed, counted = one(seed, untaught, folder)
+            right, false, splits, taught, missing, truth, labels, socks, unknown, speed, counted = one(
+                seed, untaught, folder)
             rows = ", ".join("%s %d%s" % (r["image"], r["number_socks_seen"], "" if r.get("taught", True) else "*")
                              for r in counted["socks"])
-            print("video %d: %d/%d socks right, false pairs %d, splits %d, taught wrong %d, Unknown %d,"
-                  " %.1fx real time  [%s]" % (seed, right, socks, false, splits, taught, unknown, speed, rows))
+            print("video %d: %d/%d socks right, false pairs %d, splits %d, taught wrong %d, missing %d,"
+                  " Unknown %d, %.1fx real time  [%s]" % (seed, right, socks, false, splits, taught, missing,
+                                                          unknown, speed, rows))
             if right < socks:
                 print("   truth  " + " ".join(truth) + "\n   counted " + " ".join(labels))
-            totals.update(right=right, socks=socks, false=false, splits=splits, taught=taught, unknown=unknown)
+            totals.update(right=right, socks=socks, false=false, splits=splits, taught=taught, missing=missing,
+                          unknown=unknown)
             totals["speed_min"] = min(totals.get("speed_min", 1e9), speed)
-    print("all: %d/%d socks right, false pairs %d, splits %d, taught wrong %d, Unknown %d, slowest %.1fx real time"
-          % (totals["right"], totals["socks"], totals["false"], totals["splits"], totals["taught"],
-             totals["unknown"], totals["speed_min"]))
+    print("all: %d/%d socks right, false pairs %d, splits %d, taught wrong %d, missing %d, Unknown %d,"
+          " slowest %.1fx real time" % (totals["right"], totals["socks"], totals["false"], totals["splits"],
+                                        totals["taught"], totals["missing"], totals["unknown"], totals["speed_min"]))
 
 
 if __name__ == "__main__":

@@ -68,8 +68,9 @@ def pairs(wall):
     rule = newdesigns.RULE
     neg = (kind > 0)
     ok = newdesigns.matches(rule, emb, col)
-    print("RULE tau %.2f colour %.2f (or %.2f and %.2f): split %.1f %% (%d of %d), false matches %d of %d (%.3f %%), twins %d of %d"
-          % (rule.tau, rule.colour, rule.strong, rule.strong_colour, 100 * (1 - ok[kind == 0].mean()), (~ok[kind == 0]).sum(), (kind == 0).sum(),
+    print("RULE tau %.2f colour %.2f (or %s): split %.1f %% (%d of %d), false matches %d of %d (%.3f %%), twins %d of %d"
+          % (rule.tau, rule.colour, ", ".join("%.2f and %.2f" % tier for tier in rule.tiers),
+             100 * (1 - ok[kind == 0].mean()), (~ok[kind == 0]).sum(), (kind == 0).sum(),
              ok[kind == 1].sum(), (kind == 1).sum(), 100 * ok[kind == 1].mean(), ok[kind == 2].sum(), (kind == 2).sum()))
     for r, good in zip(rows, ok):
         if good and r[0] != 0:

@@ -29,7 +29,7 @@ from sortcore.classifier import foreground, palette  # noqa: E402
 from sortcore.classifier.backends import load_classifier  # noqa: E402
 from sortcore.classifier.newdesigns import RULE, colour_score, knn_score, matches  # noqa: E402
 from sortcore.classifier.openset import normalise  # noqa: E402
-from sortcore.classifier.session import REGION_FLOOR, judge_for  # noqa: E402
+from sortcore.classifier.session import judge_for  # noqa: E402
 from sortcore.devtools import sockvideo  # noqa: E402
 
 TAUGHT = ("Github/file_90.jpg", "Github/file_96.jpg", "Streamsets/file_92.jpg")
@@ -109,7 +109,7 @@ def main():
                 if truth.startswith("r"):
                     s["untaught frames"] += len(labels)
                     s["untaught named taught"] += sum(l not in ("Unknown", "Blank") for l in labels)
-                    s["untaught below floor"] += int((best < REGION_FLOOR).sum())
+                    s["untaught below floor"] += int((best < head.floor).sum())
                     tracks.append((truth, normalise(embeddings), palettes))
                     named = collections.Counter(l for l in labels[:4] if l not in ("Unknown", "Blank")).most_common(1)
                     wrong = bool(named) and (2 * named[0][1] >= 4 or judge(scores[:4].mean(axis=0)) is not None)

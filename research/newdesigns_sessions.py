@@ -35,7 +35,7 @@ def one_load(sets, head, socks, rng):
     counted, unknown, ts = collections.defaultdict(list), 0, 0.0
     for name in socks:
         design, views, palettes = sets[name]
-        labels = [head_label(head, view[None], True) for view in views]
+        labels = [head_label(head, head.scores(view[None])) for view in views]
         scores = head.scores(views)[0]
         for view, colours, (label, p), score in zip(views, palettes, labels, scores):
             ts += 1 / FPS

@@ -28,8 +28,10 @@ MARGIN = 0.12
 #: copy inside the region (all of them when there is no region); ``changed``: the scene itself
 #: differs (no region can be told apart).
 #: ``scene``: the frame as :func:`small` gives it (what becomes the empty scene when it is one);
-#: ``still``: no pixel of the frame differs from the empty scene (the frame is the empty scene).
-Found = collections.namedtuple("Found", ["box", "pixels", "changed", "scene", "still"])
+#: ``still``: no pixel of the frame differs from the empty scene (the frame is the empty scene);
+#: ``shift``: how far the region's colours moved from the empty scene's under it (:func:`shift`;
+#: 0 without a region).
+Found = collections.namedtuple("Found", ["box", "pixels", "changed", "scene", "still", "shift"])
 
 
 def _cv2():
@@ -59,22 +61,35 @@ def find(image, empty):
     now = cv2.GaussianBlur(shrunk, (5, 5), 0)
     scene = (now, scale)
     if empty is None or empty[0].shape != now.shape:
-        return Found(None, shrunk.reshape(-1, 3), empty is not None, scene, False)
+        return Found(None, shrunk.reshape(-1, 3), empty is not None, scene, False, 0.0)
     differs = (np.abs(now.astype(np.int16) - empty[0].astype(np.int16)).max(axis=2) > THRESHOLD)
     if not differs.any():
-        return Found(None, shrunk.reshape(-1, 3), False, scene, True)
+        return Found(None, shrunk.reshape(-1, 3), False, scene, True, 0.0)
     differs = cv2.morphologyEx(differs.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     differs = cv2.morphologyEx(differs, cv2.MORPH_CLOSE, np.ones((7, 7), np.uint8))
     count, labels, stats, _ = cv2.connectedComponentsWithStats(differs)
     if count < 2:
-        return Found(None, shrunk.reshape(-1, 3), False, scene, False)
+        return Found(None, shrunk.reshape(-1, 3), False, scene, False, 0.0)
     best = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
     x, y, w, h, area = stats[best]
     fraction = area / float(differs.size)
     if not MIN_FRACTION <= fraction < MAX_FRACTION:
-        return Found(None, shrunk.reshape(-1, 3), fraction >= MAX_FRACTION, scene, False)
+        return Found(None, shrunk.reshape(-1, 3), fraction >= MAX_FRACTION, scene, False, 0.0)
     box = tuple(int(round(v / scale)) for v in (x, y, x + w, y + h))
-    return Found(box, shrunk[labels == best], False, scene, False)
+    region = labels == best
+    return Found(box, shrunk[region], False, scene, False, shift(now[region], empty[0][region]))
+
+
+def shift(now, before):
+    """The mean L1 distance between the chromaticities (each channel over the pixel's sum, the
+    sum padded by 30 so near-black pixels count little) of (N, 3) pixels ``now`` and
+    ``before``: a shadow or a patch of light scales a pixel and keeps it (0.01-0.12 measured),
+    a sock put in front of the wall changes it (docs/classifier.md, New designs)."""
+    now, before = np.asarray(now, np.float32), np.asarray(before, np.float32)
+    if not len(now):
+        return 0.0
+    chroma = now / (now.sum(axis=1, keepdims=True) + 30.0) - before / (before.sum(axis=1, keepdims=True) + 30.0)
+    return float(np.abs(chroma).sum(axis=1).mean())
 
 
 def square(box, shape, margin=MARGIN):

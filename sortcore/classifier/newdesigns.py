@@ -11,8 +11,8 @@ last frame is more than ``gap`` seconds old has ended (the engine's rule for a r
   half of them, or the one the head's rule gives the mean of their scores (when the head named
   one of them), else a session design
   whose ``k`` nearest views score at least ``tau`` on average **and** whose colours agree at
-  least ``colour`` (or, the views scoring at least ``strong``, at least ``strong_colour``: the
-  same sock in another light), and, if several do, beats the second by ``margin``, else a *candidate*
+  least ``colour`` (or less, by ``tiers``, the higher the views score: the same sock in another
+  light), and, if several do, beats the second by ``margin``, else a *candidate*
   ``New k``. Once it has ``decide`` frames (the engine's ``min_frames``) its label stays: the
   frames it gave another label are fewer than ``min_frames``, a ghost, so a sock is never
   counted twice (a stray frame the head gave another design takes the track's label too).
@@ -45,17 +45,21 @@ MAX_VIEWS = 48
 #: A track compares a frame with at most its last this many frames.
 TRACK_VIEWS = 12
 
-Rule = collections.namedtuple("Rule", ["k", "tau", "colour", "strong", "strong_colour", "margin", "join",
-                                       "join_colour"])
-#: Calibrated in research/newdesigns_calibrate.py (docs/classifier.md, New designs).
-RULE = Rule(k=3, tau=0.65, colour=0.70, strong=0.75, strong_colour=0.60, margin=0.02, join=0.80, join_colour=0.30)
+Rule = collections.namedtuple("Rule", ["k", "tau", "colour", "tiers", "margin", "join", "join_colour"])
+#: Calibrated in research/newdesigns_calibrate.py (docs/classifier.md, New designs). ``tiers``:
+#: (score, colour) pairs: the more the views agree, the less the colours must (the same sock in
+#: another light).
+RULE = Rule(k=3, tau=0.65, colour=0.70, tiers=((0.75, 0.60), (0.80, 0.50)), margin=0.02, join=0.80,
+            join_colour=0.30)
 
 
 def matches(rule, score, colour):
     """Whether a track's k-NN ``score`` and ``colour`` agreement with a design pass ``rule``:
-    ``tau`` and ``colour``, or (the same sock in another light) ``strong`` and
-    ``strong_colour``. Works on numpy arrays too."""
-    return (score >= rule.tau) & ((colour >= rule.colour) | ((score >= rule.strong) & (colour >= rule.strong_colour)))
+    ``tau`` and ``colour``, or a tier's score and colour. Works on numpy arrays too."""
+    passes = colour >= rule.colour
+    for at, need in rule.tiers:
+        passes = passes | ((score >= at) & (colour >= need))
+    return (score >= rule.tau) & passes
 
 
 def new_label(number):
@@ -187,37 +191,43 @@ class NewDesigns(object):
         return best
 
     def _decide(self, track):
-        """An undecided track's label: the taught design at least half of its frames had, else
-        a session design it matches, else its candidate number."""
+        """An undecided track's label: the taught design most of its frames had (or the head's
+        rule on their mean scores gives), else ``Blank`` if it matches a design the person said is
+        not a sock, else a session design it matches, else the taught design half of its frames
+        had, else its candidate number."""
         taught = collections.Counter(label for label in track.heads if label != UNKNOWN).most_common(1)
-        if taught and 2 * taught[0][1] >= len(track.heads):
+        if taught and 2 * taught[0][1] > len(track.heads):
             return taught[0][0]
         if self.judge is not None and len(track.scores) == len(track.heads) and taught:
             label = self.judge(np.mean(track.scores, axis=0))
             if label is not None:  # the head's rule on the mean of the track's scores
                 return label
-        if self._ignored(track):
-            return BLANK
-        rule, passing = self.rule, []
-        for name, design in self.designs.items():
-            score = knn_score(track.views, design.views, rule.k)
-            if score >= rule.tau and matches(rule, score, colour_score(track.palettes, design.palettes)):
-                passing.append((score, name))
-        passing.sort(reverse=True)
-        if passing and (len(passing) == 1 or passing[0][0] - passing[1][0] >= rule.margin):
-            return passing[0][1]
+        if self._passing(track, self.ignored):
+            return BLANK  # the person said this is not a sock
+        matched = self._session_design(track)
+        if matched is not None:
+            return matched
+        if taught and 2 * taught[0][1] == len(track.heads):
+            return taught[0][0]
         if track.label is not None and is_new_label(track.label) and track.label not in self.designs:
             return track.label  # keeps its candidate number
         return new_label(self._free_number())
 
-    def _ignored(self, track):
-        """Whether ``track`` matches a design the person said is not a sock (the strict rule)."""
-        rule = self.rule
-        for design in self.ignored.values():
+    def _passing(self, track, designs):
+        """[(score, name)] of ``designs`` (name -> Design) that ``track`` matches by the rule, best first."""
+        rule, passing = self.rule, []
+        for name, design in designs.items():
             score = knn_score(track.views, design.views, rule.k)
             if score >= rule.tau and matches(rule, score, colour_score(track.palettes, design.palettes)):
-                return True
-        return False
+                passing.append((score, name))
+        return sorted(passing, reverse=True)
+
+    def _session_design(self, track):
+        """The session design ``track`` matches (beating any other by the rule's margin), or None."""
+        passing = self._passing(track, self.designs)
+        if passing and (len(passing) == 1 or passing[0][0] - passing[1][0] >= self.rule.margin):
+            return passing[0][1]
+        return None
 
     def _free_number(self):
         used = set(self.reserved)

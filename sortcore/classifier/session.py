@@ -36,12 +36,13 @@ from .openset import normalise
 PICTURE_SIZE = 128
 #: Blank frames in a row with a region standing out before the empty scene is learnt again.
 RELEARN = 3
-#: When something stands out from the empty scene, the head's Blank floor is lowered to this:
-#: the empty wall's crops score 0.27-0.30 here, 90 % of the eye's 400 blank probes (walls,
-#: textures, stripes, noise, photo backgrounds) below 0.35, and socks no one taught, held up on
-#: a wall, 0.37-0.57 (docs/classifier.md, New designs). Something else held up for a second
-#: that scores above it is counted as a new design.
-REGION_FLOOR = 0.35
+#: A region that stands out from the empty scene and that the head calls ``Blank`` is still a
+#: sock (``Unknown``, for new designs) when its colours moved at least SHIFT from the scene's
+#: under it (:func:`sortcore.classifier.foreground.shift`: shadows and light patches on 60 walls
+#: 0.01-0.12, socks held up 0.10-0.92, 5 % below 0.16) and its best design score is LIFT above
+#: the empty scene's own: a stripy sock on a dark wall can look like a wall to the head
+#: (docs/classifier.md, New designs).
+SHIFT, LIFT = 0.15, 0.08
 
 Look = collections.namedtuple("Look", ["image", "found"])
 
@@ -62,13 +63,15 @@ def judge_for(head):
     return judge
 
 
-def head_label(head, embedding, stands_out, scores=None):
-    """(label, probability) of one embedding by the taught head, with :data:`REGION_FLOOR`
-    as the Blank floor when a sock stands out from the empty scene. ``scores``: what
-    ``head.scores(embedding)`` gave, if known."""
-    (label, probability), = head.predict_scores(*(scores or head.scores(embedding)))
+def head_label(head, scores, found=None, empty_top=None):
+    """(label, probability) of one frame by the taught head from ``head.scores(embedding)``;
+    with ``found`` (what :func:`look` found) and ``empty_top`` (the empty scene's best design
+    score), a ``Blank`` region that is a sock by :data:`SHIFT` and :data:`LIFT` is ``Unknown``."""
+    (label, probability), = head.predict_scores(*scores)
+    if label != BLANK or found is None or found.box is None or empty_top is None:
+        return label, probability
     best = 1.0 - probability / 100.0
-    if label == BLANK and stands_out and best >= REGION_FLOOR and head.floor > best:
+    if found.shift >= SHIFT and best - empty_top >= LIFT:
         return UNKNOWN, round(100.0 * best, 2)
     return label, probability
 
@@ -133,8 +136,8 @@ class SessionClassifier(object):
             return Prediction(BLANK, scene.blank)
         embedding = self.classifier.embed(seen.image)
         scores = self.classifier.head.scores(embedding)
-        label, probability = head_label(self.classifier.head, embedding,
-                                        self.designs is not None and seen.found.box is not None, scores)
+        empty_top = None if self.designs is None or scene.blank is None else 1.0 - scene.blank / 100.0
+        label, probability = head_label(self.classifier.head, scores, seen.found, empty_top)
         scene.learn(seen.found, label, probability)
         if self.designs is None or label == BLANK:
             return Prediction(label, probability)
