@@ -21,12 +21,12 @@ import time
 
 from ..core.errors import BadFrame, SortcoreError, StoreError
 from ..core.frames import DeadLetter, raw_text
+from ..core.messages import DESIGN_COMMANDS
 
 log = logging.getLogger(__name__)
 
-COMMANDS = ("reset", "status", "name", "merge", "forget")
-#: The fields each design command needs (strings).
-FIELDS = {"name": ("design", "name"), "merge": ("design", "into"), "forget": ("design",)}
+COMMANDS = ("reset", "status") + tuple(DESIGN_COMMANDS)
+FIELDS = DESIGN_COMMANDS  # the fields each design command needs (strings)
 
 
 class _Duplicate(Exception):

@@ -16,7 +16,7 @@ from typing import Optional, Tuple
 from urllib.parse import parse_qs
 
 from ..core.errors import ConfigError, SortcoreError
-from ..core.messages import dumps
+from ..core.messages import DESIGN_COMMANDS, dumps
 from .guard import TokenGuard
 from .limits import HeaderDeadline, Limited
 from .live import LiveView
@@ -38,10 +38,9 @@ ASSETS = {
     "/apple-touch-icon.png": ("icon-180.png", "image/png"),  # where iOS looks without a <link>
     "/manifest.webmanifest": ("manifest.webmanifest", "application/manifest+json"),
 }
-POSTS = ("/api/reset", "/api/name", "/api/merge", "/api/forget")
-#: route -> (action, the JSON fields it takes, strings), as the control commands of runtime/control.py
-DESIGN_ACTIONS = {"/api/name": ("name", ("design", "name")), "/api/merge": ("merge", ("design", "into")),
-                  "/api/forget": ("forget", ("design",))}
+#: route -> (action, the JSON fields it takes, strings): the control commands' own
+DESIGN_ACTIONS = {"/api/" + action: (action, fields) for action, fields in DESIGN_COMMANDS.items()}
+POSTS = ("/api/reset",) + tuple(DESIGN_ACTIONS)
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self';"
        " manifest-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 CLIENT_GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, socket.timeout)
