@@ -111,7 +111,7 @@ def stop(timeout=10.0):
 
 def function_handler(event, context):
     """Messages routed to the lambda (``sockpairs/control``): the control commands of every
-    runtime (reset, status, name, merge), done in the loop's thread."""
+    runtime (reset, status, name, merge, forget), done in the loop's thread."""
     loop = _loop
     if loop is None:
         return {"ok": False, "error": _start_error or "the device loop is not running"}

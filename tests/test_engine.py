@@ -162,6 +162,34 @@ def test_blank_stays_ignored_next_to_unknown():
     assert (engine.counts, engine.unknown) == ({}, 1)
 
 
+def test_forget_drops_a_design_s_socks_open_runs_and_waiting_socks_in_every_camera():
+    """The person says a design found in the session is not a sock: its counted socks, its
+    waiting sock and its open runs go, on every camera; the other designs stay as they were."""
+    frames = (frames_at("New 1", [0, 0.25, 0.5, 0.75], "a") + frames_at("Github", [0.1, 0.35, 0.6, 0.85], "a")
+              + frames_at("New 1", [3.0, 3.25, 3.5, 3.75], "a")  # waits: a frame at 1.5-2.25 could merge it
+              + frames_at("New 1", [0.2, 0.45], "b"))  # an open run, no sock yet
+    engine, _ = run(frames)
+    assert (engine.counts, engine.pending) == ({"New 1": 1, "Github": 1}, 1)
+    engine.changes()
+    assert engine.forget("New 1") == 2  # the counted one and the waiting one
+    assert (engine.counts, engine.pending, engine.labels()) == ({"Github": 1}, 0, {"Github"})
+    assert set(engine.changes()[1]) == {"a", "b"}  # both cameras are written again
+    restored = Engine(EngineConfig(), json.loads(json.dumps(engine.snapshot())))
+    assert restored.snapshot() == engine.snapshot() and restored.pending == 0
+    assert engine.forget("New 1") == 0  # nothing left of it
+    for frame in frames_at("New 1", [9.0, 9.25, 9.5, 9.75], "a"):  # the label may come back: from zero
+        engine.feed(frame)
+    assert engine.counts == {"Github": 1, "New 1": 1}
+    with pytest.raises(ConfigError):
+        engine.forget(UNKNOWN)
+
+
+def test_forget_in_tumbling_mode_drops_the_window_s_run():
+    engine, _ = run(frames_at("New 2", [0, 0.5, 1.0, 1.5, 2.0]), EngineConfig(mode="tumbling"))
+    assert engine.forget("New 2") == 1
+    assert engine.counts == {} and [e for e in engine.close_all() if e.label == "New 2"] == []
+
+
 # --- properties ------------------------------------------------------------
 
 DESIGNS = ["Google", "Mongo", "Github", "Blank", UNKNOWN]

@@ -4,6 +4,7 @@ model folder, the colours and the sock's box. The model's end-to-end tests are i
 tests/test_newdesigns_run.py."""
 
 import json
+import logging
 import os
 
 import numpy as np
@@ -85,6 +86,25 @@ def test_a_ghost_candidate_frees_its_number_and_counts_nothing():
     assert load.sock(frames_of(a, 3, 10), RED, frames=3) == ["New 1"] * 3  # 3 frames: a ghost
     assert set(load.sock(frames_of(b, 12, 11), BLUE)) == {"New 1"}  # its number is free again
     assert dict(load.engine.counts) == {"New 1": 1}
+
+
+def test_a_design_said_not_a_sock_is_blank_when_held_up_again_and_others_are_still_new():
+    """A towel held up became New 1; the person says it is not a sock. Held up again it is
+    Blank (the engine counts nothing), its live track too, and a real sock is New 2."""
+    load, towel, sock = Load(), unit(1), unit(2)
+    assert set(load.sock(frames_of(towel, 12, 10), RED)) == {"New 1"}
+    load.engine.forget("New 1")
+    load.designs.forget("New 1")
+    assert list(load.designs.designs) == [] and list(load.designs.ignored) == ["New 1"]
+    assert load.designs.take_changed() == []  # nothing of it is stored again
+    assert set(load.sock(frames_of(towel, 12, 11), RED)) == {"Blank"}
+    assert set(load.sock(frames_of(sock, 12, 12), BLUE)) == {"New 2"}  # its number is not given again
+    assert set(load.sock(frames_of(towel, 12, 13), BLUE)) == {"New 3"}  # colours differ: not that towel
+    assert dict(load.engine.counts) == {"New 2": 1, "New 3": 1}
+    live = [load.designs.label("cam", load.ts + 0.25 * i, "Unknown", sock, BLUE) for i in range(1, 6)]
+    assert live == ["New 2"] * 5 and load.designs.tracks["cam"][-1].frames == 5  # decided: its label stays
+    load.designs.forget("New 2")  # a live track of it is the wall from its next frame on
+    assert load.designs.label("cam", load.ts + 1.5, "Unknown", sock, BLUE) == "Blank"
 
 
 def test_a_sock_the_engine_still_holds_keeps_its_number_after_its_track_ended():
@@ -243,6 +263,9 @@ def test_names_and_commands_are_checked():
     assert parse_control(b'{"cmd": "merge", "design": "New 2", "into": "New 1"}') == ("merge", ("New 2", "New 1"))
     with pytest.raises(BadFrame, match="needs design and into"):
         parse_control(b'{"cmd": "merge", "design": "New 2"}')
+    assert parse_control(b'{"cmd": "forget", "design": "New 3"}') == ("forget", ("New 3",))
+    with pytest.raises(BadFrame, match="forget needs design"):
+        parse_control(b'{"cmd": "forget", "design": ""}')
 
 
 def test_relabel_moves_counts_sightings_and_state_in_one_transaction(store):
@@ -267,6 +290,29 @@ def test_relabel_moves_counts_sightings_and_state_in_one_transaction(store):
         pipe.engine.relabel("New 1", "Unknown")
     new = pipe.reset()
     assert rows.keep_only(new) == 1 and rows.load(pipe.session) == []
+
+
+def test_forget_deletes_the_design_its_sightings_and_counts_in_one_transaction(store, caplog):
+    pipe = Pipeline(store, EngineConfig(min_frames=2, lateness=0), source="camera:t")
+    for i, label in enumerate(["New 1", "New 1", "Blank", "New 2", "New 2", "Blank", "New 1", "New 1"]):
+        pipe.feed(Frame(label, 60.0, 100.0 + i, "t", i))
+    rows = DesignStore(store)
+    rows.save(pipe.session, [to_row(Design(n, frames_of(unit(i), 2, i), [RED] * 2, b"p"))
+                             for i, n in enumerate(["New 1", "New 2"])])
+
+    def fail(session, state, cameras):
+        raise OSError("disk gone")
+    with pytest.raises(OSError):
+        pipe.forget("New 1", fail)
+    assert pipe.engine.counts == {"New 1": 2, "New 2": 1}  # put back as it was
+    with caplog.at_level(logging.INFO, logger="sortcore.store.designstore"):
+        removed = pipe.forget("New 1", lambda session, state, cameras: rows.forget(session, "New 1", state, cameras))
+    assert removed == 2 and pipe.engine.counts == {"New 2": 1}
+    assert "New 1 is not a sock: 2 socks removed" in caplog.text
+    assert [r["image"] for r in sightings(store, pipe.session)] == ["New 2"]
+    assert store.pairs(pipe.session) == [{"image": "New 2", "number_socks_seen": 1, "pair_seen": "Un-matched", "pairs": 0}]
+    assert store.session(pipe.session)["engine_state"]["counts"] == {"New 2": 1}
+    assert [r["name"] for r in rows.load(pipe.session)] == ["New 2"]
 
 
 def _tiny_model(folder):

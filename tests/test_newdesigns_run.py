@@ -111,6 +111,24 @@ def _untaught(snap):
     return {row["image"]: row["number_socks_seen"] for row in snap.get("rows", []) if row.get("taught") is False}
 
 
+def _three_designs_looping(tmp_path, broker, db):
+    """``run`` on a camera looping one sock each of three untaught designs, with the page (the
+    token :data:`TOKEN`) and ``broker``; the process."""
+    from tests.videos import untaught_sock, write_frames
+
+    (tmp_path / "token").write_text(TOKEN + "\n")
+    write_frames(tmp_path / "loop", [untaught_sock(d, 0) for d in "XYZ"])
+    return _run("--source", "folder:%s?loop" % (tmp_path / "loop"), "--fps", "10", "--http", "127.0.0.1:0",
+                "--http-token-file", str(tmp_path / "token"), "--broker", broker.url, db=db)
+
+
+def _stop(proc):
+    """Stop ``run`` as systemd does (SIGTERM); it must exit cleanly."""
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+
+
 def test_name_and_merge_on_the_page_and_by_control_then_reset(mosquitto, tmp_path):
     """A looping camera shows one sock each of three untaught designs. The page (token) names
     New 1, control on a real mosquitto names New 2, the page merges New 3 into it; the names
@@ -118,12 +136,9 @@ def test_name_and_merge_on_the_page_and_by_control_then_reset(mosquitto, tmp_pat
     and the next run knows the named design as a taught one."""
     from tests.videos import untaught_sock, write_frames
 
-    db, token_file = str(tmp_path / "run.db"), tmp_path / "token"
-    token_file.write_text(TOKEN + "\n")
-    write_frames(tmp_path / "loop", [untaught_sock(d, 0) for d in "XYZ"])
+    db = str(tmp_path / "run.db")
     with Collector(mosquitto, ["sockpairs/state"]) as seen:
-        proc = _run("--source", "folder:%s?loop" % (tmp_path / "loop"), "--fps", "10", "--http", "127.0.0.1:0",
-                    "--http-token-file", str(token_file), "--broker", mosquitto.url, db=db)
+        proc = _three_designs_looping(tmp_path, mosquitto, db)
         try:
             url = _page_url(proc)
             _page_event(url, lambda s: len(_untaught(s)) == 3, timeout=120)
@@ -146,12 +161,10 @@ def test_name_and_merge_on_the_page_and_by_control_then_reset(mosquitto, tmp_pat
             assert _post(url, "api/reset")[0] == 200
             after = _page_event(url, lambda s: s["session"] != named_session and _untaught(s), timeout=120)
             assert not {"Blue", "Green"} & set(r["image"] for r in after["rows"])  # the session's designs went
-            proc.send_signal(signal.SIGTERM)
-            _, err = proc.communicate(timeout=60)
+            _stop(proc)
         finally:
             if proc.poll() is None:
                 proc.kill()
-    assert proc.returncode == 0, err
     conn = sqlite3.connect(db)
     assert {row[0] for row in conn.execute("select distinct session from new_designs")} <= {after["session"]}
     labels = (tmp_path / "user-model" / "current" / "labels.txt").read_text().split("\n")
@@ -163,6 +176,45 @@ def test_name_and_merge_on_the_page_and_by_control_then_reset(mosquitto, tmp_pat
     assert later.returncode == 0, later.stderr
     rows = rows_of(json.loads(sortcore("pairs", "--json", "--db", db).stdout))
     assert rows["Blue"] == (1, True)  # taught from this session on
+
+
+def test_not_a_sock_by_control_and_on_the_page_removes_the_design_and_ignores_it(mosquitto, tmp_path):
+    """A looping camera shows three untaught things. The person says one is not a sock over
+    control (a real mosquitto), another on the page (token): their rows, socks, pictures and
+    sightings go, sockpairs/state follows, and held up again a full loop later they count nothing
+    while the third design goes on counting."""
+    db = str(tmp_path / "run.db")
+    with Collector(mosquitto, ["sockpairs/state"]) as seen:
+        proc = _three_designs_looping(tmp_path, mosquitto, db)
+        try:
+            url = _page_url(proc)
+            first, second, kept = sorted(_untaught(_page_event(url, lambda s: len(_untaught(s)) == 3, timeout=120)))
+            seen.client.publish("sockpairs/control", json.dumps({"cmd": "forget", "design": first}), qos=1)
+            _page_event(url, lambda s: first not in _untaught(s), timeout=30)
+            assert _post(url, "api/forget", {"design": second}, token="wrong")[0] == 401
+            assert _post(url, "api/forget", {"into": second})[0] == 400
+            status, done = _post(url, "api/forget", {"design": "Github"})
+            assert status == 409 and "taught design" in done["error"]
+            status, done = _post(url, "api/forget", {"design": second})
+            assert status == 200 and done["design"] == second and done["socks"] >= 1, done
+            assert _post(url, "api/forget", {"design": second})[0] == 409  # not a design any more
+            with pytest.raises(urllib.error.HTTPError, match="404"):  # its picture went with it
+                urllib.request.urlopen(url + "api/thumb?design=" + urllib.request.quote(second), timeout=10)
+            snap = _page_event(url, lambda s: set(_untaught(s)) == {kept}, timeout=30)
+            state = seen.wait_for(lambda s: {r["image"] for r in s["socks"]} == {kept}, "sockpairs/state", 30)
+            assert state["session"] == snap["session"]
+            # a full loop later (the kept design seen twice more) the two things were held up again
+            later = snap["rows"][0]["number_socks_seen"] + 2
+            snap = _page_event(url, lambda s: _untaught(s).get(kept, 0) >= later, timeout=120)
+            assert set(_untaught(snap)) == {kept} and [r["image"] for r in snap["rows"]] == [kept]
+            _stop(proc)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert [row["image"] for row in json.loads(sortcore("pairs", "--json", "--db", db).stdout)["socks"]] == [kept]
+    conn = sqlite3.connect(db)
+    assert {row[0] for row in conn.execute("select distinct image from sightings")} == {kept}
+    assert _designs_in(db) == [kept]
 
 
 def test_watch_labels_new_designs_for_serve_and_serve_takes_them(tmp_path):

@@ -265,7 +265,8 @@ def test_a_real_run_on_a_phone_pictures_dark_mode_and_a_clean_stop(browser, page
 def test_a_new_design_shows_its_picture_and_is_named_on_the_page(page, tmp_path):
     """The real CLI and model: a sock nobody taught, held up again and again, becomes a row
     marked new with a picture of its crop; the person names it with the token, and the row
-    follows under its name, still marked new for this session."""
+    follows under its name, still marked new for this session; then says it is not a sock, and
+    the row goes."""
     pytest.importorskip("cv2")
     from tests.videos import untaught_sock, write_frames
 
@@ -291,6 +292,10 @@ def test_a_new_design_shows_its_picture_and_is_named_on_the_page(page, tmp_path)
         expect(page.locator("#design-box")).to_be_hidden()
         expect(row(page, "New 1")).to_have_count(0)
         assert page.locator("#pairs b").count() == 0  # a name is text, never markup
+        named.locator("button.name").click()  # the person changes their mind: not a sock after all
+        page.click("#design-forget")  # the token is remembered for the session's tab
+        expect(named).to_have_count(0, timeout=20000)
+        expect(page.locator("#design-box")).to_be_hidden()
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
     finally:

@@ -20,6 +20,11 @@ last frame is more than ``gap`` seconds old has ended (the engine's rule for a r
   becomes a session design, remembered by its frames' embeddings and colours (at most
   :data:`MAX_VIEWS`). A candidate whose track ends unconfirmed was a ghost: its number is free.
 - A confirmed track's frames join its design when the track ends (another view of the design).
+- A design the person says is not a sock (:meth:`NewDesigns.forget`: a hand, a towel) is kept
+  as *ignored* for the rest of the process: a track that matches it by the same rule is
+  ``Blank``, the wall to us. Ignored designs are not stored: after a restart the thing becomes
+  a ``New k`` again and can be forgotten again (a choice: nothing a person said "not a sock" to
+  lingers in the store, and a reset starts clean).
 
 ``tau`` is stricter than the taught head's: a false match is a false pair, the worst output;
 a split (one design found twice) costs a missed pair that the person can merge. The values and
@@ -151,6 +156,7 @@ class NewDesigns(object):
         self.decide = int(decide)
         self.taught = set(taught)
         self.designs = collections.OrderedDict((d.name, d) for d in designs)
+        self.ignored = {}  # name -> Design: not socks, said the person (kept for the process only)
         self.tracks = {}  # camera -> [Track]
         self.reserved = {int(NEW_LABEL.match(l).group(1)) for l in reserved if is_new_label(l)}
         self.changed = []  # designs to store (new, or grown by a finished track)
@@ -186,8 +192,9 @@ class NewDesigns(object):
 
     def _decide(self, track):
         """An undecided track's label: the taught design most of its frames had (or the head's
-        rule on their mean scores gives), else a session design it matches, else the taught
-        design half of its frames had, else its candidate number."""
+        rule on their mean scores gives), else ``Blank`` if it matches a design the person said is
+        not a sock, else a session design it matches, else the taught design half of its frames
+        had, else its candidate number."""
         taught = collections.Counter(label for label in track.heads if label != UNKNOWN).most_common(1)
         if taught and 2 * taught[0][1] > len(track.heads):
             return taught[0][0]
@@ -195,6 +202,8 @@ class NewDesigns(object):
             label = self.judge(np.mean(track.scores, axis=0))
             if label is not None:  # the head's rule on the mean of the track's scores
                 return label
+        if self._passing(track, self.ignored):
+            return BLANK  # the person said this is not a sock
         matched = self._session_design(track)
         if matched is not None:
             return matched
@@ -204,15 +213,19 @@ class NewDesigns(object):
             return track.label  # keeps its candidate number
         return new_label(self._free_number())
 
-    def _session_design(self, track):
-        """The session design ``track`` matches by :data:`RULE` (beating any other by its margin), or None."""
+    def _passing(self, track, designs):
+        """[(score, name)] of ``designs`` (name -> Design) that ``track`` matches by the rule, best first."""
         rule, passing = self.rule, []
-        for name, design in self.designs.items():
+        for name, design in designs.items():
             score = knn_score(track.views, design.views, rule.k)
             if score >= rule.tau and matches(rule, score, colour_score(track.palettes, design.palettes)):
                 passing.append((score, name))
-        passing.sort(reverse=True)
-        if passing and (len(passing) == 1 or passing[0][0] - passing[1][0] >= rule.margin):
+        return sorted(passing, reverse=True)
+
+    def _session_design(self, track):
+        """The session design ``track`` matches (beating any other by the rule's margin), or None."""
+        passing = self._passing(track, self.designs)
+        if passing and (len(passing) == 1 or passing[0][0] - passing[1][0] >= self.rule.margin):
             return passing[0][1]
         return None
 
@@ -294,6 +307,21 @@ class NewDesigns(object):
                     track.label = new
         self.changed = [d for d in self.changed if d is not design and d is not into] + ([into] if into else [])
         return into
+
+    def forget(self, name):
+        """The session design ``name`` is not a sock: it leaves the designs, its live tracks are
+        ``Blank`` from now on, and so is any new track that matches it (see the module
+        docstring). Its number is not given again in this process. Returns the design."""
+        design = self.ignored[name] = self.designs.pop(name)
+        for tracks in self.tracks.values():
+            for track in tracks:
+                if track.label == name:
+                    track.label = BLANK
+        self.changed = [d for d in self.changed if d is not design]
+        if is_new_label(name):
+            self.reserved.add(int(NEW_LABEL.match(name).group(1)))
+        return design
+
 
 def to_row(design):
     """A design as the store keeps it (:class:`sortcore.store.designstore.DesignStore`): float16 bytes."""

@@ -1,4 +1,4 @@
-"""The engine's cameras over receive time: clock bounds, silence, eviction. Pure, Python 3.7.
+"""The engine's cameras over receive time: clocks and their bounds, silence, eviction. Pure, Python 3.7.
 
 Receive times are data here (serve passes them in); nothing reads a clock.
 
@@ -52,6 +52,16 @@ def last_seen(cam: Camera) -> float:
 class CameraLife(object):
     """The :class:`~sortcore.core.engine.Engine`'s cameras over receive time: cameras that fell
     silent (their waiting socks), idle ones evicted, at most ``max_cameras`` live."""
+
+    def clock(self, camera: str) -> float:
+        """``camera``'s event-time clock (-inf until it sent ``min_frames`` frames)."""
+        cam = self._cameras.get(camera)
+        return cam.latest[0] if cam else -INF
+
+    def watermark(self, camera: str) -> float:
+        """``camera``'s watermark: a frame stamped before it is late (an evicted camera's: kept)."""
+        cam = self._cameras.get(camera)
+        return cam.latest[0] - self._lateness if cam else self._floors.get(camera, -INF)
 
     def release(self, now: float) -> list:
         """Publish the waiting socks of cameras silent (receive time) for ``silence`` s at

@@ -8,17 +8,16 @@ sock once ``min_frames`` of them fall within ``window`` s (frames of other
 designs neither end nor count); ``tumbling``: the original ksqlDB query, one sock
 per (design, epoch-aligned ``window``) that reaches ``min_frames``.
 
-Time (docs/time.md): each camera's clock is the ``min_frames``-th latest ``ts`` it
-sent (with receive times, each held back to :func:`sortcore.core.clocks.ceiling`), its
-*watermark* that clock less ``lateness``. A frame stamped before the watermark is
-:class:`FrameLate`; every other frame counts where its ``ts`` puts it, so counts
-equal those of the stream sorted by ``ts``. Only the watermark finalises a
-camera's runs. A sock is published (:class:`SockConfirmed`) as soon as no frame
-in bound could still merge it with another published sock of its design; until
-then it *waits* (counted in :attr:`Engine.pending`). :meth:`Engine.tick` only reports idle
-socks; :meth:`Engine.release` and :meth:`Engine.evict_idle` act on cameras that
-fell silent. :data:`UNKNOWN` runs confirm as unrecognised socks
-(:attr:`Engine.unknown`), never pairs rows.
+Time (docs/time.md): each camera's clock is the ``min_frames``-th latest ``ts`` it sent (with
+receive times, each held back to :func:`sortcore.core.clocks.ceiling`), its *watermark* that clock
+less ``lateness``. A frame stamped before the watermark is :class:`FrameLate`; every other frame
+counts where its ``ts`` puts it, so counts equal those of the stream sorted by ``ts``. Only the
+watermark finalises a camera's runs. A sock is published (:class:`SockConfirmed`) as soon as no
+frame in bound could still merge it with another published sock of its design; until then it *waits*
+(counted in :attr:`Engine.pending`). :meth:`Engine.tick` only reports idle socks;
+:meth:`Engine.release` and :meth:`Engine.evict_idle` act on cameras that fell silent.
+:data:`UNKNOWN` runs confirm as unrecognised socks (:attr:`Engine.unknown`), never pairs rows. The
+person's word on a design found in the session: :meth:`Engine.relabel`, :meth:`Engine.forget`.
 """
 
 import bisect
@@ -33,7 +32,7 @@ from .events import (  # noqa: F401 - re-exported: the engine's public names sta
     pairs_row,
 )
 from .runs import INF as _INF, STATE_VERSION, Camera, Run, camera_from_state, camera_state, upgrade
-from .runs import closed as _closed, merge as _merge
+from .runs import closed as _closed, merge as _merge, waiting as _waiting
 
 
 class Engine(clocks.CameraLife):
@@ -60,17 +59,6 @@ class Engine(clocks.CameraLife):
             self._restore(state)
         self._hot = (self._cameras, self._ignore, self._min_probability, self._min_frames, self._tumbling,
                      self._window, self._gap, self._lateness)  # what feed_many() reads per batch
-
-    def clock(self, camera: str) -> float:
-        """``camera``'s event-time clock (-inf until it sent ``min_frames`` frames)."""
-        cam = self._cameras.get(camera)
-        return cam.latest[0] if cam else -_INF
-
-    def watermark(self, camera: str) -> float:
-        """``camera``'s watermark: a frame stamped before it is late."""
-        cam = self._cameras.get(camera)
-        return cam.latest[0] - self._lateness if cam else self._floors.get(camera, -_INF)
-
 
     def feed(self, frame, received_at: Optional[float] = None) -> list:
         """Process one frame (its ``ts`` must be set); return the events it caused.
@@ -223,7 +211,7 @@ class Engine(clocks.CameraLife):
             events.append(FrameRefused(frame, "it would join socks %s, already published apart" % ids))
             return True
         else:  # the frame bridges runs: one run, as in time order
-            run, waiting = near[0], sum(1 for r in near if r.sighting == 0)
+            run, waiting = near[0], _waiting(near)
             for other in near[1:]:
                 _merge(run, other)
                 runs.remove(other)
@@ -350,6 +338,19 @@ class Engine(clocks.CameraLife):
                 cam.designs[new] = sorted(into, key=lambda run: run.first if run.window is None else run.window)
                 self._touched.add(camera)
 
+    def forget(self, label: str) -> int:
+        """Drop ``label``'s socks and open runs, waiting ones too (a thing the person says is
+        not a sock); returns how many socks went (counted and waiting)."""
+        if label == UNKNOWN:
+            raise ConfigError("cannot forget %r" % label)
+        socks, pending = self.counts.pop(label, 0), self.pending
+        for camera, cam in self._cameras.items():
+            runs = cam.designs.pop(label, None)
+            if runs is not None:
+                self.pending -= _waiting(runs)
+                self._touched.add(camera)
+        return socks + pending - self.pending
+
     def labels(self) -> set:
         """Every design with a sock counted or a run open."""
         return set(self.counts) | {label for cam in self._cameras.values() for label in cam.designs}
@@ -395,6 +396,5 @@ class Engine(clocks.CameraLife):
         self._cameras = {camera: camera_from_state(data, self._min_frames, self._lateness, self._expiry_of)
                          for camera, data in state["cameras"].items()}
         self._floors = dict(state.get("floors") or {})
-        self.pending = sum(1 for cam in self._cameras.values() for runs in cam.designs.values()
-                           for run in runs if run.sighting == 0)
+        self.pending = sum(_waiting(runs) for cam in self._cameras.values() for runs in cam.designs.values())
 

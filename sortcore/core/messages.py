@@ -10,6 +10,9 @@ TOPIC_PAIRS = "sockpairs"
 TOPIC_STATE = "sockpairs/state"
 TOPIC_STATUS = "sockpairs/status"
 TOPIC_CONTROL = "sockpairs/control"
+#: The person's word on a design found in the session: each command's fields (strings), the same
+#: over control (``{"cmd": "forget", "design": "New 4"}``) and the page (``POST /api/forget``).
+DESIGN_COMMANDS = {"name": ("design", "name"), "merge": ("design", "into"), "forget": ("design",)}
 
 
 #: The label of a design found in the session before it is named (issue 24): ``New 3``.

@@ -146,6 +146,11 @@ def merge(run: Run, other: Run):
         run.times = sorted(run.times + other.times)
 
 
+def waiting(runs) -> int:
+    """How many of ``runs`` are socks waiting to be published."""
+    return sum(1 for run in runs if run.sighting == 0)
+
+
 def closed(camera: str, label: str, run: Run, reason: str) -> SightingClosed:
     return SightingClosed(run.sighting, label, camera, run.first, run.last, run.frames,
                           run.prob_sum / run.frames, reason)

@@ -1,6 +1,7 @@
 """Control commands, the same for every runtime: ``{"cmd": "reset"}``, ``{"cmd": "status"}``, and
 where the runtime finds new designs (``run``, the lambda) ``{"cmd": "name", "design": "New 2",
-"name": "Blue stripes"}`` and ``{"cmd": "merge", "design": "New 3", "into": "New 1"}``.
+"name": "Blue stripes"}``, ``{"cmd": "merge", "design": "New 3", "into": "New 1"}`` and
+``{"cmd": "forget", "design": "New 4"}`` (not a sock).
 
 A reset starts a new sorting session (the next laundry load), with two guards:
 
@@ -20,12 +21,12 @@ import time
 
 from ..core.errors import BadFrame, SortcoreError, StoreError
 from ..core.frames import DeadLetter, raw_text
+from ..core.messages import DESIGN_COMMANDS
 
 log = logging.getLogger(__name__)
 
-COMMANDS = ("reset", "status", "name", "merge")
-#: The fields each design command needs (strings).
-FIELDS = {"name": ("design", "name"), "merge": ("design", "into")}
+COMMANDS = ("reset", "status") + tuple(DESIGN_COMMANDS)
+FIELDS = DESIGN_COMMANDS  # the fields each design command needs (strings)
 
 
 class _Duplicate(Exception):
@@ -115,6 +116,10 @@ class Control(object):
     def merge(self, design: str, into: str) -> dict:
         """Count a design found in the session as another one (BadFrame when refused)."""
         return self._designs("merge", design, into)
+
+    def forget(self, design: str) -> dict:
+        """A design found in the session is not a sock: it counts no more (BadFrame when refused)."""
+        return self._designs("forget", design)
 
     def _designs(self, action, *args):
         if self.designs is None:

@@ -5,9 +5,11 @@ between the camera side's classifier, the store and the person.
 :class:`~sortcore.classifier.session.SessionClassifier` for the pipeline's current session (its
 stored designs loaded, so a restart keeps matching them), stores the designs the engine's
 confirmed socks make or grow, starts again empty after a reset (and deletes the old session's
-rows), and names and merges designs for the person: the engine's counts, the sightings and
-the design rows change in one transaction, then a named design is taught to the user model
-(:mod:`sortcore.classifier.usermodel`). Everything runs in the thread that owns the pipeline.
+rows), and names, merges and forgets designs for the person: the engine's counts, the sightings
+and the design rows change in one transaction, then a named design is taught to the user model
+(:mod:`sortcore.classifier.usermodel`); a forgotten one (not a sock) loses its socks and sightings
+and is ``Blank`` to the camera side for the rest of the process. Everything runs in the thread that
+owns the pipeline.
 Python 3.7 compatible.
 """
 
@@ -46,7 +48,7 @@ class SessionDesigns(object):
         self.enabled = enabled and hasattr(classifier, "embed") and hasattr(classifier, "head")
         self.user_model = user_model
         self.base_model = base_model
-        self.on_design = on_design  # on_design({"name", "picture", "old"}): the live page
+        self.on_design = on_design  # on_design({"name", "picture", "old"}): the live page (name None: forgotten)
         self.rows = DesignStore(pipeline.store)
         self.session = None
         self.labeller = None
@@ -148,6 +150,23 @@ class SessionDesigns(object):
             raise BadFrame("cannot merge %r into itself" % design)
         taught_to = self._relabel(design, into)
         return {"design": design, "into": into, "user_model": taught_to}
+
+    def forget(self, design):
+        """The session design ``design`` is not a sock (a hand, a towel): its socks, sightings and
+        row go in one transaction, and the camera side labels it ``Blank`` from now on (this
+        process only: :mod:`sortcore.classifier.newdesigns`). Returns ``{"design", "socks"}``;
+        a named design stays in the user model it was taught to."""
+        if self.enabled and design in self.labeller.designs.taught:
+            raise BadFrame("%r is a taught design: only a design found in the session can be said not to be a sock"
+                           % design)
+        self._design(design)
+        socks = self.pipeline.forget(design, lambda session, head, cameras: self.rows.forget(
+            session, design, head, cameras))
+        self.labeller.designs.forget(design)
+        self.pipeline.untaught.discard(design)
+        if self.on_design is not None:
+            self.on_design({"name": None, "picture": None, "old": design})
+        return {"design": design, "socks": socks}
 
     def _relabel(self, old, new):
         from ..classifier.newdesigns import to_row

@@ -4,14 +4,18 @@ A design's row holds its views and palettes as bytes (the camera side turns them
 :mod:`sortcore.classifier.newdesigns`), its picture (JPEG) and when it was made and last grown;
 nothing here imports numpy. Naming or merging a design changes its rows, the session's
 sightings and the engine state that counts them in one transaction (:meth:`DesignStore.relabel`),
-so the pairs table and the designs never disagree after a crash. A reset keeps only the new
-session's rows (:meth:`DesignStore.keep_only`). Python 3.7 compatible.
+so the pairs table and the designs never disagree after a crash; so does forgetting one (the
+person says it is not a sock, :meth:`DesignStore.forget`): its row and its sightings are deleted.
+A reset keeps only the new session's rows (:meth:`DesignStore.keep_only`). Python 3.7 compatible.
 """
 
 import json
+import logging
 from typing import Iterable, List, Optional
 
 from .storefile import guarded
+
+log = logging.getLogger(__name__)
 
 COLUMNS = ("name", "count", "dim", "views", "palettes", "picture")
 
@@ -77,10 +81,25 @@ class DesignStore(object):
             self.conn.execute("update sightings set image = ? where session = ? and image = ?", [new, session, old])
             self.conn.execute("delete from new_designs where session = ? and name in (?, ?)", [session, old, new])
             self._save(session, list(rows))
-            self.conn.execute("update sessions set engine_state = ? where id = ?",
-                              [json.dumps(engine_state), session])
-            if engine_cameras:
-                self.store.write_cameras(session, engine_cameras)
+            self._write_engine(session, engine_state, engine_cameras)
+
+    @guarded
+    def forget(self, session: int, name: str, engine_state: dict, engine_cameras: Optional[dict] = None) -> int:
+        """``name`` is not a sock: its design row and its sightings in the session go, and the
+        engine state that no longer counts it is written, in one transaction. Returns how many
+        sightings (socks published) were deleted."""
+        with self.store.transaction():
+            socks = self.conn.execute("delete from sightings where session = ? and image = ?",
+                                      [session, name]).rowcount
+            self.conn.execute("delete from new_designs where session = ? and name = ?", [session, name])
+            self._write_engine(session, engine_state, engine_cameras)
+        log.info("session %d: %s is not a sock: %d socks removed from the store", session, name, socks)
+        return socks
+
+    def _write_engine(self, session, engine_state, engine_cameras):
+        self.conn.execute("update sessions set engine_state = ? where id = ?", [json.dumps(engine_state), session])
+        if engine_cameras:
+            self.store.write_cameras(session, engine_cameras)
 
     @guarded
     def keep_only(self, session: int) -> int:

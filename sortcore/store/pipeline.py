@@ -183,15 +183,24 @@ class Pipeline:
         or merged): commit what was fed, relabel the engine, and ``save(session, engine_state, engine_cameras)``
         writes the sightings, designs and state in one transaction (the engine is put back
         when it fails)."""
+        self._change(lambda engine: engine.relabel(old, new), save)
+
+    def forget(self, label: str, save) -> int:
+        """Count ``label`` no more (a thing the person says is not a sock), as :meth:`relabel`
+        does; returns how many socks the engine dropped (:meth:`sortcore.core.engine.Engine.forget`)."""
+        return self._change(lambda engine: engine.forget(label), save)
+
+    def _change(self, change, save):
         self.commit()
         before = self.engine.snapshot()
-        self.engine.relabel(old, new)
+        done = change(self.engine)
         head, cameras = self.engine.changes()
         try:
             save(self.session, head, cameras)
         except BaseException:
             self.engine = Engine(self.config, before)
             raise
+        return done
 
     def table(self) -> List:
         return self.engine.table()

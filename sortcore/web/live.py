@@ -66,8 +66,9 @@ class LiveView:
         return self._reset is not None
 
     def bind_designs(self, designs: Optional[Callable]):
-        """``designs(action, *args)``: names (``"name", design, name``) or merges (``"merge",
-        design, into``) a design found in the session, in the runtime's thread (None: cannot)."""
+        """``designs(action, *args)``: names (``"name", design, name``), merges (``"merge",
+        design, into``) or forgets (``"forget", design``) a design found in the session, in the
+        runtime's thread (None: cannot)."""
         self._designs = designs
 
     @property
@@ -81,6 +82,10 @@ class LiveView:
     def merge(self, design: str, into: str) -> dict:
         """Count a design found in the session as another (SortcoreError when refused)."""
         return self._design_action("merge", design, into)
+
+    def forget(self, design: str) -> dict:
+        """A design found in the session is not a sock (SortcoreError when refused)."""
+        return self._design_action("forget", design)
 
     def _design_action(self, action, *args):
         if self._designs is None:
@@ -190,16 +195,20 @@ class LiveView:
 
     def design(self, message: dict):
         """A design found in the session: ``{"name", "picture", "old"}``, its picture (a crop of
-        its clearest frame) shown instead of the camera's latest; ``old``: its former name."""
-        picture = message.get("picture")
-        if not picture or len(picture) > MAX_THUMB_BYTES:
+        its clearest frame) shown instead of the camera's latest; ``old``: its former name.
+        ``name`` None: ``old`` was forgotten (not a sock), its pictures go."""
+        picture, name = message.get("picture"), message.get("name")
+        if name is not None and (not picture or len(picture) > MAX_THUMB_BYTES):
             return
         with self._lock:
             self._pictures.pop(message.get("old"), None)
-            self._thumb_seq += 1
-            self._pictures[message["name"]] = (self._thumb_seq, bytes(picture))
-            while len(self._pictures) > MAX_THUMBS:
-                self._pictures.popitem(last=False)
+            if name is None:
+                self._thumbs.pop(message.get("old"), None)
+            else:
+                self._thumb_seq += 1
+                self._pictures[name] = (self._thumb_seq, bytes(picture))
+                while len(self._pictures) > MAX_THUMBS:
+                    self._pictures.popitem(last=False)
             self._bump()
 
     def thumb(self, design: str) -> Optional[bytes]:

@@ -16,7 +16,7 @@ from typing import Optional, Tuple
 from urllib.parse import parse_qs
 
 from ..core.errors import ConfigError, SortcoreError
-from ..core.messages import dumps
+from ..core.messages import DESIGN_COMMANDS, dumps
 from .guard import TokenGuard
 from .limits import HeaderDeadline, Limited
 from .live import LiveView
@@ -38,8 +38,9 @@ ASSETS = {
     "/apple-touch-icon.png": ("icon-180.png", "image/png"),  # where iOS looks without a <link>
     "/manifest.webmanifest": ("manifest.webmanifest", "application/manifest+json"),
 }
-POSTS = ("/api/reset", "/api/name", "/api/merge")
-DESIGN_ACTIONS = {"/api/name": "name", "/api/merge": "merge"}
+#: route -> (action, the JSON fields it takes, strings): the control commands' own
+DESIGN_ACTIONS = {"/api/" + action: (action, fields) for action, fields in DESIGN_COMMANDS.items()}
+POSTS = ("/api/reset",) + tuple(DESIGN_ACTIONS)
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self';"
        " manifest-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 CLIENT_GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, socket.timeout)
@@ -162,7 +163,7 @@ class _Handler(BaseHTTPRequestHandler):
             if path == "/api/reset":
                 self._reset()
             elif path in DESIGN_ACTIONS:
-                self._design_action(DESIGN_ACTIONS[path])
+                self._design_action(*DESIGN_ACTIONS[path])
             elif path in self.server.assets or path.startswith("/api/") or path in ("/healthz", "/metrics"):
                 self._error(405, "%s takes GET" % path, [("Allow", "GET")])
             else:
@@ -232,14 +233,14 @@ class _Handler(BaseHTTPRequestHandler):
             return False  # _authorized answered 401 or 429
         return True
 
-    def _design_action(self, action: str):
-        """POST /api/name {"design", "name"} or /api/merge {"design", "into"}: JSON answer."""
+    def _design_action(self, action: str, fields: tuple):
+        """POST /api/name {"design", "name"}, /api/merge {"design", "into"} or /api/forget
+        {"design"}: JSON answer."""
         body = self._body()
         if not self._allowed(action):
             return None
         if not self.server.view.can_name:
             return self._error(403, "this process finds no new designs (serve counts the camera's labels)")
-        fields = ("design", "name") if action == "name" else ("design", "into")
         try:
             obj = json.loads(body.decode("utf-8"))
             args = [obj[field] for field in fields]

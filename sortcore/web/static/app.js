@@ -226,7 +226,8 @@
       .then(function () { $("reset-confirm").disabled = false; });
   }
 
-  // Naming a design found in the session, or merging it into another one (same token as reset).
+  // Naming a design found in the session, merging it into another one, or saying it is not a
+  // sock (same token as reset).
   function openDesign(image) {
     naming = image;
     var known = !!sessionStorage.getItem(TOKEN_KEY);
@@ -247,7 +248,7 @@
   function sendDesign(action, body) {
     var token = sessionStorage.getItem(TOKEN_KEY) || $("design-token").value.trim();
     if (!token) { $("design-msg").textContent = "Enter the token first."; return; }
-    $("design-save").disabled = $("design-merge").disabled = true;
+    $("design-save").disabled = $("design-merge").disabled = $("design-forget").disabled = true;
     fetch("/api/" + action, {method: "POST", body: JSON.stringify(body),
                              headers: {"Authorization": "Bearer " + token, "Content-Type": "application/json"}})
       .then(function (r) {
@@ -265,7 +266,7 @@
         }
       })
       .catch(function () { $("design-msg").textContent = "The service cannot be reached."; })
-      .then(function () { $("design-save").disabled = $("design-merge").disabled = false; });
+      .then(function () { $("design-save").disabled = $("design-merge").disabled = $("design-forget").disabled = false; });
   }
 
   document.addEventListener("DOMContentLoaded", function () {
@@ -277,6 +278,9 @@
     });
     $("design-merge").addEventListener("click", function () {
       sendDesign("merge", {design: naming, into: $("design-into").value});
+    });
+    $("design-forget").addEventListener("click", function () {
+      sendDesign("forget", {design: naming});
     });
     $("design-cancel").addEventListener("click", function () { $("design-box").hidden = true; naming = null; });
     $("camera-img").addEventListener("error", function () {
