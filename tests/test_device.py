@@ -404,7 +404,7 @@ def test_lambda_reads_its_environment():
     assert config.topic_prefix == "home/"
     assert config.greengrass is False and config.broker == "mqtt://broker:1883"
     assert config.db == "/sortcore-data/sortcore.db" and config.source == "deeplens"
-    assert config.model.endswith(os.path.join("greengrass_lambda", "model"))
+    assert config.device.model.endswith(os.path.join("greengrass_lambda", "model"))
     for env in ({"SORTCORE_FPS": "fast"}, {"SORTCORE_MODE": "hopping"}, {"SORTCORE_GREENGRASS": "maybe"},
                 {"SORTCORE_MODEL_BACKEND": "tflite"}, {"SORTCORE_BROKER": "mqtt://u:pw@broker"},
                 {"SORTCORE_MIN_FRAMES": "0"}, {"SORTCORE_TOPIC_PREFIX": "socks/#"}):

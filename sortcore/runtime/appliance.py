@@ -37,13 +37,12 @@ NOT_RETRYABLE = (ConfigError, ModelError, SourceMissing, StoreCorrupt, StoreLock
 @dataclasses.dataclass(frozen=True)
 class ApplianceConfig:
     """The appliance's settings, typed. ``device``: the loop's options (camera, fps, new
-    designs, the user model); ``broker``: an MQTT URL or ``greengrass-v2:...``, reached with
+    designs, the model folder and the user model); ``broker``: an MQTT URL or ``greengrass-v2:...``, reached with
     ``connect``; ``greengrass``: also publish through the Greengrass v1 core (the lambda)."""
 
     runtime: str  # run, lambda
     source: str
     db: str
-    model: str
     engine: EngineConfig
     device: DeviceOptions
     classifier_runtime: str = "auto"  # the setting "runtime": auto, onnx, mxnet
@@ -63,7 +62,7 @@ def appliance_config(values: dict, runtime: str, model: str, environ=None) -> Ap
     broker = values.get("broker")
     mqtt = broker and not broker.startswith(GREENGRASS_V2)
     return ApplianceConfig(
-        runtime=runtime, source=values["source"], db=values["db"], model=values["model"],
+        runtime=runtime, source=values["source"], db=values["db"],
         engine=engine_config(values), device=DeviceOptions(
             camera=values["camera"], fps=value(values, "fps", runtime), core=core_options(values),
             publish_frames=value(values, "publish_frames", runtime), new_designs=value(values, "new_designs", runtime),
@@ -106,12 +105,13 @@ def _loaders(config: ApplianceConfig):
 
     def load_classifier():
         from ..classifier.usermodel import model_for
-        model = model_for(config.device.user_model, config.model)  # the designs named on the page
-        if model != config.model:
+        base = config.device.model
+        model = model_for(config.device.user_model, base)  # the designs named on the page
+        if model != base:
             log.info("loading the user model %s", model)
         if config.model_backend == "deeplens":  # the deployed net, the user model's head
             from ..camera.deeplens import load_optimized_model
-            return load_optimized_model(config.model, head=model)
+            return load_optimized_model(base, head=model)
         from ..classifier.backends import load_classifier
         return load_classifier(model, config.classifier_runtime)
 
