@@ -19,6 +19,7 @@ import newdesigns_calibrate as calib
 import newdesigns_sets as nd
 from sortcore.classifier.newdesigns import NewDesigns
 from sortcore.classifier.backends import load_classifier
+from sortcore.classifier.foreground import Found
 from sortcore.classifier.session import engine_labels, head_label, judge_for
 from sortcore.core.engine import Engine, EngineConfig, SockConfirmed
 from sortcore.core.frames import Frame
@@ -26,8 +27,19 @@ from sortcore.core.frames import Frame
 FPS, WALL_SECONDS = 4.0, 2.0
 
 
-def one_load(sets, head, socks, rng):
-    """Run one load; returns {design: [labels counted for its socks]} and Unknown socks."""
+def region_labels(head, views, shifts, empty_top):
+    """The head's (label, probability) of a hold's frames, with the camera side's rule for a
+    region the head calls Blank (:func:`sortcore.classifier.session.head_label`)."""
+    out = []
+    for view, shift in zip(views, shifts):
+        found = None if np.isnan(shift) else Found((0, 0, 1, 1), None, False, None, False, float(shift))
+        out.append(head_label(head, head.scores(view[None]), found, empty_top))
+    return out
+
+
+def one_load(sets, head, socks, rng, shifts=None, empty_top=None):
+    """Run one load; returns {design: [labels counted for its socks]} and Unknown socks.
+    ``shifts``: :func:`newdesigns_sets.region_shifts`'s, for the rule on Blank regions."""
     config = EngineConfig(lateness=0.0)  # run's and count's
     engine = Engine(config)
     designs = NewDesigns(gap=config.gap, decide=config.min_frames, taught=head.labels, judge=judge_for(head),
@@ -35,10 +47,13 @@ def one_load(sets, head, socks, rng):
     counted, unknown, ts = collections.defaultdict(list), 0, 0.0
     for name in socks:
         design, views, palettes = sets[name]
-        labels = [head_label(head, head.scores(view[None])) for view in views]
+        labels = region_labels(head, views, shifts[name] if shifts else [np.nan] * len(views), empty_top)
         scores = head.scores(views)[0]
-        for view, colours, (label, p), score in zip(views, palettes, labels, scores):
+        regions = ~np.isnan(shifts[name]) if shifts else np.zeros(len(views), bool)
+        for view, colours, (label, p), score, region in zip(views, palettes, labels, scores, regions):
             ts += 1 / FPS
+            if label == "Blank" and region and designs.continues("cam", ts, view, colours):
+                label, p = "Unknown", 100.0 - p  # the camera side's rule: the sock still held up
             label = designs.label("cam", ts, label, view, colours, scores=score)
             for event in engine.feed(Frame(label, p, ts, "cam", 0)):
                 if isinstance(event, SockConfirmed):
@@ -73,7 +88,10 @@ def main(args):
     loads = int(args[1]) if len(args) > 1 else 50
     untaught, taught_n = (int(args[2]) if len(args) > 2 else 6), (int(args[3]) if len(args) > 3 else 3)
     sets, _ = nd.embedded(calib.ONNX, wall)
-    head = load_classifier(calib.MODEL).head
+    classifier = load_classifier(calib.MODEL)
+    head = classifier.head
+    shifts, empty = nd.region_shifts(wall)
+    empty_top = float(head.scores(classifier.embed(empty))[0].max())
     by_design = collections.defaultdict(list)
     for name, (design, _, _) in sets.items():
         by_design[design].append(name)
@@ -85,7 +103,7 @@ def main(args):
         chosen = list(rng.choice(restyled, untaught, replace=False)) + list(rng.choice(real, taught_n, replace=False))
         socks = [name for d in chosen for name in sorted(by_design[d])]
         rng.shuffle(socks)
-        counted, unknown = one_load(sets, head, socks, rng)
+        counted, unknown = one_load(sets, head, socks, rng, shifts, empty_top)
         for d in chosen:
             counted.setdefault(d, [])
         result = judge(counted, set(real))

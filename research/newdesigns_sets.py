@@ -99,6 +99,26 @@ def socks(wall_seed=WALL_SEED):
     return out
 
 
+def region_shifts(wall_seed=WALL_SEED):
+    """({sock name: (HOLD,) colour shifts of its frames' regions, NaN without a region}
+    (:func:`sortcore.classifier.foreground.shift`), the empty wall as the camera embeds it), cached
+    beside the embeddings: what :func:`sortcore.classifier.session.head_label` needs of a frame
+    besides its scores."""
+    from sortcore.classifier import foreground
+    path = os.path.join(eye_sets.CACHE, "ndshift%d-%s.npz" % (wall_seed, cut_tag()))
+    wall = _noisy(session_wall(wall_seed), np.random.RandomState(1))
+    if not os.path.isfile(path):
+        empty = foreground.small(wall)
+        shifts = {}
+        for i, (name, (_, image, mask)) in enumerate(sorted(socks(wall_seed).items())):
+            found = [foreground.find(f, empty) for f in hold(image, mask, 500 + i, wall_seed)]
+            shifts[name] = np.array([f.shift if f.box else np.nan for f in found], np.float32)
+        os.makedirs(eye_sets.CACHE, exist_ok=True)
+        np.savez(path, **shifts)
+    with np.load(path) as data:
+        return {name: data[name] for name in data.files}, wall
+
+
 def cut_tag():
     """The camera side's cut in the cache's names (a changed cut embeds again)."""
     from sortcore.classifier import foreground

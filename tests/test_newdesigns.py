@@ -177,6 +177,19 @@ def test_a_region_the_head_calls_blank_is_a_sock_when_its_colours_moved():
     assert head_label(head, scores)[0] == "Blank"  # no empty scene known
 
 
+def test_a_frame_the_head_calls_blank_continues_the_sock_held_up():
+    """A frame that would join a live track is the sock still held up, whatever the head said
+    of it; a frame of another thing, or after the track ended, is not."""
+    load, a = Load(), unit(1)
+    load.sock(frames_of(a, 6, 10), RED, frames=6)
+    designs, ts = load.designs, load.ts - 2.0
+    assert designs.continues("cam", ts + 0.25, frames_of(a, 1, 40)[0], RED)
+    assert not designs.continues("cam", ts + 0.25, unit(7), RED)  # another thing
+    assert not designs.continues("cam", ts + 0.25, frames_of(a, 1, 41)[0], BLUE)  # other colours
+    assert not designs.continues("other", ts + 0.25, frames_of(a, 1, 40)[0], RED)  # another camera
+    assert not designs.continues("cam", ts + 2.0, frames_of(a, 1, 40)[0], RED)  # the track ended
+
+
 def test_rename_and_merge_keep_views_and_tracks():
     designs = NewDesigns(taught=("Github",))
     designs.designs["New 1"] = Design("New 1", frames_of(unit(1), 4, 1), [RED] * 4, b"jpeg")

@@ -181,6 +181,12 @@ class NewDesigns(object):
             track.label = self._decide(track)
         return track.label
 
+    def continues(self, camera, ts, view, palette):
+        """Whether a frame at ``ts`` would join a live track of ``camera`` (the sock held up a
+        moment ago, still there: a frame the head called ``Blank`` that is its sock)."""
+        self._expire(camera, ts)
+        return self._nearest(self.tracks.get(camera, []), view, palette) is not None
+
     def _nearest(self, tracks, view, palette):
         """The live track this frame continues, or None."""
         best, best_like = None, -1.0

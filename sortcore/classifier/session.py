@@ -8,7 +8,9 @@ and camera, with one embedding per frame:
    out, else of the whole frame (a sock filling the frame, a camera that moved). A frame no pixel of which differs from the empty scene is that scene:
    ``Blank`` again, with the empty scene's probability, and nothing embedded (most frames of a
    sorting station are the empty wall);
-2. the taught head labels the embedding (a design, ``Blank`` or ``Unknown``);
+2. the taught head labels the embedding (a design, ``Blank`` or ``Unknown``); a region the head
+   calls ``Blank`` is ``Unknown`` when it is a sock by :func:`head_label`'s rule or continues a
+   live track (the sock held up a moment ago, still there: :meth:`NewDesigns.continues`);
 3. :class:`~sortcore.classifier.newdesigns.NewDesigns` turns ``Unknown`` into a session
    design or a candidate ``New k`` (the engine then runs, de-ghosts and confirms them);
 4. :meth:`SessionClassifier.confirmed` takes the engine's confirmed socks: a candidate becomes
@@ -138,13 +140,17 @@ class SessionClassifier(object):
         scores = self.classifier.head.scores(embedding)
         empty_top = None if self.designs is None or scene.blank is None else 1.0 - scene.blank / 100.0
         label, probability = head_label(self.classifier.head, scores, seen.found, empty_top)
+        if self.designs is None or (label == BLANK and seen.found.box is None):
+            scene.learn(seen.found, label, probability)
+            return Prediction(label, probability)
+        view, colours = normalise(embedding)[0], palette.palette(seen.found.pixels)
+        if label == BLANK and self.designs.continues(camera, ts, view, colours):
+            label, probability = UNKNOWN, round(100.0 - probability, 2)  # the sock still held up
         scene.learn(seen.found, label, probability)
-        if self.designs is None or label == BLANK:
+        if label == BLANK:
             return Prediction(label, probability)
         picture = (sharpness(seen.image), seen.image) if seen.found.box else None
-        named = self.designs.label(camera, ts, label, normalise(embedding)[0],
-                                   palette.palette(seen.found.pixels), picture, scores[0][0])
-        return Prediction(named, probability)
+        return Prediction(self.designs.label(camera, ts, label, view, colours, picture, scores[0][0]), probability)
 
     def classify(self, image):
         """One frame of one camera, frames a second apart (for callers without times)."""
