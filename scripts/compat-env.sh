@@ -13,10 +13,10 @@ if [ ! -x .venv-compat/bin/python ]; then
     "$PY" -m venv .venv-compat
 fi
 stamp=.venv-compat/.stamp-compat
-if [ ! -f "$stamp" ] || [ setup.cfg -nt "$stamp" ] || [ setup.py -nt "$stamp" ]; then
+if [ ! -f "$stamp" ] || [ setup.cfg -nt "$stamp" ] || [ setup.py -nt "$stamp" ] || [ "$0" -nt "$stamp" ]; then
     echo "compat: $("$PY" --version) with sqlite-utils 3.36, paho-mqtt 2.1.0" >&2
     .venv-compat/bin/pip install -q 'sqlite-utils==3.36' 'paho-mqtt==2.1.0' \
-        'click<8.2' tqdm 'pytest<8' 'hypothesis<7'
+        'click<8.2' tqdm 'pytest<8' 'pytest-xdist<3.4' 'hypothesis<7'
     .venv-compat/bin/pip install -q --no-deps -e .
     touch "$stamp"
 fi

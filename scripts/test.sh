@@ -34,7 +34,7 @@ run_pytest .venv/bin/python -m pytest -n auto --dist loadfile "$@"
 echo "== pytest -m compat (oldest stack)"
 bash scripts/compat-env.sh
 # Only the files with compat tests: the others import numpy/mxnet, which this stack lacks.
-run_pytest .venv-compat/bin/python -m pytest -m compat -p no:cacheprovider -q \
+run_pytest .venv-compat/bin/python -m pytest -m compat -p no:cacheprovider -q -n auto --dist loadfile \
     $(grep -l "pytest.mark.compat" tests/test_*.py)
 
 echo "== pytest -m portable (ONNX Runtime, newest Python, no MXNet; the wheel in a fresh venv)"
