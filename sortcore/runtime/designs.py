@@ -61,9 +61,9 @@ class SessionDesigns(object):
         self.session = self.pipeline.session
         if not self.enabled:  # the classifier as it is, no crop, nothing found
             return
-        from ..classifier import newdesigns
+        from ..classifier.design import from_row
         from ..classifier.session import engine_labels, session_classifier
-        stored = [newdesigns.from_row(row) for row in self.rows.load(self.session)]
+        stored = [from_row(row) for row in self.rows.load(self.session)]
         dropped = self.rows.keep_only(self.session)
         if dropped:
             log.info("new designs: %d of earlier sessions cleared", dropped)
@@ -99,7 +99,7 @@ class SessionDesigns(object):
             self.on_design({"name": design.name, "picture": design.picture, "old": old})
 
     def _store(self, changed):
-        from ..classifier.newdesigns import to_row
+        from ..classifier.design import to_row
         if not changed:
             return
         self.pipeline.untaught.update(d.name for d in changed)
@@ -169,7 +169,7 @@ class SessionDesigns(object):
         return {"design": design, "socks": socks}
 
     def _relabel(self, old, new):
-        from ..classifier.newdesigns import to_row
+        from ..classifier.design import to_row
         labeller = self.labeller.designs
         views = labeller.designs[old].views
         self.pipeline.relabel(old, new, lambda session, head, cameras: self.rows.relabel(
@@ -184,7 +184,7 @@ class SessionDesigns(object):
 
     def _after_rename(self, old, new):
         """The design rows as they will be once ``old`` is ``new`` (without changing them)."""
-        from ..classifier.newdesigns import Design
+        from ..classifier.design import Design
         designs = self.labeller.designs.designs
         design = designs[old]
         if new in designs:
