@@ -365,6 +365,44 @@ def test_forget_deletes_the_design_its_sightings_and_counts_in_one_transaction(s
     assert [r["name"] for r in rows.load(pipe.session)] == ["New 2"]
 
 
+def test_split_moves_one_sighting_both_design_rows_and_one_count_in_one_transaction(store):
+    """A false pair under New 1 (sightings 1 and 2): sock 2 is told apart as New 2. Its sighting,
+    the two design rows with their socks' pictures and the engine's counts change together;
+    a failing write changes nothing, nor does a sock that is not of the design."""
+    pipe = Pipeline(store, EngineConfig(min_frames=2, lateness=0), source="camera:t")
+    for i, label in enumerate(["New 1", "New 1", "Blank", "New 1", "New 1"]):
+        pipe.feed(Frame(label, 60.0, 100.0 + i, "t", i))
+    pipe.commit()
+    rows, session = DesignStore(store), pipe.session
+    both = Design("New 1", np.vstack([frames_of(unit(1), 2, 1), frames_of(unit(2), 2, 2)]), [RED] * 4, b"p",
+                  [1, 1, 2, 2], {1: b"one", 2: b"two"})
+    rows.save(session, [to_row(both)])
+    assert [(d["name"], d["socks"]) for d in rows.load(session)] == [("New 1", [(1, b"one"), (2, b"two")])]
+    kept, moved = both.parted(2, "New 2")
+
+    def split(sock, fail=False):
+        def save(session, state, cameras):
+            if fail:
+                raise OSError("disk gone")
+            rows.split(session, sock, "New 1", [to_row(kept), to_row(moved)], state, cameras)
+        pipe.split("New 1", "New 2", save)
+    for sock, fail, error in ((2, True, OSError), (9, False, ValueError)):
+        with pytest.raises(error):
+            split(sock, fail)
+        assert pipe.engine.counts == {"New 1": 2} and [r["image"] for r in sightings(store, session)] == ["New 1"] * 2
+        assert [d["name"] for d in rows.load(session)] == ["New 1"]  # rolled back
+    split(2)
+    assert pipe.engine.counts == {"New 1": 1, "New 2": 1}
+    assert [(r["id"], r["image"]) for r in sightings(store, session)] == [(1, "New 1"), (2, "New 2")]
+    assert store.session(session)["engine_state"]["counts"] == {"New 1": 1, "New 2": 1}
+    loaded = {d["name"]: from_row(d) for d in rows.load(session)}
+    assert loaded["New 1"].owners.tolist() == [1, 1] and dict(loaded["New 1"].socks) == {1: b"one"}
+    assert loaded["New 2"].owners.tolist() == [2, 2] and dict(loaded["New 2"].socks) == {2: b"two"}
+    assert loaded["New 2"].picture == b"two" and loaded["New 1"].picture == b"one"
+    new = pipe.reset()
+    assert rows.keep_only(new) == 2 and store.conn.execute("select count(*) from design_socks").fetchone()[0] == 0
+
+
 def _tiny_model(folder):
     from sortcore.classifier import openset
     os.makedirs(folder)
