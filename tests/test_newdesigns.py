@@ -311,11 +311,15 @@ def test_names_and_commands_are_checked():
             check_name(bad)
     assert parse_control(b'{"cmd": "name", "design": "New 1", "name": "Blue"}') == ("name", ("New 1", "Blue"))
     assert parse_control(b'{"cmd": "merge", "design": "New 2", "into": "New 1"}') == ("merge", ("New 2", "New 1"))
-    with pytest.raises(BadFrame, match="needs design and into"):
+    with pytest.raises(BadFrame, match=r"needs design \(a string\) and into \(a string\)"):
         parse_control(b'{"cmd": "merge", "design": "New 2"}')
     assert parse_control(b'{"cmd": "forget", "design": "New 3"}') == ("forget", ("New 3",))
     with pytest.raises(BadFrame, match="forget needs design"):
         parse_control(b'{"cmd": "forget", "design": ""}')
+    assert parse_control(b'{"cmd": "split", "design": "New 3", "sock": 17}') == ("split", ("New 3", 17))
+    for sock in (b'"17"', b"0", b"true", b"1.5", b"null"):  # a sighting id: a whole number from 1
+        with pytest.raises(BadFrame, match=r"split needs design \(a string\) and sock \(a sighting id\)"):
+            parse_control(b'{"cmd": "split", "design": "New 3", "sock": %s}' % sock)
 
 
 def test_relabel_moves_counts_sightings_and_state_in_one_transaction(store):
