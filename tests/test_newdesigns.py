@@ -128,6 +128,7 @@ def test_a_false_pair_split_apart_gives_each_design_its_own_socks_from_then_on()
     moved = load.designs.split("New 1", 2, save=lambda kept, new: saved.append((kept.name, new.name)))
     load.engine.move("New 1", moved.name)
     assert saved == [("New 1", "New 2")] and moved.name == "New 2" and moved.picture == "rings"
+    assert [d.name for d in load.designs.take_changed()] == ["New 1", "New 2"]  # their pictures to make
     kept = load.designs.designs["New 1"]
     assert set(kept.owners.tolist()) == {1} and set(moved.owners.tolist()) == {2}
     assert list(kept.socks) == [1] and kept.picture == "dots" and len(kept.views) + len(moved.views) == len(first.views)

@@ -330,5 +330,5 @@ class NewDesigns(object):
         if save is not None:
             save(kept, moved)
         self.designs[name], self.designs[moved.name] = kept, moved
-        self.changed = [d for d in self.changed if d is not design]
+        self.changed = [d for d in self.changed if d is not design] + [kept, moved]  # pictures to make
         return moved

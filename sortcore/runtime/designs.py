@@ -187,8 +187,7 @@ class SessionDesigns(object):
         except (ValueError, ConfigError) as exc:
             raise BadFrame(str(exc))
         self.pipeline.untaught.add(moved.name)
-        self._tell(labeller.designs[design])
-        self._tell(moved)
+        self._store(self.labeller.take_changed())  # their pictures made (JPEG), stored and shown
         return {"design": design, "sock": sock, "into": moved.name}
 
     def _relabel(self, old, new):
