@@ -328,7 +328,7 @@ def test_the_lambdas_control_messages_take_the_control_topics_path(tmp_path):
     first = loop.pipeline.session
     said = answer(loop, {"cmd": "reset"})
     assert said["ok"] and said["cmd"] == "reset" and said["status"]["session"] == first  # not yet: the loop does it
-    assert answer(loop, {"cmd": "merge", "design": "New 1"}) == {"ok": False, "error": "merge needs design and into (strings)"}
+    assert answer(loop, {"cmd": "merge", "design": "New 1"}) == {"ok": False, "error": "merge needs design (a string) and into (a string)"}
     assert answer(loop, {"cmd": "reset"})["ok"] is True
     loop.step()
     assert loop.pipeline.session == first + 1  # one reset: the second came too soon after it

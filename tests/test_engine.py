@@ -190,6 +190,27 @@ def test_forget_in_tumbling_mode_drops_the_window_s_run():
     assert engine.counts == {} and [e for e in engine.close_all() if e.label == "New 2"] == []
 
 
+def test_move_counts_one_sock_of_a_design_as_another_and_its_open_run_stays():
+    """A false pair: one of New 1's two socks is another design. One sock moves, a label left
+    with none goes, the open run keeps its label, and the state round-trips."""
+    config = EngineConfig(lateness=0)  # no sock waits
+    engine, _ = run(frames_at("New 1", [0, 0.25, 0.5, 0.75]) + frames_at("New 1", [5.0, 5.25, 5.5, 5.75]), config)
+    assert engine.counts == {"New 1": 2}
+    engine.move("New 1", "New 2")
+    assert engine.counts == {"New 1": 1, "New 2": 1} and engine.labels() == {"New 1", "New 2"}
+    restored = Engine(config, json.loads(json.dumps(engine.snapshot())))
+    assert restored.snapshot() == engine.snapshot()
+    engine.move("New 1", "New 2")
+    assert engine.counts == {"New 2": 2}
+    for frame in frames_at("New 1", [6.0]):  # the open run (5.0-5.75) is still New 1's and goes on
+        engine.feed(frame)
+    assert engine.counts == {"New 2": 2} and engine.labels() == {"New 1", "New 2"}
+    for old, new in (("New 1", "New 3"), (UNKNOWN, "New 3"), ("New 2", UNKNOWN), ("New 2", "New 2")):
+        with pytest.raises(ConfigError, match="cannot count a sock"):
+            engine.move(old, new)
+    assert engine.counts == {"New 2": 2}
+
+
 # --- properties ------------------------------------------------------------
 
 DESIGNS = ["Google", "Mongo", "Github", "Blank", UNKNOWN]

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from sortcore.classifier import foreground, palette
-from sortcore.classifier.newdesigns import Design, NewDesigns, from_row, to_row
+from sortcore.classifier.design import Design, from_row, to_row
+from sortcore.classifier.newdesigns import NewDesigns
 from sortcore.classifier.session import engine_labels
 from sortcore.store.designstore import DesignStore
 from sortcore.core.engine import Engine, EngineConfig, SockConfirmed
@@ -50,16 +51,17 @@ class Load(object):
                                              taught=("Github", "Blank"), in_use=lambda: engine_labels(self.engine))
         self.ts = 0.0
 
-    def sock(self, views, colours, heads=None, frames=12):
+    def sock(self, views, colours, heads=None, frames=12, picture=None):
         labels = []
         for i in range(frames):
             self.ts += 0.25
             head = heads[i] if heads else "Unknown"
-            label = self.designs.label("cam", self.ts, head, views[i % len(views)], colours)
+            crop = (float(i), picture) if picture is not None else None  # the last frame is the clearest
+            label = self.designs.label("cam", self.ts, head, views[i % len(views)], colours, crop)
             labels.append(label)
             for event in self.engine.feed(Frame(label, 60.0, self.ts, "cam", i)):
                 if isinstance(event, SockConfirmed):
-                    self.designs.confirmed(event.label, "cam")
+                    self.designs.confirmed(event.label, "cam", event.sighting)
         self.ts += 2.0  # the wall between socks: longer than the gap
         return labels
 
@@ -105,6 +107,42 @@ def test_a_design_said_not_a_sock_is_blank_when_held_up_again_and_others_are_sti
     assert live == ["New 2"] * 5 and load.designs.tracks["cam"][-1].frames == 5  # decided: its label stays
     load.designs.forget("New 2")  # a live track of it is the wall from its next frame on
     assert load.designs.label("cam", load.ts + 1.5, "Unknown", sock, BLUE) == "Blank"
+
+
+def test_a_false_pair_split_apart_gives_each_design_its_own_socks_from_then_on():
+    """Orange with dots and orange with rings: alike enough that the second sock matched the
+    first's design (a false pair, New 1 x 2). Told apart, the second sock's views and picture are
+    New 2, and the next sock of each design is counted under its own label."""
+    load, dots = Load(), unit(1)
+    rings = 0.75 * dots + 0.66 * unit(2)
+    rings /= np.linalg.norm(rings)
+    assert set(load.sock(frames_of(dots, 12, 10), RED, picture="dots")) == {"New 1"}
+    assert set(load.sock(frames_of(rings, 12, 11), RED, picture="rings")) == {"New 1"}  # the false pair
+    assert load.engine.counts == {"New 1": 2}
+    with pytest.raises(ValueError, match="sock 2 of New 1 is still held up"):
+        load.designs.split("New 1", 2)
+    load.designs.finish()  # the sock is put down: its track ends, its views join New 1
+    first = load.designs.designs["New 1"]
+    assert sorted(set(first.owners.tolist())) == [1, 2] and dict(first.socks) == {1: "dots", 2: "rings"}
+    saved = []
+    moved = load.designs.split("New 1", 2, save=lambda kept, new: saved.append((kept.name, new.name)))
+    load.engine.move("New 1", moved.name)
+    assert saved == [("New 1", "New 2")] and moved.name == "New 2" and moved.picture == "rings"
+    assert [d.name for d in load.designs.take_changed()] == ["New 1", "New 2"]  # their pictures to make
+    kept = load.designs.designs["New 1"]
+    assert set(kept.owners.tolist()) == {1} and set(moved.owners.tolist()) == {2}
+    assert list(kept.socks) == [1] and kept.picture == "dots" and len(kept.views) + len(moved.views) == len(first.views)
+    assert set(load.sock(frames_of(rings, 12, 12), RED)) == {"New 2"}
+    assert set(load.sock(frames_of(dots, 12, 13), RED)) == {"New 1"}
+    assert load.engine.counts == {"New 1": 2, "New 2": 2}
+    load.designs.finish()
+    with pytest.raises(ValueError, match="no view of sock 9 is kept in New 1"):
+        load.designs.split("New 1", 9)
+    load.designs.designs["New 3"] = Design("New 3", frames_of(unit(3), 4, 3), [BLUE] * 4, None, 7)
+    with pytest.raises(ValueError, match="sock 7 is the only sock of New 3"):
+        load.designs.split("New 3", 7)
+    stored = from_row(dict(to_row(Design("Old", frames_of(unit(3), 2, 3), [BLUE] * 2)), owners=None))
+    assert stored.owners.tolist() == [0, 0]  # a row stored before owners were kept: nobody's views
 
 
 def test_a_sock_the_engine_still_holds_keeps_its_number_after_its_track_ended():
@@ -274,11 +312,15 @@ def test_names_and_commands_are_checked():
             check_name(bad)
     assert parse_control(b'{"cmd": "name", "design": "New 1", "name": "Blue"}') == ("name", ("New 1", "Blue"))
     assert parse_control(b'{"cmd": "merge", "design": "New 2", "into": "New 1"}') == ("merge", ("New 2", "New 1"))
-    with pytest.raises(BadFrame, match="needs design and into"):
+    with pytest.raises(BadFrame, match=r"needs design \(a string\) and into \(a string\)"):
         parse_control(b'{"cmd": "merge", "design": "New 2"}')
     assert parse_control(b'{"cmd": "forget", "design": "New 3"}') == ("forget", ("New 3",))
     with pytest.raises(BadFrame, match="forget needs design"):
         parse_control(b'{"cmd": "forget", "design": ""}')
+    assert parse_control(b'{"cmd": "split", "design": "New 3", "sock": 17}') == ("split", ("New 3", 17))
+    for sock in (b'"17"', b"0", b"true", b"1.5", b"null"):  # a sighting id: a whole number from 1
+        with pytest.raises(BadFrame, match=r"split needs design \(a string\) and sock \(a sighting id\)"):
+            parse_control(b'{"cmd": "split", "design": "New 3", "sock": %s}' % sock)
 
 
 def test_relabel_moves_counts_sightings_and_state_in_one_transaction(store):
@@ -326,6 +368,44 @@ def test_forget_deletes_the_design_its_sightings_and_counts_in_one_transaction(s
     assert store.pairs(pipe.session) == [{"image": "New 2", "number_socks_seen": 1, "pair_seen": "Un-matched", "pairs": 0}]
     assert store.session(pipe.session)["engine_state"]["counts"] == {"New 2": 1}
     assert [r["name"] for r in rows.load(pipe.session)] == ["New 2"]
+
+
+def test_split_moves_one_sighting_both_design_rows_and_one_count_in_one_transaction(store):
+    """A false pair under New 1 (sightings 1 and 2): sock 2 is told apart as New 2. Its sighting,
+    the two design rows with their socks' pictures and the engine's counts change together;
+    a failing write changes nothing, nor does a sock that is not of the design."""
+    pipe = Pipeline(store, EngineConfig(min_frames=2, lateness=0), source="camera:t")
+    for i, label in enumerate(["New 1", "New 1", "Blank", "New 1", "New 1"]):
+        pipe.feed(Frame(label, 60.0, 100.0 + i, "t", i))
+    pipe.commit()
+    rows, session = DesignStore(store), pipe.session
+    both = Design("New 1", np.vstack([frames_of(unit(1), 2, 1), frames_of(unit(2), 2, 2)]), [RED] * 4, b"p",
+                  [1, 1, 2, 2], {1: b"one", 2: b"two"})
+    rows.save(session, [to_row(both)])
+    assert [(d["name"], d["socks"]) for d in rows.load(session)] == [("New 1", [(1, b"one"), (2, b"two")])]
+    kept, moved = both.parted(2, "New 2")
+
+    def split(sock, fail=False):
+        def save(session, state, cameras):
+            if fail:
+                raise OSError("disk gone")
+            rows.split(session, sock, "New 1", [to_row(kept), to_row(moved)], state, cameras)
+        pipe.split("New 1", "New 2", save)
+    for sock, fail, error in ((2, True, OSError), (9, False, ValueError)):
+        with pytest.raises(error):
+            split(sock, fail)
+        assert pipe.engine.counts == {"New 1": 2} and [r["image"] for r in sightings(store, session)] == ["New 1"] * 2
+        assert [d["name"] for d in rows.load(session)] == ["New 1"]  # rolled back
+    split(2)
+    assert pipe.engine.counts == {"New 1": 1, "New 2": 1}
+    assert [(r["id"], r["image"]) for r in sightings(store, session)] == [(1, "New 1"), (2, "New 2")]
+    assert store.session(session)["engine_state"]["counts"] == {"New 1": 1, "New 2": 1}
+    loaded = {d["name"]: from_row(d) for d in rows.load(session)}
+    assert loaded["New 1"].owners.tolist() == [1, 1] and dict(loaded["New 1"].socks) == {1: b"one"}
+    assert loaded["New 2"].owners.tolist() == [2, 2] and dict(loaded["New 2"].socks) == {2: b"two"}
+    assert loaded["New 2"].picture == b"two" and loaded["New 1"].picture == b"one"
+    new = pipe.reset()
+    assert rows.keep_only(new) == 2 and store.conn.execute("select count(*) from design_socks").fetchone()[0] == 0
 
 
 def _tiny_model(folder):

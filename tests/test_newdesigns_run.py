@@ -16,7 +16,7 @@ import pytest
 
 from tests.mqtt_util import Collector
 from tests.shared import PHOTOS, ROOT
-from tests.test_run import _page_event, _page_url, sortcore
+from tests.test_run import _get_json, _page_event, _page_url, sortcore
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("cv2")
@@ -215,6 +215,52 @@ def test_not_a_sock_by_control_and_on_the_page_removes_the_design_and_ignores_it
     conn = sqlite3.connect(db)
     assert {row[0] for row in conn.execute("select distinct image from sightings")} == {kept}
     assert _designs_in(db) == [kept]
+
+
+def _socks(url, design):
+    return [s["sock"] for s in _get_json(url + "api/socks?design=" + urllib.request.quote(design))]
+
+
+def test_not_this_design_by_control_and_on_the_page_moves_one_sock_to_a_new_design(mosquitto, tmp_path):
+    """A looping camera shows three untaught designs; once two of them have two socks each, the
+    person says one sock of each is not of its design: over control (a real mosquitto) and on the
+    page (token). Each sock becomes the next New k with its own picture, and the store's pairs
+    table and sightings say so after the run stopped."""
+    db = str(tmp_path / "run.db")
+    with Collector(mosquitto, ["sockpairs/state"]) as seen:
+        proc = _three_designs_looping(tmp_path, mosquitto, db)
+        try:
+            url = _page_url(proc)
+            snap = _page_event(url, lambda s: len([d for d in _untaught(s) if len(_socks(url, d)) >= 2]) >= 2,
+                               timeout=180)
+            first, second = [d for d in sorted(_untaught(snap)) if len(_socks(url, d)) >= 2][:2]
+            by_control, by_page = _socks(url, first)[0], _socks(url, second)[0]
+            picture = urllib.request.urlopen(url + "api/thumb?sock=%d" % by_control, timeout=10).read()
+            assert picture[:2] == b"\xff\xd8"  # the sock's own crop
+            seen.client.publish("sockpairs/control", json.dumps({"cmd": "split", "design": first, "sock": by_control}),
+                                qos=1)
+            _page_event(url, lambda s: len(_untaught(s)) >= 4, timeout=30)  # the sock's new design
+            assert _post(url, "api/split", {"design": second, "sock": by_page}, token="wrong")[0] == 401
+            status, done = _post(url, "api/split", {"design": second, "sock": str(by_page)})
+            assert status == 400 and "sock (a sighting id)" in done["error"]
+            status, done = _post(url, "api/split", {"design": second, "sock": by_page})
+            assert status == 200 and done["design"] == second and done["sock"] == by_page, done
+            into_page = done["into"]
+            status, done = _post(url, "api/split", {"design": into_page, "sock": by_page})
+            assert status == 409 and "only sock" in done["error"], done
+            _page_event(url, lambda s: into_page in _untaught(s), timeout=30)
+            _stop(proc)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    conn = sqlite3.connect(db)
+    moved = dict(conn.execute("select id, image from sightings where id in (?, ?)", [by_control, by_page]))
+    assert moved[by_page] == into_page and moved[by_control] not in (first, second, into_page), moved
+    rows = rows_of(json.loads(sortcore("pairs", "--json", "--db", db).stdout))
+    assert rows[into_page][1] is False and rows[moved[by_control]][1] is False
+    pictures = dict(conn.execute("select sighting, design from design_socks where sighting in (?, ?)",
+                                 [by_control, by_page]))
+    assert pictures == moved  # each sock's picture went with it
 
 
 def test_watch_labels_new_designs_for_serve_and_serve_takes_them(tmp_path):

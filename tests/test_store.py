@@ -250,6 +250,34 @@ def test_a_version_1_store_gets_one_column_per_meaning(tmp_path):
     store.close()
 
 
+def test_a_version_4_store_keeps_its_designs_and_gets_their_socks(tmp_path):
+    """Version 4 kept no sock per view: its designs load with owners NULL (nobody's views, so no
+    sock of them can be told apart) and no sock pictures; new rows keep both."""
+    from sortcore.store.designstore import DesignStore
+    from sortcore.store.schema import MIGRATIONS
+
+    path = str(tmp_path / "v4.db")
+    conn = sqlite3.connect(path)
+    for migrate in MIGRATIONS[:4]:
+        migrate(conn)
+    conn.execute("insert into meta values ('schema_version', '4')")
+    conn.execute("insert into sessions (id, started_at, mode, config) values (1, 1, 'sighting', '{}')")
+    conn.execute("insert into new_designs values (1, 'New 1', 1, 2, x'0000', x'00', x'ffd8', 1, 1)")
+    conn.commit()
+    conn.close()
+    store = Store(path)
+    try:
+        assert store.conn.execute("select value from meta where key = 'schema_version'").fetchone()[0] == "5"
+        rows = DesignStore(store)
+        (old,) = rows.load(1)
+        assert (old["name"], old["owners"], old["socks"], old["picture"]) == ("New 1", None, [], b"\xff\xd8")
+        rows.save(1, [dict(old, name="New 2", owners=b"\x07" + bytes(7), socks=[(7, b"jpeg")])])
+        assert [(r["name"], r["owners"], r["socks"]) for r in rows.load(1)][1] == ("New 2", b"\x07" + bytes(7),
+                                                                                   [(7, b"jpeg")])
+    finally:
+        store.close()
+
+
 def test_a_sighting_confirmed_and_closed_in_one_batch_is_written_closed_and_a_later_close_updates(store):
     pipe = Pipeline(store, EngineConfig(), outbox_topic=None)
     feed_socks(pipe, "Google", "Mongo")  # Google closes when Mongo arrives; Mongo stays open

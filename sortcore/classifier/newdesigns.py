@@ -19,7 +19,10 @@ last frame is more than ``gap`` seconds old has ended (the engine's rule for a r
 - When the engine confirms a candidate's sock (:meth:`NewDesigns.confirmed`) the candidate
   becomes a session design, remembered by its frames' embeddings and colours (at most
   :data:`MAX_VIEWS`). A candidate whose track ends unconfirmed was a ghost: its number is free.
-- A confirmed track's frames join its design when the track ends (another view of the design).
+- A confirmed track's frames join its design when the track ends (another view of the design),
+  each view remembering its sock (the engine's sighting id), with the sock's own picture.
+- A sock the person says is not of its design (a false pair, :meth:`NewDesigns.split`): its
+  views leave the design and are the next free ``New k``.
 - A design the person says is not a sock (:meth:`NewDesigns.forget`: a hand, a towel) is kept
   as *ignored* for the rest of the process: a track that matches it by the same rule is
   ``Blank``, the wall to us. Ignored designs are not stored: after a restart the thing becomes
@@ -38,10 +41,9 @@ import numpy as np
 
 from ..core.events import BLANK, UNKNOWN
 from . import palette as colours
+from .design import MAX_VIEWS, Design
 
 NEW_LABEL = re.compile(r"^New ([1-9][0-9]{0,8})$")
-#: A design keeps at most this many views (frames); more are thinned evenly.
-MAX_VIEWS = 48
 #: A track compares a frame with at most its last this many frames.
 TRACK_VIEWS = 12
 
@@ -71,23 +73,6 @@ def is_new_label(label):
     return bool(NEW_LABEL.match(label or ""))
 
 
-class Design(object):
-    """A session design: its name, views (unit embeddings), palettes and picture."""
-
-    def __init__(self, name, views, palettes, picture=None):
-        self.name = name
-        self.views = np.asarray(views, np.float32).reshape(len(views), -1)
-        self.palettes = np.asarray(palettes, np.float32).reshape(len(self.views), colours.BINS)
-        self.picture = picture
-
-    def add(self, views, palettes):
-        self.views = np.vstack([self.views, np.asarray(views, np.float32)])
-        self.palettes = np.vstack([self.palettes, np.asarray(palettes, np.float32)])
-        if len(self.views) > MAX_VIEWS:
-            keep = np.unique(np.linspace(0, len(self.views) - 1, MAX_VIEWS).round().astype(int))
-            self.views, self.palettes = self.views[keep], self.palettes[keep]
-
-
 class Track(object):
     """The frames of one camera that belong together (one sock held up)."""
 
@@ -98,6 +83,7 @@ class Track(object):
         self.heads = []  # what the taught head said of its first frames
         self.scores = []  # the head's design scores of its first frames
         self.confirmed = False
+        self.sighting = 0  # the engine's id of its sock, once confirmed
         self.views, self.palettes = [], []
         self.picture = None  # (sharpness, picture) of its clearest frame
 
@@ -258,7 +244,9 @@ class NewDesigns(object):
             tracks.remove(track)
             design = self.designs.get(track.label)
             if design is not None and track.confirmed and not track.taught:
-                design.add(track.views[-MAX_VIEWS:], track.palettes[-MAX_VIEWS:])
+                picture = track.picture[1] if track.picture and track.sighting else None
+                design.add(track.views[-MAX_VIEWS:], track.palettes[-MAX_VIEWS:], track.sighting,
+                           {track.sighting: picture} if picture is not None else None)
                 self._changed(design)
 
     def _changed(self, design):
@@ -272,17 +260,19 @@ class NewDesigns(object):
 
     # --- the engine's word ---------------------------------------------------
 
-    def confirmed(self, label, camera):
-        """The engine confirmed a sock of ``label`` on ``camera``: a candidate becomes a
-        session design. Returns that design, or None."""
+    def confirmed(self, label, camera, sighting=0):
+        """The engine confirmed a sock (its ``sighting`` id) of ``label`` on ``camera``: a
+        candidate becomes a session design. Returns that design, or None."""
         track = next((t for t in reversed(self.tracks.get(camera, [])) if t.label == label), None)
         if track is None or track.taught:
             return None
-        track.confirmed = True
+        track.confirmed, track.sighting = True, int(sighting or 0)
         if label in self.designs or not is_new_label(label):
             return None
         picture = track.picture[1] if track.picture else None
-        design = self.designs[label] = Design(label, track.views, track.palettes, picture)
+        design = self.designs[label] = Design(label, track.views, track.palettes, picture, track.sighting,
+                                              {track.sighting: picture} if track.sighting and picture is not None
+                                              else None)
         track.views, track.palettes = track.views[-TRACK_VIEWS:], track.palettes[-TRACK_VIEWS:]
         self._changed(design)
         return design
@@ -301,7 +291,7 @@ class NewDesigns(object):
         into = None
         if new in self.designs:
             into = self.designs[new]
-            into.add(design.views, design.palettes)
+            into.add(design.views, design.palettes, design.owners, design.socks)
             if into.picture is None:
                 into.picture = design.picture
         elif new not in self.taught:
@@ -328,19 +318,17 @@ class NewDesigns(object):
             self.reserved.add(int(NEW_LABEL.match(name).group(1)))
         return design
 
-
-def to_row(design):
-    """A design as the store keeps it (:class:`sortcore.store.designstore.DesignStore`): float16 bytes."""
-    return {"name": design.name, "count": len(design.views), "dim": design.views.shape[1],
-            "views": design.views.astype(np.float16).tobytes(),
-            "palettes": design.palettes.astype(np.float16).tobytes(),
-            "picture": design.picture if isinstance(design.picture, bytes) else None}
-
-
-def from_row(row):
-    """The :class:`Design` of a stored row."""
-    count, dim = int(row["count"]), int(row["dim"])
-    views = np.frombuffer(bytes(row["views"]), np.float16).reshape(count, dim).astype(np.float32)
-    palettes = np.frombuffer(bytes(row["palettes"]), np.float16).reshape(count, colours.BINS)
-    picture = bytes(row["picture"]) if row.get("picture") is not None else None
-    return Design(row["name"], views, palettes.astype(np.float32), picture)
+    def split(self, name, sighting, save=None):
+        """Sock ``sighting`` is not of the session design ``name`` (a false pair): its views leave
+        ``name`` and are the next free ``New k``, with the sock's picture. ``save(kept, moved)``
+        stores both first (nothing changes here when it fails). Returns the new design;
+        ValueError with the reason when the sock is still held up or cannot be told apart."""
+        design = self.designs[name]
+        if any(t.label == name and t.sighting == sighting for tracks in self.tracks.values() for t in tracks):
+            raise ValueError("sock %d of %s is still held up: tell it apart once it is put down" % (sighting, name))
+        kept, moved = design.parted(sighting, new_label(self._free_number()))
+        if save is not None:
+            save(kept, moved)
+        self.designs[name], self.designs[moved.name] = kept, moved
+        self.changed = [d for d in self.changed if d is not design] + [kept, moved]  # pictures to make
+        return moved

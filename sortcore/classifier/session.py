@@ -15,7 +15,7 @@ and camera, with one embedding per frame:
    design or a candidate ``New k`` (the engine then runs, de-ghosts and confirms them);
 4. :meth:`SessionClassifier.confirmed` takes the engine's confirmed socks: a candidate becomes
    a session design with a picture of its clearest frame (a JPEG crop, at most
-   :data:`PICTURE_SIZE` px).
+   :data:`PICTURE_SIZE` px), and each sock of a session design keeps its own picture.
 
 The empty scene: a frame the head calls ``Blank`` with no sock standing out becomes it (so it
 follows the light slowly); so does a ``Blank`` frame when the whole scene changed, and after
@@ -167,7 +167,7 @@ class SessionClassifier(object):
             return []
         for event in events:
             if getattr(event, "label", None) not in (None, UNKNOWN):
-                self.designs.confirmed(event.label, event.camera)
+                self.designs.confirmed(event.label, event.camera, event.sighting)
         return self.take_changed()
 
     def take_changed(self):
@@ -175,6 +175,9 @@ class SessionClassifier(object):
         for design in changed:
             if isinstance(design.picture, np.ndarray):
                 design.picture = picture_jpeg(design.picture)
+            for sighting, picture in design.socks.items():
+                if isinstance(picture, np.ndarray):
+                    design.socks[sighting] = picture_jpeg(picture)
         return changed
 
     def finish(self):

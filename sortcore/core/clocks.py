@@ -16,7 +16,8 @@ Holding a clock back is always safe: it makes no frame late and closes no run
 early; it only delays what waits for the clock (a run's end, a waiting sock).
 
 :class:`CameraLife` (a base of :class:`~sortcore.core.engine.Engine`): the waiting socks
-of a camera silent for ``silence`` s are published (:meth:`CameraLife.release`);
+of a camera silent for ``silence`` s are published (:meth:`CameraLife.release`); socks idle at a
+time are reported (:meth:`CameraLife.tick`);
 a camera idle for ``camera_idle`` s is evicted, keeping only its watermark; and at
 most ``max_cameras`` cameras are live.
 """
@@ -62,6 +63,19 @@ class CameraLife(object):
         """``camera``'s watermark: a frame stamped before it is late (an evicted camera's: kept)."""
         cam = self._cameras.get(camera)
         return cam.latest[0] - self._lateness if cam else self._floors.get(camera, -INF)
+
+    def tick(self, now: float) -> list:
+        """Report socks idle at ``now`` (e.g. wall-derived) for display; close nothing:
+        a later frame still joins the run, which is reported again when it closes.
+        Ghosts and waiting socks are only reported when final."""
+        events = []
+        for camera, cam in self._cameras.items():
+            for label, runs in cam.designs.items():
+                for run in runs:
+                    if run.sighting and run.reported != run.frames and now > self._expiry_of(run):
+                        run.reported = run.frames
+                        events.append(closed(camera, label, run, "idle"))
+        return events
 
     def release(self, now: float) -> list:
         """Publish the waiting socks of cameras silent (receive time) for ``silence`` s at

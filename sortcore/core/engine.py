@@ -17,7 +17,7 @@ frame in bound could still merge it with another published sock of its design; u
 (counted in :attr:`Engine.pending`). :meth:`Engine.tick` only reports idle socks;
 :meth:`Engine.release` and :meth:`Engine.evict_idle` act on cameras that fell silent.
 :data:`UNKNOWN` runs confirm as unrecognised socks (:attr:`Engine.unknown`), never pairs rows. The
-person's word on a design found in the session: :meth:`Engine.relabel`, :meth:`Engine.forget`.
+person's word on a design found in the session: :meth:`Engine.relabel`, :meth:`Engine.forget`, :meth:`Engine.move`.
 """
 
 import bisect
@@ -298,19 +298,6 @@ class Engine(clocks.CameraLife):
 
     # --- reports, the end, state --------------------------------------------
 
-    def tick(self, now: float) -> list:
-        """Report socks idle at ``now`` (e.g. wall-derived) for display; close nothing:
-        a later frame still joins the run, which is reported again when it closes.
-        Ghosts and waiting socks are only reported when final."""
-        events = []
-        for camera, cam in self._cameras.items():
-            for label, runs in cam.designs.items():
-                for run in runs:
-                    if run.sighting and run.reported != run.frames and now > self._expiry_of(run):
-                        run.reported = run.frames
-                        events.append(_closed(camera, label, run, "idle"))
-        return events
-
     def close_all(self) -> list:
         """Close every open run (reason ``end``; waiting socks are published first), e.g.
         at the end of a log."""
@@ -350,6 +337,16 @@ class Engine(clocks.CameraLife):
                 self.pending -= _waiting(runs)
                 self._touched.add(camera)
         return socks + pending - self.pending
+
+    def move(self, old: str, new: str):
+        """Count one of ``old``'s socks as ``new`` (the person says a sock is not of its design);
+        its open runs stay as they are."""
+        if UNKNOWN in (old, new) or old == new or self.counts.get(old, 0) < 1:
+            raise ConfigError("cannot count a sock of %r as %r" % (old, new))
+        self.counts[old] -= 1
+        if not self.counts[old]:
+            del self.counts[old]
+        self.counts[new] = self.counts.get(new, 0) + 1
 
     def labels(self) -> set:
         """Every design with a sock counted or a run open."""

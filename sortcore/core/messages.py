@@ -10,9 +10,30 @@ TOPIC_PAIRS = "sockpairs"
 TOPIC_STATE = "sockpairs/state"
 TOPIC_STATUS = "sockpairs/status"
 TOPIC_CONTROL = "sockpairs/control"
-#: The person's word on a design found in the session: each command's fields (strings), the same
-#: over control (``{"cmd": "forget", "design": "New 4"}``) and the page (``POST /api/forget``).
-DESIGN_COMMANDS = {"name": ("design", "name"), "merge": ("design", "into"), "forget": ("design",)}
+#: The person's word on a design found in the session: each command's fields, the same over
+#: control (``{"cmd": "forget", "design": "New 4"}``) and the page (``POST /api/forget``).
+DESIGN_COMMANDS = {"name": ("design", "name"), "merge": ("design", "into"), "forget": ("design",),
+                   "split": ("design", "sock")}
+#: What a field of a design command is: a non-empty string, or (``sock``) a sighting id.
+FIELD_KINDS = {"design": str, "name": str, "into": str, "sock": int}
+_KIND_NAMES = {str: "a string", int: "a sighting id"}
+
+
+def _fits(kind, value) -> bool:
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool) and value > 0
+    return isinstance(value, kind) and bool(value)
+
+
+def command_args(cmd: str, obj) -> tuple:
+    """The arguments of the design command ``cmd`` in the JSON object ``obj`` (control's, the
+    page's body), in :data:`DESIGN_COMMANDS` order; ValueError with the reason."""
+    fields = DESIGN_COMMANDS[cmd]
+    args = tuple(obj.get(field) for field in fields) if isinstance(obj, dict) else (None,) * len(fields)
+    if not all(_fits(FIELD_KINDS[field], arg) for field, arg in zip(fields, args)):
+        raise ValueError("%s needs %s" % (cmd, " and ".join(
+            "%s (%s)" % (field, _KIND_NAMES[FIELD_KINDS[field]]) for field in fields)))
+    return args
 
 
 #: The label of a design found in the session before it is named (issue 24): ``New 3``.

@@ -1,7 +1,8 @@
 """Control commands, the same for every runtime: ``{"cmd": "reset"}``, ``{"cmd": "status"}``, and
 where the runtime finds new designs (``run``, the lambda) ``{"cmd": "name", "design": "New 2",
-"name": "Blue stripes"}``, ``{"cmd": "merge", "design": "New 3", "into": "New 1"}`` and
-``{"cmd": "forget", "design": "New 4"}`` (not a sock).
+"name": "Blue stripes"}``, ``{"cmd": "merge", "design": "New 3", "into": "New 1"}``,
+``{"cmd": "forget", "design": "New 4"}`` (not a sock) and ``{"cmd": "split", "design": "New 3",
+"sock": 17}`` (sock 17, a sighting id, is not of New 3: a false pair).
 
 A reset starts a new sorting session (the next laundry load), with two guards:
 
@@ -21,12 +22,11 @@ import time
 
 from ..core.errors import BadFrame, SortcoreError, StoreError
 from ..core.frames import DeadLetter, raw_text
-from ..core.messages import DESIGN_COMMANDS
+from ..core.messages import DESIGN_COMMANDS, command_args
 
 log = logging.getLogger(__name__)
 
 COMMANDS = ("reset", "status") + tuple(DESIGN_COMMANDS)
-FIELDS = DESIGN_COMMANDS  # the fields each design command needs (strings)
 
 
 class _Duplicate(Exception):
@@ -55,10 +55,12 @@ def parse_control(payload: bytes) -> tuple:
     cmd = obj.get("cmd") if isinstance(obj, dict) else None
     if cmd not in COMMANDS:
         raise BadFrame("unknown control command %r" % (str(cmd)[:40],))
-    args = tuple(obj.get(field) for field in FIELDS.get(cmd, ()))
-    if not all(isinstance(arg, str) and arg for arg in args):
-        raise BadFrame("%s needs %s (strings)" % (cmd, " and ".join(FIELDS[cmd])))
-    return cmd, args
+    if cmd not in DESIGN_COMMANDS:
+        return cmd, ()
+    try:
+        return cmd, command_args(cmd, obj)
+    except ValueError as exc:
+        raise BadFrame(str(exc))
 
 
 class Control(object):
@@ -120,6 +122,10 @@ class Control(object):
     def forget(self, design: str) -> dict:
         """A design found in the session is not a sock: it counts no more (BadFrame when refused)."""
         return self._designs("forget", design)
+
+    def split(self, design: str, sock: int) -> dict:
+        """One sock of a design found in the session is not of it: it is a new design (BadFrame when refused)."""
+        return self._designs("split", design, sock)
 
     def _designs(self, action, *args):
         if self.designs is None:

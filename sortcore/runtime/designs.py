@@ -5,10 +5,11 @@ between the camera side's classifier, the store and the person.
 :class:`~sortcore.classifier.session.SessionClassifier` for the pipeline's current session (its
 stored designs loaded, so a restart keeps matching them), stores the designs the engine's
 confirmed socks make or grow, starts again empty after a reset (and deletes the old session's
-rows), and names, merges and forgets designs for the person: the engine's counts, the sightings
-and the design rows change in one transaction, then a named design is taught to the user model
-(:mod:`sortcore.classifier.usermodel`); a forgotten one (not a sock) loses its socks and sightings
-and is ``Blank`` to the camera side for the rest of the process. Everything runs in the thread that
+rows), and names, merges, forgets and splits designs for the person: the engine's counts, the
+sightings and the design rows change in one transaction, then a named design is taught to the user
+model (:mod:`sortcore.classifier.usermodel`); a forgotten one (not a sock) loses its socks and
+sightings and is ``Blank`` to the camera side for the rest of the process; a sock told apart from
+its design (a false pair, "not this design") takes its views and its sighting to the next ``New k``. Everything runs in the thread that
 owns the pipeline.
 Python 3.7 compatible.
 """
@@ -16,7 +17,7 @@ Python 3.7 compatible.
 import logging
 
 from ..store.designstore import DesignStore
-from ..core.errors import BadFrame, SortcoreError, StoreError
+from ..core.errors import BadFrame, ConfigError, SortcoreError, StoreError
 from ..core.events import BLANK, UNKNOWN, UNRECOGNISED
 from ..core.messages import NEW_DESIGN
 
@@ -48,7 +49,8 @@ class SessionDesigns(object):
         self.enabled = enabled and hasattr(classifier, "embed") and hasattr(classifier, "head")
         self.user_model = user_model
         self.base_model = base_model
-        self.on_design = on_design  # on_design({"name", "picture", "old"}): the live page (name None: forgotten)
+        # on_design({"name", "picture", "old", "socks"}): the live page (name None: forgotten)
+        self.on_design = on_design
         self.rows = DesignStore(pipeline.store)
         self.session = None
         self.labeller = None
@@ -61,9 +63,9 @@ class SessionDesigns(object):
         self.session = self.pipeline.session
         if not self.enabled:  # the classifier as it is, no crop, nothing found
             return
-        from ..classifier import newdesigns
+        from ..classifier.design import from_row
         from ..classifier.session import engine_labels, session_classifier
-        stored = [newdesigns.from_row(row) for row in self.rows.load(self.session)]
+        stored = [from_row(row) for row in self.rows.load(self.session)]
         dropped = self.rows.keep_only(self.session)
         if dropped:
             log.info("new designs: %d of earlier sessions cleared", dropped)
@@ -96,10 +98,11 @@ class SessionDesigns(object):
 
     def _tell(self, design, old=None):
         if self.on_design is not None and design.picture is not None:
-            self.on_design({"name": design.name, "picture": design.picture, "old": old})
+            self.on_design({"name": design.name, "picture": design.picture, "old": old,
+                            "socks": [(s, p) for s, p in design.socks.items() if isinstance(p, bytes)]})
 
     def _store(self, changed):
-        from ..classifier.newdesigns import to_row
+        from ..classifier.design import to_row
         if not changed:
             return
         self.pipeline.untaught.update(d.name for d in changed)
@@ -168,8 +171,27 @@ class SessionDesigns(object):
             self.on_design({"name": None, "picture": None, "old": design})
         return {"design": design, "socks": socks}
 
+    def split(self, design, sock):
+        """Sock ``sock`` (its sighting id) is not of the session design ``design`` (a false
+        pair): its views, sighting and one count are the next free ``New k``, in one transaction.
+        Returns ``{"design", "sock", "into"}``."""
+        from ..classifier.design import to_row
+        self._design(design)
+        labeller = self.labeller.designs
+
+        def save(kept, moved):
+            self.pipeline.split(design, moved.name, lambda session, head, cameras: self.rows.split(
+                session, sock, design, [to_row(kept), to_row(moved)], head, cameras))
+        try:
+            moved = labeller.split(design, sock, save)
+        except (ValueError, ConfigError) as exc:
+            raise BadFrame(str(exc))
+        self.pipeline.untaught.add(moved.name)
+        self._store(self.labeller.take_changed())  # their pictures made (JPEG), stored and shown
+        return {"design": design, "sock": sock, "into": moved.name}
+
     def _relabel(self, old, new):
-        from ..classifier.newdesigns import to_row
+        from ..classifier.design import to_row
         labeller = self.labeller.designs
         views = labeller.designs[old].views
         self.pipeline.relabel(old, new, lambda session, head, cameras: self.rows.relabel(
@@ -184,17 +206,17 @@ class SessionDesigns(object):
 
     def _after_rename(self, old, new):
         """The design rows as they will be once ``old`` is ``new`` (without changing them)."""
-        from ..classifier.newdesigns import Design
         designs = self.labeller.designs.designs
         design = designs[old]
         if new in designs:
             into = designs[new]
-            merged = Design(new, into.views, into.palettes, into.picture or design.picture)
-            merged.add(design.views, design.palettes)
+            merged = into.copy(new)
+            merged.picture = into.picture or design.picture
+            merged.add(design.views, design.palettes, design.owners, design.socks)
             return [merged]
         if new in self.labeller.designs.taught:
             return []
-        return [Design(new, design.views, design.palettes, design.picture)]
+        return [design.copy(new)]
 
     def _teach(self, name, views):
         if not self.user_model or not self.base_model:

@@ -1,6 +1,6 @@
 """SQLite persistence: sessions, sightings, dead letters, outbox.
 
-Schema (version 3; older stores are migrated on open):
+Schema (version 5; older stores are migrated on open):
 
 - ``sessions``: one sorting session (a laundry load): mode, engine config,
   the engine's state at the last commit (its head; each camera's part is a row of
@@ -10,7 +10,8 @@ Schema (version 3; older stores are migrated on open):
 - ``sightings``: confirmed socks, ``id`` = the engine's sighting id (unique
   across sessions);
 - ``dead_letters``: input that was not a frame, with its reason;
-- ``new_designs``: the designs found in a session (views, palettes, picture; issue 24);
+- ``new_designs``: the designs found in a session (views, palettes, picture; issue 24; per
+  view the sock it came from), ``design_socks``: each of their socks' picture;
 - ``outbox``: results to publish; ``deliveries`` records, per destination (a
   broker, the Greengrass core), each row the destination acknowledged, so one
   destination being down never holds results back from another;
@@ -49,7 +50,7 @@ try:  # the engine state is written at every commit: orjson is ~10x faster (the 
 except ImportError:  # pragma: no cover - exercised by the compat suite
     _dumps = json.dumps
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 DEAD_LETTER_ROWS = 10000
 DEAD_LETTER_BYTES = 5 * 1024 * 1024

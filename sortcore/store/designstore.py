@@ -1,11 +1,13 @@
-"""The store's table of designs found in a session (``new_designs``, schema version 3).
+"""The store's tables of designs found in a session (``new_designs``, ``design_socks``; schema 5).
 
 A design's row holds its views and palettes as bytes (the camera side turns them into arrays:
-:mod:`sortcore.classifier.newdesigns`), its picture (JPEG) and when it was made and last grown;
-nothing here imports numpy. Naming or merging a design changes its rows, the session's
+:mod:`sortcore.classifier.design`), per view the sighting id of its sock (``owners``), its
+picture (JPEG) and when it was made and last grown; ``design_socks`` holds each of its socks'
+picture (a row per sock that owns a view); nothing here imports numpy. Naming or merging a design changes its rows, the session's
 sightings and the engine state that counts them in one transaction (:meth:`DesignStore.relabel`),
 so the pairs table and the designs never disagree after a crash; so does forgetting one (the
-person says it is not a sock, :meth:`DesignStore.forget`): its row and its sightings are deleted.
+person says it is not a sock, :meth:`DesignStore.forget`): its row and its sightings are deleted;
+and telling one sock apart (a false pair, :meth:`DesignStore.split`): its sighting moves.
 A reset keeps only the new session's rows (:meth:`DesignStore.keep_only`). Python 3.7 compatible.
 """
 
@@ -17,7 +19,7 @@ from .storefile import guarded
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ("name", "count", "dim", "views", "palettes", "picture")
+COLUMNS = ("name", "count", "dim", "views", "palettes", "picture", "owners")
 
 
 class DesignStore(object):
@@ -33,10 +35,17 @@ class DesignStore(object):
 
     @guarded
     def load(self, session: int) -> List[dict]:
-        """The session's designs, oldest first: dicts of :data:`COLUMNS`."""
+        """The session's designs, oldest first: dicts of :data:`COLUMNS` and ``socks``
+        ([(sighting id, JPEG)], oldest first)."""
         cursor = self.conn.execute("select %s from new_designs where session = ? order by created_at, name"
                                    % ", ".join(COLUMNS), [session])
-        return [dict(zip(COLUMNS, row)) for row in cursor]
+        rows = [dict(zip(COLUMNS, row), socks=[]) for row in cursor]
+        by_name = {row["name"]: row for row in rows}
+        for sighting, design, picture in self.conn.execute(
+                "select sighting, design, picture from design_socks where session = ? order by sighting", [session]):
+            if design in by_name:
+                by_name[design]["socks"].append((sighting, bytes(picture) if picture is not None else None))
+        return rows
 
     @guarded
     def names(self, session: int) -> List[str]:
@@ -59,9 +68,14 @@ class DesignStore(object):
 
     def _save(self, session, rows):
         """Insert or replace (no UPSERT: the DeepLens' SQLite predates 3.24); a row without a
-        picture keeps the stored one."""
+        picture keeps the stored one; its ``socks`` (if given) replace the stored ones."""
         now = self.store.clock()
         for row in rows:
+            if row.get("socks") is not None:
+                self.conn.execute("delete from design_socks where session = ? and design = ?", [session, row["name"]])
+                self.conn.executemany("insert or replace into design_socks (session, sighting, design, picture)"
+                                      " values (?, ?, ?, ?)",
+                                      [(session, sighting, row["name"], picture) for sighting, picture in row["socks"]])
             old = self.conn.execute("select created_at, picture from new_designs where session = ? and name = ?",
                                     [session, row["name"]]).fetchone()
             values = dict(row)
@@ -69,7 +83,7 @@ class DesignStore(object):
                 values["picture"] = old[1]
             self.conn.execute(
                 "insert or replace into new_designs (session, %s, created_at, updated_at)"
-                " values (?, ?, ?, ?, ?, ?, ?, ?, ?)" % ", ".join(COLUMNS),
+                " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" % ", ".join(COLUMNS),
                 [session] + [values.get(c) for c in COLUMNS] + [old[0] if old else now, now])
 
     @guarded
@@ -80,6 +94,7 @@ class DesignStore(object):
         with self.store.transaction():
             self.conn.execute("update sightings set image = ? where session = ? and image = ?", [new, session, old])
             self.conn.execute("delete from new_designs where session = ? and name in (?, ?)", [session, old, new])
+            self.conn.execute("delete from design_socks where session = ? and design in (?, ?)", [session, old, new])
             self._save(session, list(rows))
             self._write_engine(session, engine_state, engine_cameras)
 
@@ -92,9 +107,27 @@ class DesignStore(object):
             socks = self.conn.execute("delete from sightings where session = ? and image = ?",
                                       [session, name]).rowcount
             self.conn.execute("delete from new_designs where session = ? and name = ?", [session, name])
+            self.conn.execute("delete from design_socks where session = ? and design = ?", [session, name])
             self._write_engine(session, engine_state, engine_cameras)
         log.info("session %d: %s is not a sock: %d socks removed from the store", session, name, socks)
         return socks
+
+    @guarded
+    def split(self, session: int, sock: int, old: str, rows: Iterable[dict], engine_state: dict,
+              engine_cameras: Optional[dict] = None):
+        """Sock ``sock`` (its sighting id) is not of the design ``old``: its sighting becomes the
+        new design's (the last of ``rows``, the two designs as they are now), with both design
+        rows and the engine state, in one transaction. ValueError (nothing written) when it is not
+        a sock of ``old``."""
+        rows = list(rows)
+        with self.store.transaction():
+            moved = self.conn.execute("update sightings set image = ? where session = ? and id = ? and image = ?",
+                                      [rows[-1]["name"], session, sock, old]).rowcount
+            if moved != 1:
+                raise ValueError("sock %d is not a sock of %s in session %d" % (sock, old, session))
+            self._save(session, rows)
+            self._write_engine(session, engine_state, engine_cameras)
+        log.info("session %d: sock %d is not %s: it is %s", session, sock, old, rows[-1]["name"])
 
     def _write_engine(self, session, engine_state, engine_cameras):
         self.conn.execute("update sessions set engine_state = ? where id = ?", [json.dumps(engine_state), session])
@@ -105,4 +138,5 @@ class DesignStore(object):
     def keep_only(self, session: int) -> int:
         """Delete the designs of every other session (a reset clears them); how many."""
         with self.store.transaction():
+            self.conn.execute("delete from design_socks where session != ?", [session])
             return self.conn.execute("delete from new_designs where session != ?", [session]).rowcount

@@ -190,6 +190,11 @@ class Pipeline:
         does; returns how many socks the engine dropped (:meth:`sortcore.core.engine.Engine.forget`)."""
         return self._change(lambda engine: engine.forget(label), save)
 
+    def split(self, old: str, new: str, save):
+        """Count one of ``old``'s socks as ``new`` (a false pair told apart), as :meth:`relabel`
+        does (:meth:`sortcore.core.engine.Engine.move`)."""
+        self._change(lambda engine: engine.move(old, new), save)
+
     def _change(self, change, save):
         self.commit()
         before = self.engine.snapshot()

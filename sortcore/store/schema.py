@@ -101,7 +101,20 @@ def _v4_new_designs(conn: sqlite3.Connection):
                  ' "updated_at" REAL NOT NULL, PRIMARY KEY ("session", "name"))')
 
 
-MIGRATIONS = [_create_v1, _v2_session_columns, _v3_engine_cameras, _v4_new_designs]  # MIGRATIONS[n]: version n to n+1
+def _v5_design_socks(conn: sqlite3.Connection):
+    """Version 5: the socks of a session design, so one of a false pair can be told apart.
+
+    ``new_designs.owners``: per view, the sighting id of the sock it came from (int64 bytes; NULL
+    in a row stored before: its views are nobody's). ``design_socks``: the picture of each sock
+    of a session design that still owns a view (at most 48 a design, as its views)."""
+    conn.execute('ALTER TABLE "new_designs" ADD COLUMN "owners" BLOB')
+    conn.execute('CREATE TABLE "design_socks" ("session" INTEGER NOT NULL REFERENCES "sessions"("id"),'
+                 ' "sighting" INTEGER NOT NULL, "design" TEXT NOT NULL, "picture" BLOB,'
+                 ' PRIMARY KEY ("session", "sighting"))')
+
+
+MIGRATIONS = [_create_v1, _v2_session_columns, _v3_engine_cameras, _v4_new_designs,
+              _v5_design_socks]  # MIGRATIONS[n]: version n to n+1
 VIEWS = (("pairs", PAIRS_VIEW), ("current_pairs", CURRENT_PAIRS_VIEW))
 
 

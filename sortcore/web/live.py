@@ -55,6 +55,7 @@ class LiveView:
         self._thumbs = OrderedDict()  # type: OrderedDict  # design -> (seq, jpeg), bounded
         self._thumb_seq = 0
         self._pictures = OrderedDict()  # type: OrderedDict  # design found in the session -> (seq, jpeg)
+        self._socks = {}  # type: dict  # design found in the session -> [(sighting id, jpeg)], as _pictures
         self._designs = None  # type: Optional[Callable]  # designs(action, *args) in the runtime
 
     def bind_reset(self, reset: Optional[Callable[[], int]]):
@@ -67,8 +68,8 @@ class LiveView:
 
     def bind_designs(self, designs: Optional[Callable]):
         """``designs(action, *args)``: names (``"name", design, name``), merges (``"merge",
-        design, into``) or forgets (``"forget", design``) a design found in the session, in the
-        runtime's thread (None: cannot)."""
+        design, into``), forgets (``"forget", design``) or splits a sock from (``"split", design,
+        sock``) a design found in the session, in the runtime's thread (None: cannot)."""
         self._designs = designs
 
     @property
@@ -86,6 +87,10 @@ class LiveView:
     def forget(self, design: str) -> dict:
         """A design found in the session is not a sock (SortcoreError when refused)."""
         return self._design_action("forget", design)
+
+    def split(self, design: str, sock: int) -> dict:
+        """One sock of a design found in the session is not of it (SortcoreError when refused)."""
+        return self._design_action("split", design, sock)
 
     def _design_action(self, action, *args):
         if self._designs is None:
@@ -194,21 +199,25 @@ class LiveView:
                 self._bump()
 
     def design(self, message: dict):
-        """A design found in the session: ``{"name", "picture", "old"}``, its picture (a crop of
-        its clearest frame) shown instead of the camera's latest; ``old``: its former name.
-        ``name`` None: ``old`` was forgotten (not a sock), its pictures go."""
+        """A design found in the session: ``{"name", "picture", "old", "socks"}``, its picture (a
+        crop of its clearest frame) shown instead of the camera's latest; ``old``: its former
+        name; ``socks``: [(sighting id, JPEG)] of its socks. ``name`` None: ``old`` was forgotten
+        (not a sock), its pictures go."""
         picture, name = message.get("picture"), message.get("name")
         if name is not None and (not picture or len(picture) > MAX_THUMB_BYTES):
             return
         with self._lock:
             self._pictures.pop(message.get("old"), None)
+            self._socks.pop(message.get("old"), None)
             if name is None:
                 self._thumbs.pop(message.get("old"), None)
             else:
                 self._thumb_seq += 1
                 self._pictures[name] = (self._thumb_seq, bytes(picture))
+                self._socks[name] = [(int(s), bytes(p)) for s, p in message.get("socks") or ()
+                                     if p and len(p) <= MAX_THUMB_BYTES]
                 while len(self._pictures) > MAX_THUMBS:
-                    self._pictures.popitem(last=False)
+                    self._socks.pop(self._pictures.popitem(last=False)[0], None)
             self._bump()
 
     def thumb(self, design: str) -> Optional[bytes]:
@@ -216,6 +225,16 @@ class LiveView:
         with self._lock:
             entry = self._pictures.get(design) or self._thumbs.get(design)
             return entry[1] if entry else None
+
+    def socks(self, design: str) -> List[dict]:
+        """The socks of a design found in the session that have a picture: ``[{"sock", "picture"}]``."""
+        with self._lock:
+            return [{"sock": sock, "picture": True} for sock, _ in self._socks.get(design, ())]
+
+    def sock_picture(self, sock: int) -> Optional[bytes]:
+        """The picture of sock ``sock`` (its sighting id) of a design found in the session, or None."""
+        with self._lock:
+            return next((jpeg for socks in self._socks.values() for s, jpeg in socks if s == sock), None)
 
     @property
     def frame_wanted(self) -> bool:

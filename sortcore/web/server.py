@@ -16,7 +16,7 @@ from typing import Optional, Tuple
 from urllib.parse import parse_qs
 
 from ..core.errors import ConfigError, SortcoreError
-from ..core.messages import DESIGN_COMMANDS, dumps
+from ..core.messages import DESIGN_COMMANDS, command_args, dumps
 from .guard import TokenGuard
 from .limits import HeaderDeadline, Limited
 from .live import LiveView
@@ -38,8 +38,8 @@ ASSETS = {
     "/apple-touch-icon.png": ("icon-180.png", "image/png"),  # where iOS looks without a <link>
     "/manifest.webmanifest": ("manifest.webmanifest", "application/manifest+json"),
 }
-#: route -> (action, the JSON fields it takes, strings): the control commands' own
-DESIGN_ACTIONS = {"/api/" + action: (action, fields) for action, fields in DESIGN_COMMANDS.items()}
+#: route -> the action, a control command (its JSON fields: DESIGN_COMMANDS)
+DESIGN_ACTIONS = {"/api/" + action: action for action in DESIGN_COMMANDS}
 POSTS = ("/api/reset",) + tuple(DESIGN_ACTIONS)
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self';"
        " manifest-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
@@ -140,7 +140,7 @@ class _Handler(BaseHTTPRequestHandler):
         routes = {
             "/api/pairs": self._pairs, "/api/status": lambda: self._json(200, self._snapshot()),
             "/api/events": self._events, "/healthz": self._healthz, "/stream.mjpg": self._mjpeg,
-            "/api/thumb": self._thumb, "/metrics": self._metrics,
+            "/api/thumb": self._thumb, "/api/socks": self._socks, "/metrics": self._metrics,
         }
         try:
             if path in self.server.assets:
@@ -163,7 +163,7 @@ class _Handler(BaseHTTPRequestHandler):
             if path == "/api/reset":
                 self._reset()
             elif path in DESIGN_ACTIONS:
-                self._design_action(*DESIGN_ACTIONS[path])
+                self._design_action(DESIGN_ACTIONS[path])
             elif path in self.server.assets or path.startswith("/api/") or path in ("/healthz", "/metrics"):
                 self._error(405, "%s takes GET" % path, [("Allow", "GET")])
             else:
@@ -182,14 +182,26 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(503 if state == "offline" else 200,
                    {"ok": state != "offline", "service": state, "reason": reason})
 
+    def _query(self, name: str) -> str:
+        return parse_qs(self.path.partition("?")[2]).get(name, [""])[0]
+
     def _thumb(self):
-        """``/api/thumb?design=NAME``: the design's latest picture (JPEG) or 404."""
-        design = parse_qs(self.path.partition("?")[2]).get("design", [""])[0]
-        jpeg = self.server.view.thumb(design)
+        """``/api/thumb?design=NAME``: the design's latest picture (JPEG) or 404;
+        ``/api/thumb?sock=ID``: the picture of one sock of a design found in the session."""
+        sock = self._query("sock")
+        if sock:
+            jpeg = self.server.view.sock_picture(int(sock)) if sock.isdigit() else None
+        else:
+            jpeg = self.server.view.thumb(self._query("design"))
         if jpeg is None:
-            return self._error(404, "no picture of this design yet")
+            return self._error(404, "no picture of this %s yet" % ("sock" if sock else "design"))
         # the page asks with ?v=<seq>: an answer is never stale for its URL
         self._send(200, jpeg, "image/jpeg", [("Cache-Control", "private, max-age=3600")])
+
+    def _socks(self):
+        """``/api/socks?design=NAME``: ``[{"sock", "picture"}]``, the socks of a design found in
+        the session with their own picture (``/api/thumb?sock=ID``)."""
+        self._json(200, self.server.view.socks(self._query("design")))
 
     def _metrics(self):
         """The status's counters in the Prometheus text format (prometheus_client, when installed)."""
@@ -233,9 +245,9 @@ class _Handler(BaseHTTPRequestHandler):
             return False  # _authorized answered 401 or 429
         return True
 
-    def _design_action(self, action: str, fields: tuple):
-        """POST /api/name {"design", "name"}, /api/merge {"design", "into"} or /api/forget
-        {"design"}: JSON answer."""
+    def _design_action(self, action: str):
+        """POST /api/name {"design", "name"}, /api/merge {"design", "into"}, /api/forget
+        {"design"} or /api/split {"design", "sock"}: JSON answer."""
         body = self._body()
         if not self._allowed(action):
             return None
@@ -243,11 +255,12 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(403, "this process finds no new designs (serve counts the camera's labels)")
         try:
             obj = json.loads(body.decode("utf-8"))
-            args = [obj[field] for field in fields]
-        except (ValueError, UnicodeDecodeError, KeyError, TypeError):
-            return self._error(400, "send JSON with %s" % " and ".join('"%s"' % f for f in fields))
-        if not all(isinstance(arg, str) and arg for arg in args):
-            return self._error(400, "%s must be non-empty strings" % " and ".join(fields))
+        except (ValueError, UnicodeDecodeError):
+            obj = None
+        try:
+            args = command_args(action, obj)
+        except ValueError as exc:
+            return self._error(400, "send a JSON object: %s" % exc)
         try:
             done = getattr(self.server.view, action)(*args)
         except SortcoreError as exc:

@@ -226,8 +226,8 @@
       .then(function () { $("reset-confirm").disabled = false; });
   }
 
-  // Naming a design found in the session, merging it into another one, or saying it is not a
-  // sock (same token as reset).
+  // Naming a design found in the session, merging it into another one, saying it is not a
+  // sock, or that one of its socks is not of it (same token as reset).
   function openDesign(image) {
     naming = image;
     var known = !!sessionStorage.getItem(TOKEN_KEY);
@@ -241,14 +241,36 @@
     $("design-token-label").hidden = known;
     $("design-msg").textContent = "";
     $("design-name").value = "";
+    showSocks(image, []);
+    fetch("/api/socks?design=" + encodeURIComponent(image)).then(function (r) { return r.json(); })
+      .then(function (socks) { if (naming === image && Array.isArray(socks)) showSocks(image, socks); })
+      .catch(function () {});
     $("design-box").hidden = false;
     $("design-name").focus();
+  }
+
+  // The design's socks, each with its own picture and a "Not this design" button (a false pair).
+  function showSocks(image, socks) {
+    var items = socks.length < 2 ? [] : socks.map(function (s) {
+      var button = el("button", "Not this design", {type: "button", "class": "secondary split",
+                                                     title: "This sock is another design: it becomes a new one"});
+      button.addEventListener("click", function () { sendDesign("split", {design: image, sock: s.sock}); });
+      var item = el("li");
+      item.append(el("img", null, {src: "/api/thumb?sock=" + s.sock, alt: "sock " + s.sock, width: "64", height: "64"}), button);
+      return item;
+    });
+    $("design-socks").replaceChildren.apply($("design-socks"), items);
+    $("design-socks-label").hidden = items.length === 0;
+  }
+
+  function designBusy(busy) {
+    document.querySelectorAll("#design-box button:not(#design-cancel)").forEach(function (b) { b.disabled = busy; });
   }
 
   function sendDesign(action, body) {
     var token = sessionStorage.getItem(TOKEN_KEY) || $("design-token").value.trim();
     if (!token) { $("design-msg").textContent = "Enter the token first."; return; }
-    $("design-save").disabled = $("design-merge").disabled = $("design-forget").disabled = true;
+    designBusy(true);
     fetch("/api/" + action, {method: "POST", body: JSON.stringify(body),
                              headers: {"Authorization": "Bearer " + token, "Content-Type": "application/json"}})
       .then(function (r) {
@@ -266,7 +288,7 @@
         }
       })
       .catch(function () { $("design-msg").textContent = "The service cannot be reached."; })
-      .then(function () { $("design-save").disabled = $("design-merge").disabled = $("design-forget").disabled = false; });
+      .then(function () { designBusy(false); });
   }
 
   document.addEventListener("DOMContentLoaded", function () {
