@@ -9,8 +9,8 @@ rows), and names, merges, forgets and splits designs for the person: the engine'
 sightings and the design rows change in one transaction, then a named design is taught to the user
 model (:mod:`sortcore.classifier.usermodel`); a forgotten one (not a sock) loses its socks and
 sightings and is ``Blank`` to the camera side for the rest of the process; a sock told apart from
-its design (a false pair, "not this design") takes its views and its sighting to the next ``New k``. Everything runs in the thread that
-owns the pipeline.
+its design (a false pair, "not this design") takes its views and its sighting to the next
+``New k``. Everything runs in the thread that owns the pipeline.
 Python 3.7 compatible.
 """
 
