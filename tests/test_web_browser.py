@@ -266,7 +266,8 @@ def test_a_new_design_shows_its_picture_and_is_named_on_the_page(page, tmp_path)
     """The real CLI and model: a sock nobody taught, held up again and again, becomes a row
     marked new with a picture of its crop; the person names it with the token, and the row
     follows under its name, still marked new for this session; then says it is not a sock, and
-    the row goes."""
+    the row goes. Before that, one of its socks is told apart ("Not this design", as for a false
+    pair) and becomes a row of its own."""
     pytest.importorskip("cv2")
     from tests.videos import untaught_sock, write_frames
 
@@ -281,11 +282,20 @@ def test_a_new_design_shows_its_picture_and_is_named_on_the_page(page, tmp_path)
         expect(new.locator(".badge")).to_have_text("new")
         page.wait_for_function("""() => { const i = document.querySelector('#pairs tr[data-image="New 1"] td.pic img');
             return i && i.complete && i.naturalWidth > 0 && i.naturalWidth <= 128; }""", timeout=20000)
+        page.wait_for_function("""() => { const c = document.querySelector(
+            '#pairs tr[data-image="New 1"] [data-field="number_socks_seen"]'); return c && +c.textContent >= 3; }""",
+                               timeout=60000)
         new.locator("button.name").click()
         expect(page.locator("#design-box")).to_be_visible()
         expect(page.locator("#design-label")).to_have_text("New 1")
-        page.fill("#design-name", "Polka <b>dots</b>")
         page.fill("#design-token", TOKEN)
+        first = page.locator("#design-socks li").first  # the oldest sock: put down long ago
+        expect(first.locator("img")).to_be_visible(timeout=20000)
+        first.locator("button.split").click()
+        expect(row(page, "New 2")).to_have_class(re.compile(r"\bnew\b"), timeout=20000)
+        expect(page.locator("#design-box")).to_be_hidden()
+        new.locator("button.name").click()  # the token is remembered for the session's tab
+        page.fill("#design-name", "Polka <b>dots</b>")
         page.click("#design-save")
         named = row(page, "Polka <b>dots</b>")
         expect(named).to_have_class(re.compile(r"\bnew\b"), timeout=20000)
