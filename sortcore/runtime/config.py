@@ -72,25 +72,21 @@ def prefixed_topics(prefix: str) -> dict:
     return {t: prefix + t for t in (TOPIC_FRAMES, TOPIC_PAIRS, TOPIC_STATE, TOPIC_STATUS, TOPIC_CONTROL)}
 
 
-def publisher_factory(values: dict):
-    """``connect()`` for a :class:`~sortcore.runtime.links.Link` to ``values['broker']``: it
-    reads ``sockpairs/control``, and its last will says ``offline`` on ``sockpairs/status``."""
-    return publisher_to(values["broker"], connect_options(values, persistent=False), values.get("topic_prefix", ""))
-
-
 def publisher_to(url: str, options: ConnectOptions, topic_prefix: str = ""):
-    """:func:`publisher_factory` from options already built."""
+    """``connect()`` for a :class:`~sortcore.runtime.links.Link` to the broker at ``url``: it
+    reads ``sockpairs/control``, and its last will says ``offline`` on ``sockpairs/status``."""
     topics = prefixed_topics(topic_prefix)
-    options = dataclasses.replace(
+    return connect_to(url, dataclasses.replace(
         options, subscriptions=((topics.get(TOPIC_CONTROL, TOPIC_CONTROL), 1),),
-        will=(topics.get(TOPIC_STATUS, TOPIC_STATUS), offline_will(), 1, True))
+        will=(topics.get(TOPIC_STATUS, TOPIC_STATUS), offline_will(), 1, True)))
+
+
+def connect_to(url: str, options: ConnectOptions):
+    """``connect()``: a publisher connected to ``url`` with ``options`` (paho imported only then)."""
+    fields = {f.name: getattr(options, f.name) for f in dataclasses.fields(options)}
 
     def connect():
         from ..adapters.mqtt import connect_publisher  # paho only when a broker is configured
-        return connect_publisher(url, timeout=options.timeout, **_fields(options))
+        return connect_publisher(url, **fields)
 
     return connect
-
-
-def _fields(options: ConnectOptions) -> dict:
-    return {f.name: getattr(options, f.name) for f in dataclasses.fields(options) if f.name != "timeout"}

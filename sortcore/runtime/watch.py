@@ -130,13 +130,5 @@ class BrokerEmit(object):
 def broker_emit(values: dict, topic: str) -> BrokerEmit:
     """:class:`BrokerEmit` to ``values['broker']`` with the connection settings; no last will
     and no subscription (watch has no status of its own)."""
-    from .config import connect_options
-    options = connect_options(values, persistent=False)
-    fields = {f.name: getattr(options, f.name) for f in dataclasses.fields(options)}
-    url = values["broker"]
-
-    def connect():
-        from ..adapters.mqtt import connect_publisher  # paho only when a broker is configured
-        return connect_publisher(url, **fields)
-
-    return BrokerEmit(connect, topic)
+    from .config import connect_options, connect_to
+    return BrokerEmit(connect_to(values["broker"], connect_options(values, persistent=False)), topic)
