@@ -35,15 +35,14 @@ their calibration: docs/classifier.md, New designs. Python 3.7 compatible.
 """
 
 import collections
-import re
 
 import numpy as np
 
 from ..core.events import BLANK, UNKNOWN
+from ..core.messages import NEW_DESIGN
 from . import palette as colours
 from .design import MAX_VIEWS, Design
 
-NEW_LABEL = re.compile(r"^New ([1-9][0-9]{0,8})$")
 #: A track compares a frame with at most its last this many frames.
 TRACK_VIEWS = 12
 
@@ -70,7 +69,13 @@ def new_label(number):
 
 def is_new_label(label):
     """Whether ``label`` is a session design's number (``New 3``), reserved for them."""
-    return bool(NEW_LABEL.match(label or ""))
+    return number_of(label) is not None
+
+
+def number_of(label):
+    """The number of a ``New k`` label (``New 3``: 3), or None for any other label."""
+    found = NEW_DESIGN.match(label or "")
+    return int(found.group(1)) if found else None
 
 
 class Track(object):
@@ -144,7 +149,7 @@ class NewDesigns(object):
         self.designs = collections.OrderedDict((d.name, d) for d in designs)
         self.ignored = {}  # name -> Design: not socks, said the person (kept for the process only)
         self.tracks = {}  # camera -> [Track]
-        self.reserved = {int(NEW_LABEL.match(l).group(1)) for l in reserved if is_new_label(l)}
+        self.reserved = set(map(number_of, reserved)) - {None}
         self.changed = []  # designs to store (new, or grown by a finished track)
 
     # --- frames ------------------------------------------------------------
@@ -222,17 +227,9 @@ class NewDesigns(object):
         return None
 
     def _free_number(self):
-        used = set(self.reserved)
-        for label in self.in_use() if self.in_use is not None else ():
-            if is_new_label(label):
-                used.add(int(NEW_LABEL.match(label).group(1)))
-        for name in self.designs:
-            if is_new_label(name):
-                used.add(int(NEW_LABEL.match(name).group(1)))
-        for tracks in self.tracks.values():
-            for track in tracks:
-                if track.label is not None and is_new_label(track.label):
-                    used.add(int(NEW_LABEL.match(track.label).group(1)))
+        labels = list(self.in_use() if self.in_use is not None else ()) + list(self.designs)
+        labels += [track.label for tracks in self.tracks.values() for track in tracks]
+        used = self.reserved | set(map(number_of, labels)) - {None}
         number = 1
         while number in used or new_label(number) in self.taught:
             number += 1
@@ -315,7 +312,7 @@ class NewDesigns(object):
                     track.label = BLANK
         self.changed = [d for d in self.changed if d is not design]
         if is_new_label(name):
-            self.reserved.add(int(NEW_LABEL.match(name).group(1)))
+            self.reserved.add(number_of(name))
         return design
 
     def split(self, name, sighting, save=None):

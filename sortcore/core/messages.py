@@ -37,7 +37,7 @@ def command_args(cmd: str, obj) -> tuple:
 
 
 #: The label of a design found in the session before it is named (issue 24): ``New 3``.
-NEW_DESIGN = re.compile(r"^New [1-9][0-9]{0,8}$")
+NEW_DESIGN = re.compile(r"^New ([1-9][0-9]{0,8})$")  # its number: group 1
 
 
 def is_taught(label: str, untaught: Collection[str] = ()) -> bool:
