@@ -54,8 +54,8 @@ class LiveView:
         self._watchers = 0
         self._thumbs = OrderedDict()  # type: OrderedDict  # design -> (seq, jpeg), bounded
         self._thumb_seq = 0
-        self._pictures = OrderedDict()  # type: OrderedDict  # design found in the session -> (seq, jpeg)
-        self._socks = {}  # type: dict  # design found in the session -> [(sighting id, jpeg)], as _pictures
+        # design found in the session -> (seq, jpeg, [(sighting id, jpeg)] of its socks), bounded
+        self._pictures = OrderedDict()  # type: OrderedDict
         self._designs = None  # type: Optional[Callable]  # designs(action, *args) in the runtime
 
     def bind_reset(self, reset: Optional[Callable[[], int]]):
@@ -208,16 +208,14 @@ class LiveView:
             return
         with self._lock:
             self._pictures.pop(message.get("old"), None)
-            self._socks.pop(message.get("old"), None)
             if name is None:
                 self._thumbs.pop(message.get("old"), None)
             else:
                 self._thumb_seq += 1
-                self._pictures[name] = (self._thumb_seq, bytes(picture))
-                self._socks[name] = [(int(s), bytes(p)) for s, p in message.get("socks") or ()
-                                     if p and len(p) <= MAX_THUMB_BYTES]
+                socks = [(int(s), bytes(p)) for s, p in message.get("socks") or () if p and len(p) <= MAX_THUMB_BYTES]
+                self._pictures[name] = (self._thumb_seq, bytes(picture), socks)
                 while len(self._pictures) > MAX_THUMBS:
-                    self._socks.pop(self._pictures.popitem(last=False)[0], None)
+                    self._pictures.popitem(last=False)
             self._bump()
 
     def thumb(self, design: str) -> Optional[bytes]:
@@ -229,12 +227,13 @@ class LiveView:
     def socks(self, design: str) -> List[dict]:
         """The socks of a design found in the session that have a picture: ``[{"sock", "picture"}]``."""
         with self._lock:
-            return [{"sock": sock, "picture": True} for sock, _ in self._socks.get(design, ())]
+            entry = self._pictures.get(design)
+            return [{"sock": sock, "picture": True} for sock, _ in (entry[2] if entry else ())]
 
     def sock_picture(self, sock: int) -> Optional[bytes]:
         """The picture of sock ``sock`` (its sighting id) of a design found in the session, or None."""
         with self._lock:
-            return next((jpeg for socks in self._socks.values() for s, jpeg in socks if s == sock), None)
+            return next((jpeg for entry in self._pictures.values() for s, jpeg in entry[2] if s == sock), None)
 
     @property
     def frame_wanted(self) -> bool:
