@@ -49,9 +49,6 @@ def config_from_env(environ=None):
 
     env = os.environ if environ is None else environ
     values = settings.from_environ("lambda", env)
-    if values["broker"]:
-        from sortcore.adapters.mqtt_config import parse_url
-        parse_url(values["broker"])
     return appliance_config(values, "lambda", os.path.join(HERE, "model"), env)
 
 

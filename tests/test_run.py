@@ -163,7 +163,7 @@ def test_what_retrying_cannot_mend_stops_at_once_with_one_line(tmp_path, args, l
 
 def test_a_bad_option_or_token_file_is_a_usage_error(tmp_path):
     for args in (["--fps", "-1"], ["--http", "127.0.0.1:0", "--http-token-file", str(tmp_path / "none")],
-                 ["--mode", "hourly"]):
+                 ["--mode", "hourly"], ["--broker", "http://127.0.0.1:1883"]):
         done = sortcore("run", "--source", "folder:%s" % PHOTOS, "--db", str(tmp_path / "x.db"), *args)
         assert done.returncode == 2, (args, done.stderr)
         assert "Traceback" not in done.stderr and "Error" in done.stderr

@@ -15,7 +15,7 @@ import signal
 import threading
 from typing import Optional
 
-from ..adapters.mqtt_config import ConnectOptions
+from ..adapters.mqtt_config import ConnectOptions, parse_url
 from ..core.engine import EngineConfig
 from ..core.errors import ConfigError, ModelError, SourceMissing, StoreCorrupt, StoreLocked
 from .config import (camera_name, connect_options, core_options, engine_config, prefixed_topics, publisher_to,
@@ -61,6 +61,8 @@ def appliance_config(values: dict, runtime: str, model: str, environ=None) -> Ap
     prefixed_topics(value(values, "topic_prefix", runtime))  # checked now
     broker = values.get("broker")
     mqtt = broker and not broker.startswith(GREENGRASS_V2)
+    if mqtt:
+        parse_url(broker)  # checked now: a bad URL is a bad setting, not a broker to retry
     return ApplianceConfig(
         runtime=runtime, source=values["source"], db=values["db"],
         engine=engine_config(values), device=DeviceOptions(
