@@ -45,10 +45,13 @@ def autostart_enabled(environ=None) -> bool:
 def config_from_env(environ=None):
     """The lambda's :class:`~sortcore.runtime.appliance.ApplianceConfig` from its environment
     (the model: ``model/`` of the zip unless set); :class:`ConfigError` names the bad setting."""
+    env = os.environ if environ is None else environ
+    return _config(settings.from_environ("lambda", env), env)
+
+
+def _config(values, env):
     from sortcore.runtime.appliance import appliance_config
 
-    env = os.environ if environ is None else environ
-    values = settings.from_environ("lambda", env)
     return appliance_config(values, "lambda", os.path.join(HERE, "model"), env)
 
 
@@ -78,13 +81,13 @@ def start(environ=None):
             return _loop
         environ = os.environ if environ is None else environ
         try:
-            config = config_from_env(environ)
+            values = settings.from_environ("lambda", environ)
+            config = _config(values, environ)
         except ConfigError as exc:
             _start_error = str(exc)
             log.error("sortcore lambda not started: %s", exc)
             return None
-        level = settings.from_environ("lambda", environ)["log_level"]  # valid: config_from_env read it
-        logging.getLogger("sortcore").setLevel(getattr(logging, level, logging.INFO))
+        logging.getLogger("sortcore").setLevel(getattr(logging, values["log_level"], logging.INFO))
         from sortcore.runtime.device import start_thread
         _loop = build_loop(config)
         _thread = start_thread(_loop, name="sortcore-device")
