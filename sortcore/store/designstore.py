@@ -93,8 +93,7 @@ class DesignStore(object):
         ``rows``, the designs as they are now) and the engine state, in one transaction."""
         with self.store.transaction():
             self.conn.execute("update sightings set image = ? where session = ? and image = ?", [new, session, old])
-            self.conn.execute("delete from new_designs where session = ? and name in (?, ?)", [session, old, new])
-            self.conn.execute("delete from design_socks where session = ? and design in (?, ?)", [session, old, new])
+            self._delete(session, (old, new))
             self._save(session, list(rows))
             self._write_engine(session, engine_state, engine_cameras)
 
@@ -106,8 +105,7 @@ class DesignStore(object):
         with self.store.transaction():
             socks = self.conn.execute("delete from sightings where session = ? and image = ?",
                                       [session, name]).rowcount
-            self.conn.execute("delete from new_designs where session = ? and name = ?", [session, name])
-            self.conn.execute("delete from design_socks where session = ? and design = ?", [session, name])
+            self._delete(session, (name,))
             self._write_engine(session, engine_state, engine_cameras)
         log.info("session %d: %s is not a sock: %d socks removed from the store", session, name, socks)
         return socks
@@ -128,6 +126,13 @@ class DesignStore(object):
             self._save(session, rows)
             self._write_engine(session, engine_state, engine_cameras)
         log.info("session %d: sock %d is not %s: it is %s", session, sock, old, rows[-1]["name"])
+
+    def _delete(self, session, names):
+        """The rows of the designs ``names`` in both tables (in the caller's transaction)."""
+        marks = ", ".join("?" * len(names))
+        for table, column in (("new_designs", "name"), ("design_socks", "design")):
+            self.conn.execute("delete from %s where session = ? and %s in (%s)" % (table, column, marks),
+                              [session] + list(names))
 
     def _write_engine(self, session, engine_state, engine_cameras):
         self.conn.execute("update sessions set engine_state = ? where id = ?", [json.dumps(engine_state), session])
