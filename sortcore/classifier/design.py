@@ -27,14 +27,14 @@ class Design(object):
         self.views = np.asarray(views, np.float32).reshape(len(views), -1)
         self.palettes = np.asarray(palettes, np.float32).reshape(len(self.views), colours.BINS)
         self.picture = picture
-        self.owners = np.zeros(len(self.views), np.int64) + np.asarray(owners, np.int64)
+        self.owners = _owners(len(self.views), owners)
         self.socks = collections.OrderedDict(socks or ())
 
     def add(self, views, palettes, owners=0, socks=None):
         """Views of a sock (``owners`` its sighting id) or of another design (``owners`` and
         ``socks`` its own); more than :data:`MAX_VIEWS` are thinned evenly, and a sock left
         without a view loses its picture here."""
-        owners = np.zeros(len(views), np.int64) + np.asarray(owners, np.int64)
+        owners = _owners(len(views), owners)
         self.views = np.vstack([self.views, np.asarray(views, np.float32)])
         self.palettes = np.vstack([self.palettes, np.asarray(palettes, np.float32)])
         self.owners = np.concatenate([self.owners, owners])
@@ -66,6 +66,11 @@ class Design(object):
         moved = Design(name, self.views[mine], self.palettes[mine], picture, sighting,
                        {sighting: picture} if picture is not None else None)
         return kept, moved
+
+
+def _owners(count, owners):
+    """``count`` sighting ids: ``owners`` as an array, or one id (0: unknown) for every view."""
+    return np.zeros(count, np.int64) + np.asarray(owners, np.int64)
 
 
 def to_row(design):

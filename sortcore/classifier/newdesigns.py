@@ -109,6 +109,10 @@ class Track(object):
         if picture is not None and (self.picture is None or picture[0] > self.picture[0]):
             self.picture = picture
 
+    def sock_picture(self):
+        """``{sighting id: clearest crop}`` of its sock once confirmed, if it has a crop; else None."""
+        return {self.sighting: self.picture[1]} if self.sighting and self.picture else None
+
     def likeness(self, view, palette):
         """(best cosine, best colour agreement) of a frame with this track's latest frames."""
         views = np.asarray(self.views[-TRACK_VIEWS:], np.float32)
@@ -241,9 +245,8 @@ class NewDesigns(object):
             tracks.remove(track)
             design = self.designs.get(track.label)
             if design is not None and track.confirmed and not track.taught:
-                picture = track.picture[1] if track.picture and track.sighting else None
                 design.add(track.views[-MAX_VIEWS:], track.palettes[-MAX_VIEWS:], track.sighting,
-                           {track.sighting: picture} if picture is not None else None)
+                           track.sock_picture())
                 self._changed(design)
 
     def _changed(self, design):
@@ -268,8 +271,7 @@ class NewDesigns(object):
             return None
         picture = track.picture[1] if track.picture else None
         design = self.designs[label] = Design(label, track.views, track.palettes, picture, track.sighting,
-                                              {track.sighting: picture} if track.sighting and picture is not None
-                                              else None)
+                                              track.sock_picture())
         track.views, track.palettes = track.views[-TRACK_VIEWS:], track.palettes[-TRACK_VIEWS:]
         self._changed(design)
         return design
