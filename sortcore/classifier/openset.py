@@ -15,8 +15,8 @@ Frames and views are compared after the :class:`Metric` (:mod:`sortcore.training
 it when a model is taught): centred on frames with no sock and whitened against what varies
 without the design changing (the background, the framing), so that the sock counts more than
 the wall. A label's score for a frame is then the mean cosine similarity of its ``k`` nearest
-views (not a mean prototype: a design photographed two ways keeps both). Rule (:data:`RULE`): **Blank**
-when the best design scores below ``floor`` (nothing sock-like is near) or a ``Blank`` label
+views (not a mean prototype: a design photographed two ways keeps both). Rule (:data:`RULE`):
+**Blank** when the best design scores below ``floor`` (nothing sock-like is near) or a ``Blank`` label
 (photos of the empty scene, when taught) scores best; else the best design when its score is
 at least ``tau`` and beats the second best by at least ``margin``; else **Unknown**. The
 probability reported is the best design score in percent (for Blank, 100 minus it).

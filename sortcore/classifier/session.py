@@ -3,11 +3,11 @@
 :class:`SessionClassifier` wraps a classifier (ONNX Runtime or MXNet, the same head). Per frame
 and camera, with one embedding per frame:
 
-1. the sock is found against the camera's empty scene (:mod:`sortcore.classifier.foreground`):
-   the frame's own last ``Blank`` frame; the embedding is of the sock's crop when a sock stands
-   out, else of the whole frame (a sock filling the frame, a camera that moved). A frame no pixel of which differs from the empty scene is that scene:
-   ``Blank`` again, with the empty scene's probability, and nothing embedded (most frames of a
-   sorting station are the empty wall);
+1. the sock is found against the camera's empty scene (:mod:`sortcore.classifier.foreground`): the
+   frame's own last ``Blank`` frame; the embedding is of the sock's crop when a sock stands out,
+   else of the whole frame (a sock filling the frame, a camera that moved). A frame no pixel of
+   which differs from the empty scene is that scene: ``Blank`` again, with the empty scene's
+   probability, and nothing embedded (most frames of a sorting station are the empty wall);
 2. the taught head labels the embedding (a design, ``Blank`` or ``Unknown``); a region the head
    calls ``Blank`` is ``Unknown`` when it is a sock by :func:`head_label`'s rule or continues a
    live track (the sock held up a moment ago, still there: :meth:`NewDesigns.continues`);

@@ -1,4 +1,4 @@
-"""The engine's cameras over receive time: clocks and their bounds, silence, eviction. Pure, Python 3.7.
+"""The engine's cameras over receive time: clocks and bounds, silence, eviction. Pure, Python 3.7.
 
 Receive times are data here (serve passes them in); nothing reads a clock.
 

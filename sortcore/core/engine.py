@@ -16,8 +16,9 @@ watermark finalises a camera's runs. A sock is published (:class:`SockConfirmed`
 frame in bound could still merge it with another published sock of its design; until then it *waits*
 (counted in :attr:`Engine.pending`). :meth:`Engine.tick` only reports idle socks;
 :meth:`Engine.release` and :meth:`Engine.evict_idle` act on cameras that fell silent.
-:data:`UNKNOWN` runs confirm as unrecognised socks (:attr:`Engine.unknown`), never pairs rows. The
-person's word on a design found in the session: :meth:`Engine.relabel`, :meth:`Engine.forget`, :meth:`Engine.move`.
+:data:`UNKNOWN` runs confirm as unrecognised socks (:attr:`Engine.unknown`), never pairs rows.
+The person's word on a design found in the session: :meth:`Engine.relabel`, :meth:`Engine.forget`,
+:meth:`Engine.move`.
 """
 
 import bisect

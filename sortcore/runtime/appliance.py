@@ -37,8 +37,9 @@ NOT_RETRYABLE = (ConfigError, ModelError, SourceMissing, StoreCorrupt, StoreLock
 @dataclasses.dataclass(frozen=True)
 class ApplianceConfig:
     """The appliance's settings, typed. ``device``: the loop's options (camera, fps, new
-    designs, the model folder and the user model); ``broker``: an MQTT URL or ``greengrass-v2:...``, reached with
-    ``connect``; ``greengrass``: also publish through the Greengrass v1 core (the lambda)."""
+    designs, the model folder and the user model); ``broker``: an MQTT URL or
+    ``greengrass-v2:...``, reached with ``connect``; ``greengrass``: also publish through the
+    Greengrass v1 core (the lambda)."""
 
     runtime: str  # run, lambda
     source: str

@@ -13,7 +13,8 @@ from ..adapters.mqtt_config import ConnectOptions
 from ..core.engine import EngineConfig
 from ..core.errors import ConfigError
 from .secrets_file import read_secret
-from ..core.messages import DEFAULT_CAMERA, TOPIC_CONTROL, TOPIC_FRAMES, TOPIC_PAIRS, TOPIC_STATE, TOPIC_STATUS, offline_will
+from ..core.messages import (DEFAULT_CAMERA, TOPIC_CONTROL, TOPIC_FRAMES, TOPIC_PAIRS, TOPIC_STATE, TOPIC_STATUS,
+                             offline_will)
 from .core import CoreOptions
 
 

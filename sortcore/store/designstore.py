@@ -1,14 +1,15 @@
 """The store's tables of designs found in a session (``new_designs``, ``design_socks``; schema 5).
 
 A design's row holds its views and palettes as bytes (the camera side turns them into arrays:
-:mod:`sortcore.classifier.design`), per view the sighting id of its sock (``owners``), its
-picture (JPEG) and when it was made and last grown; ``design_socks`` holds each of its socks'
-picture (a row per sock that owns a view); nothing here imports numpy. Naming or merging a design changes its rows, the session's
-sightings and the engine state that counts them in one transaction (:meth:`DesignStore.relabel`),
-so the pairs table and the designs never disagree after a crash; so does forgetting one (the
-person says it is not a sock, :meth:`DesignStore.forget`): its row and its sightings are deleted;
-and telling one sock apart (a false pair, :meth:`DesignStore.split`): its sighting moves.
-A reset keeps only the new session's rows (:meth:`DesignStore.keep_only`). Python 3.7 compatible.
+:mod:`sortcore.classifier.design`), per view the sighting id of its sock (``owners``), its picture
+(JPEG) and when it was made and last grown; ``design_socks`` holds each of its socks' picture (a
+row per sock that owns a view); nothing here imports numpy. Naming or merging a design changes its
+rows, the session's sightings and the engine state that counts them in one transaction
+(:meth:`DesignStore.relabel`), so the pairs table and the designs never disagree after a crash; so
+does forgetting one (the person says it is not a sock, :meth:`DesignStore.forget`): its row and its
+sightings are deleted; and telling one sock apart (a false pair, :meth:`DesignStore.split`): its
+sighting moves. A reset keeps only the new session's rows (:meth:`DesignStore.keep_only`). Python
+3.7 compatible.
 """
 
 import json

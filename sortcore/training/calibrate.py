@@ -6,8 +6,8 @@ Unknown or wrong (LOPO). The same views are also scored against a gallery withou
 design (leave-one-design-out, LODO): a real sock of a design the model was never taught, so
 every acceptance is wrong. The rule's ``tau`` and ``margin`` give the most LOPO views right
 with at most :data:`MAX_RISK` of them wrong and at most :data:`MAX_UNTAUGHT` of the LODO views
-accepted; ``floor`` (Blank) lies a quarter of the way from the blank probes' best scores to the sock
-views' worst. The nested estimate refits the rule without each photo in turn.
+accepted; ``floor`` (Blank) lies a quarter of the way from the blank probes' best scores to
+the sock views' worst. The nested estimate refits the rule without each photo in turn.
 
 With a metric (:mod:`sortcore.training.whiten`), each fold compares in a metric fitted without
 the photo held out (LOPO) or without the whole design left out (LODO): what it learnt from the

@@ -2,13 +2,13 @@
 
 A data directory holds one folder per design (folder name = label) with photos in it, and
 optionally a ``Blank`` folder of the empty scene. Nothing is trained: every photo's views
-(:func:`sortcore.training.views.enrol_views`) are embedded by the base model's net and become
-the gallery; the metric they are compared in is fitted on frames with no sock, the views' own
-spread and photos of synthetic designs (:mod:`sortcore.training.whiten`); the rule is calibrated by leave-one-photo-out and
-leave-one-design-out (:mod:`sortcore.training.calibrate`) on 20 held-out views per photo, with
-synthetic blanks and crops of the photos' backgrounds as blank probes (another draw of them
-than the metric's). The new model folder holds the base's net files (copied, never changed),
-the gallery, the calibration and a card.
+(:func:`sortcore.training.views.enrol_views`) are embedded by the base model's net and become the
+gallery; the metric they are compared in is fitted on frames with no sock, the views' own spread
+and photos of synthetic designs (:mod:`sortcore.training.whiten`); the rule is calibrated by
+leave-one-photo-out and leave-one-design-out (:mod:`sortcore.training.calibrate`) on 20 held-out
+views per photo, with synthetic blanks and crops of the photos' backgrounds as blank probes
+(another draw of them than the metric's). The new model folder holds the base's net files (copied,
+never changed), the gallery, the calibration and a card.
 """
 
 import collections

@@ -4,7 +4,7 @@ A frame's embedding mixes the sock with what surrounds it: the wall, the table, 
 framed. Plain cosine lets a new design's photo match another design photographed on a similar
 wall (most wrong answers between two designs enrolled from 3 photos were that) and lets an empty
 wall match a design taught on it. So the head whitens against what varies *without* the design
-changing, fitted once when a model is taught, from two things it already has:
+changing, fitted once when a model is taught, from three things it already has:
 
 - frames with no sock (:func:`sortcore.training.teach.blank_probes`: synthetic walls, wood,
   tables and crops of the photos' own backgrounds): their mean is the centre, their covariance
